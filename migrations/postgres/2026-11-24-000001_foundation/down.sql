@@ -1,0 +1,14 @@
+DROP TRIGGER audit_events_no_update ON audit_events;
+DROP FUNCTION audit_events_append_only();
+DROP TABLE visits;
+DROP TABLE pregnancies;
+DROP TABLE card_reads;
+DROP TABLE person_identifiers;
+DROP TABLE persons;
+DROP TABLE audit_head;
+DROP TABLE audit_events;
+DROP TABLE api_tokens;
+DROP TABLE sessions;
+DROP TABLE login_throttle;
+DROP TABLE users;
+DROP TABLE facilities;

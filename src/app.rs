@@ -1,0 +1,47 @@
+//! Start-up: open the database (migrations included), bind HTTP, report the port.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+
+use crate::config::Settings;
+use crate::storage::{Db, redact_url};
+use crate::web;
+
+pub struct Application {
+    http_port: u16,
+    server: Server,
+    db: Db,
+}
+
+impl Application {
+    pub fn build(settings: &Settings) -> anyhow::Result<Application> {
+        let db = Db::open(&settings.database_url, settings.pool_size)?;
+        Self::build_with_db(settings, db)
+    }
+
+    pub fn build_with_db(settings: &Settings, db: Db) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(&settings.http_addr)
+            .map_err(|e| anyhow::anyhow!("cannot bind HTTP address {}: {e}", settings.http_addr))?;
+        let http_port = listener.local_addr()?.port();
+        let server = web::server(listener, db.clone(), settings.workers)?;
+        tracing::info!(http_port, database = %redact_url(&settings.database_url), "mch-chain listening");
+        Ok(Application {
+            http_port,
+            server,
+            db,
+        })
+    }
+
+    pub fn http_port(&self) -> u16 {
+        self.http_port
+    }
+
+    pub fn db(&self) -> Db {
+        self.db.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

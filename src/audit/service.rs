@@ -1,0 +1,168 @@
+//! Audit use cases: recording (inside the caller's transaction), guarded writes that audit
+//! refusals, the chain check and the "who accessed this record" view.
+
+use super::model::{AuditEvent, ChainReport, ChainVerifier, Outcome};
+use super::repo;
+use crate::auth::model::{Action, Actor};
+use crate::error::{AuditTarget, ServiceError};
+use crate::ids::now_utc;
+use crate::storage::{AnyConnection, Db};
+
+/// Build an audit event for `actor` touching `target`.
+pub fn event(
+    actor: &Actor,
+    action: &str,
+    outcome: Outcome,
+    target: &AuditTarget,
+    detail: &str,
+) -> AuditEvent {
+    AuditEvent {
+        seq: 0,
+        at: now_utc(),
+        actor_kind: actor.kind.as_str().to_string(),
+        actor_id: actor.id.clone(),
+        actor_name: actor.name.clone(),
+        actor_role: actor.role.as_str().to_string(),
+        facility_id: Some(actor.facility.id.clone()),
+        client_addr: actor.client_addr.clone(),
+        action: action.to_string(),
+        outcome: outcome.as_str().to_string(),
+        entity_type: target.entity_type.to_string(),
+        entity_id: target.entity_id.clone(),
+        person_id: target.person_id.clone(),
+        purpose: actor.role.purpose_of_use().to_string(),
+        detail: detail.to_string(),
+        prev_hash: String::new(),
+        hash: String::new(),
+    }
+}
+
+/// Record a successful access in the caller's transaction (so data and audit commit together).
+pub fn record(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    action: &str,
+    target: AuditTarget,
+    detail: &str,
+) -> Result<(), ServiceError> {
+    repo::append(
+        conn,
+        event(actor, action, Outcome::Success, &target, detail),
+    )?;
+    Ok(())
+}
+
+/// Run a unit of work through the group-commit writer; if it is refused for lack of access, the
+/// refusal is audited (in a commit of its own, since the refused work rolled back).
+pub async fn guarded<T, F>(
+    db: &Db,
+    actor: &Actor,
+    action: &'static str,
+    f: F,
+) -> Result<T, ServiceError>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, ServiceError> + Send + 'static,
+    T: Send + 'static,
+{
+    match db.write(f).await {
+        Err(ServiceError::Forbidden { reason, target }) => {
+            let t = target.clone().unwrap_or(AuditTarget {
+                entity_type: "unknown",
+                ..AuditTarget::default()
+            });
+            let e = event(actor, action, Outcome::Denied, &t, "access refused");
+            if let Err(err) = db
+                .write(move |c| repo::append(c, e).map_err(ServiceError::from))
+                .await
+            {
+                tracing::error!(error = %err, "could not audit a refused access");
+            }
+            Err(ServiceError::Forbidden { reason, target })
+        }
+        other => other,
+    }
+}
+
+/// Record an event that has no data change of its own (login, logout, failed login).
+pub async fn record_event(
+    db: &Db,
+    actor: &Actor,
+    action: &'static str,
+    outcome: Outcome,
+    detail: String,
+) -> Result<(), ServiceError> {
+    let e = event(
+        actor,
+        action,
+        outcome,
+        &AuditTarget {
+            entity_type: "session",
+            ..AuditTarget::default()
+        },
+        &detail,
+    );
+    db.write(move |c| repo::append(c, e).map(|_| ()).map_err(ServiceError::from))
+        .await
+}
+
+/// Check the whole chain, page by page (bounded memory).
+pub fn verify_chain(conn: &mut AnyConnection) -> Result<ChainReport, ServiceError> {
+    let (head_seq, head_hash) = repo::head(conn)?;
+    let mut v = ChainVerifier::default();
+    let mut after = 0;
+    loop {
+        let page = repo::page(conn, after, 5000)?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        page.iter().for_each(|e| v.feed(e));
+    }
+    Ok(v.finish(head_seq, &head_hash))
+}
+
+/// "Who accessed this person's record": for auditors (any person) — answered from the audit
+/// table alone. Viewing the audit log is itself audited.
+pub async fn person_access_log(
+    db: &Db,
+    actor: &Actor,
+    person_id: String,
+    from: Option<chrono::NaiveDateTime>,
+    to: Option<chrono::NaiveDateTime>,
+) -> Result<Vec<AuditEvent>, ServiceError> {
+    let actor2 = actor.clone();
+    guarded(db, actor, "read", move |c| {
+        let target = AuditTarget {
+            entity_type: "audit_log",
+            entity_id: None,
+            person_id: Some(person_id.clone()),
+        };
+        if !actor2.may(Action::ReadAudit) {
+            return Err(ServiceError::forbidden(target));
+        }
+        let rows = repo::for_person(c, &person_id, from, to, 1000)?;
+        record(c, &actor2, "read", target, "person access log")?;
+        Ok(rows)
+    })
+    .await
+}
+
+/// The newest audit events, for the auditor's page.
+pub async fn recent(
+    db: &Db,
+    actor: &Actor,
+    actor_filter: Option<String>,
+) -> Result<Vec<AuditEvent>, ServiceError> {
+    let actor2 = actor.clone();
+    guarded(db, actor, "search", move |c| {
+        let target = AuditTarget {
+            entity_type: "audit_log",
+            ..AuditTarget::default()
+        };
+        if !actor2.may(Action::ReadAudit) {
+            return Err(ServiceError::forbidden(target));
+        }
+        let rows = repo::recent(c, actor_filter.as_deref(), 200)?;
+        record(c, &actor2, "search", target, "recent audit events")?;
+        Ok(rows)
+    })
+    .await
+}

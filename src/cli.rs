@@ -1,0 +1,358 @@
+//! The command line (clap). Every setting is also an `MCH_*` / `DATABASE_URL` variable.
+
+use std::io::Read;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use crate::config::Settings;
+use crate::facility::model::NewFacility;
+use crate::identity::model::IdNumber;
+use crate::ids::today_china;
+use crate::storage::{self, Db};
+use crate::{Application, audit, auth, demo, facility};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mch-chain",
+    version,
+    about = "Maternal and child health pathway service (一条链)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service (HTTP).
+    Serve {
+        #[command(flatten)]
+        settings: Settings,
+        /// Seed a demo region when the database is empty and print the demo logins.
+        #[arg(long, env = "MCH_DEMO")]
+        demo: bool,
+    },
+    /// Apply (or revert) database migrations.
+    Migrate {
+        #[command(flatten)]
+        settings: Settings,
+        /// Revert the last N migrations instead.
+        #[arg(long)]
+        revert: Option<usize>,
+    },
+    /// Seed the demo region into an empty database.
+    DemoData {
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Staff accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Bearer tokens for hospital systems.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// The facility directory.
+    Facility {
+        #[command(subcommand)]
+        command: FacilityCommand,
+    },
+    /// Identity number tools.
+    Id {
+        #[command(subcommand)]
+        command: IdCommand,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a staff account; the password is read from standard input.
+    Add {
+        #[command(flatten)]
+        settings: Settings,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        role: String,
+        /// Facility code.
+        #[arg(long)]
+        facility: String,
+        #[arg(long, default_value = "")]
+        display_name: String,
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue a bearer token bound to a facility; it is printed once.
+    Issue {
+        #[command(flatten)]
+        settings: Settings,
+        #[arg(long)]
+        facility: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FacilityCommand {
+    /// List facilities.
+    List {
+        #[command(flatten)]
+        settings: Settings,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a facility.
+    Add {
+        #[command(flatten)]
+        settings: Settings,
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name: String,
+        /// village, township, county, city or province.
+        #[arg(long)]
+        level: String,
+        /// clinic, health_centre, mch_centre or hospital.
+        #[arg(long)]
+        kind: String,
+        /// GB/T 2260 6-digit county code.
+        #[arg(long)]
+        jurisdiction: String,
+        /// 9-digit township code (village and township facilities).
+        #[arg(long)]
+        township_code: Option<String>,
+        /// Comma-separated capabilities.
+        #[arg(long, default_value = "")]
+        capabilities: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IdCommand {
+    /// Check an 18-digit (or legacy 15-digit) citizen ID number; prints one JSON object.
+    Check { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify the audit hash chain; names the first broken row.
+    Verify {
+        #[command(flatten)]
+        settings: Settings,
+    },
+}
+
+fn open(settings: &Settings) -> anyhow::Result<Db> {
+    Db::open(&settings.database_url, settings.pool_size)
+        .with_context(|| format!("opening {}", storage::redact_url(&settings.database_url)))
+}
+
+/// Run a command; returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Serve {
+            settings,
+            demo: seed,
+        } => {
+            crate::telemetry::init(&settings.log_format);
+            let db = open(&settings)?;
+            if seed {
+                match demo::seed_if_empty(&db).await? {
+                    Some(logins) => print_logins(&logins),
+                    None => println!("数据库非空，未重新生成演示数据。演示账号见 README。"),
+                }
+            }
+            let app = Application::build_with_db(&settings, db)?;
+            println!(
+                "mch-chain listening on http://{}",
+                settings
+                    .http_addr
+                    .replace(":0", &format!(":{}", app.http_port()))
+            );
+            println!("http_port={}", app.http_port());
+            app.run_until_stopped().await?;
+            Ok(0)
+        }
+        Command::Migrate { settings, revert } => {
+            let mut conn = storage::establish(&settings.database_url)?;
+            match revert {
+                Some(n) => {
+                    storage::revert_migrations(&mut conn, n)?;
+                    println!("reverted {n} migration(s)");
+                }
+                None => println!(
+                    "applied {} migration(s)",
+                    storage::run_migrations(&mut conn)?
+                ),
+            }
+            Ok(0)
+        }
+        Command::DemoData { settings } => {
+            let db = open(&settings)?;
+            match demo::seed_if_empty(&db).await? {
+                Some(logins) => {
+                    print_logins(&logins);
+                    Ok(0)
+                }
+                None => {
+                    eprintln!("the database already has facilities; demo data not added");
+                    Ok(1)
+                }
+            }
+        }
+        Command::User {
+            command:
+                UserCommand::Add {
+                    settings,
+                    username,
+                    role,
+                    facility,
+                    display_name,
+                    password_stdin,
+                },
+        } => {
+            if !password_stdin {
+                bail!("pass --password-stdin and write the password to standard input");
+            }
+            let mut pw = String::new();
+            std::io::stdin().read_to_string(&mut pw)?;
+            let pw = pw.trim_end_matches(['\r', '\n']).to_string();
+            let db = open(&settings)?;
+            let id = auth::service::add_user(&db, &username, &display_name, &role, &facility, pw)
+                .await?;
+            println!(
+                "{}",
+                json!({"id": id, "username": username, "role": role, "facility": facility})
+            );
+            Ok(0)
+        }
+        Command::Token {
+            command:
+                TokenCommand::Issue {
+                    settings,
+                    facility,
+                    name,
+                },
+        } => {
+            let db = open(&settings)?;
+            let token = auth::service::issue_token(&db, &facility, &name).await?;
+            println!("{token}");
+            Ok(0)
+        }
+        Command::Facility {
+            command:
+                FacilityCommand::List {
+                    settings,
+                    json: as_json,
+                },
+        } => {
+            let db = open(&settings)?;
+            for f in facility::service::list(&db).await? {
+                if as_json {
+                    println!(
+                        "{}",
+                        json!({"code": f.code, "name": f.name, "level": f.level, "kind": f.kind, "jurisdiction": f.jurisdiction,
+                               "township_code": f.township_code, "capabilities": f.capabilities})
+                    );
+                } else {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{}",
+                        f.code,
+                        f.level.as_str(),
+                        f.kind.as_str(),
+                        f.jurisdiction,
+                        f.name,
+                        f.capabilities.join(",")
+                    );
+                }
+            }
+            Ok(0)
+        }
+        Command::Facility {
+            command:
+                FacilityCommand::Add {
+                    settings,
+                    code,
+                    name,
+                    level,
+                    kind,
+                    jurisdiction,
+                    township_code,
+                    capabilities,
+                },
+        } => {
+            let db = open(&settings)?;
+            let f = facility::service::add(
+                &db,
+                NewFacility {
+                    code,
+                    name,
+                    level,
+                    kind,
+                    jurisdiction,
+                    township_code,
+                    capabilities: capabilities.split(',').map(str::to_string).collect(),
+                },
+            )
+            .await?;
+            println!(
+                "{}",
+                json!({"code": f.code, "name": f.name, "level": f.level, "kind": f.kind, "jurisdiction": f.jurisdiction, "capabilities": f.capabilities})
+            );
+            Ok(0)
+        }
+        Command::Id {
+            command: IdCommand::Check { id },
+        } => {
+            let (out, code) = id_check(&id);
+            println!("{out}");
+            Ok(code)
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { settings },
+        } => {
+            let mut conn = storage::establish(&settings.database_url)?;
+            let report = audit::service::verify_chain(&mut conn)?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(if report.ok { 0 } else { 1 })
+        }
+    }
+}
+
+/// `id check`: the JSON object of the contract and the exit code (0 valid, 1 not).
+pub fn id_check(input: &str) -> (serde_json::Value, i32) {
+    match IdNumber::parse(input, today_china()) {
+        Ok(id) => (
+            json!({"valid": true, "normalized": id.as_str(), "birth_date": id.birth_date().to_string(), "sex": id.sex().as_str()}),
+            0,
+        ),
+        Err(e) => (json!({"valid": false, "error": e.message_en()}), 1),
+    }
+}
+
+fn print_logins(logins: &[demo::DemoLogin]) {
+    println!(
+        "演示数据已生成。演示账号（密码均为 {}）：",
+        demo::DEMO_PASSWORD
+    );
+    for l in logins {
+        println!("  {:<22} {:<22} {}", l.username, l.role, l.facility);
+    }
+}

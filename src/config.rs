@@ -1,0 +1,33 @@
+//! Settings: every one a flag and an environment variable (ARCHITECTURE.md "External interfaces").
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Settings {
+    /// Database URL: sqlite://PATH (embedded default) or postgres://USER@HOST/DB.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://mch-chain.db")]
+    pub database_url: String,
+    /// HTTP listen address (port 0 picks a free port; the chosen one is printed).
+    #[arg(long, env = "MCH_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: String,
+    /// Read connections in the pool (writes go through the single group-commit writer).
+    #[arg(long, env = "MCH_DB_POOL_SIZE", default_value_t = 8)]
+    pub pool_size: u32,
+    /// HTTP worker threads (default: number of cores).
+    #[arg(long, env = "MCH_HTTP_WORKERS")]
+    pub workers: Option<usize>,
+    /// Log format: text or json.
+    #[arg(long, env = "MCH_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+impl Settings {
+    /// Settings for tests and benchmarks: a database URL and a random port.
+    pub fn for_url(database_url: &str) -> Settings {
+        Settings {
+            database_url: database_url.to_string(),
+            http_addr: "127.0.0.1:0".into(),
+            pool_size: 4,
+            workers: Some(2),
+            log_format: "text".into(),
+        }
+    }
+}

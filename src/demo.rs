@@ -1,0 +1,367 @@
+//! The demo region for `serve --demo` and `demo-data`: facilities of every level, users of every
+//! role and a few hundred women at different points of pregnancy. Everything goes through the
+//! same services as real use (validation, audit), acting as the system at each facility.
+//! Names and ID numbers are generated (valid checksums, fictitious people); the seed is fixed so
+//! the demo looks the same every time.
+
+use chrono::Days;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::auth::model::Role;
+use crate::auth::service::{add_user, system_actor};
+use crate::error::ServiceError;
+use crate::facility::model::{Facility, NewFacility};
+use crate::identity::model::PersonInput;
+use crate::identity::service::Registration;
+use crate::ids::today_china;
+use crate::pregnancy::model::BookingInput;
+use crate::storage::Db;
+use crate::visits::model::VisitInput;
+use crate::visits::schedule;
+use crate::{facility, identity, pregnancy, visits};
+
+pub const DEMO_PASSWORD: &str = "mch-demo-2026";
+
+pub struct DemoLogin {
+    pub username: &'static str,
+    pub role: &'static str,
+    pub facility: String,
+}
+
+const FACILITIES: &[(&str, &str, &str, &str, &str, Option<&str>, &str)] = &[
+    (
+        "PROV-MCH",
+        "示范省妇幼保健院",
+        "province",
+        "mch_centre",
+        "340000",
+        None,
+        "midwifery,prenatal_diagnosis",
+    ),
+    (
+        "PROV-CC",
+        "示范省危重孕产妇和新生儿救治中心",
+        "province",
+        "hospital",
+        "340000",
+        None,
+        "maternal_critical_care,neonatal_critical_care,icu,nicu,blood_bank,midwifery,neonatal_transport,operating_theatre_24h",
+    ),
+    (
+        "CITY-CC",
+        "示范市危重孕产妇和新生儿救治中心",
+        "city",
+        "hospital",
+        "340500",
+        None,
+        "maternal_critical_care,neonatal_critical_care,icu,nicu,blood_bank,midwifery,neonatal_transport,operating_theatre_24h",
+    ),
+    (
+        "CITY-MCH",
+        "示范市妇幼保健院",
+        "city",
+        "mch_centre",
+        "340500",
+        None,
+        "midwifery",
+    ),
+    (
+        "COUNTY-MCH",
+        "示范县妇幼保健院",
+        "county",
+        "mch_centre",
+        "340524",
+        None,
+        "midwifery",
+    ),
+    (
+        "COUNTY-HOSP",
+        "示范县人民医院",
+        "county",
+        "hospital",
+        "340524",
+        None,
+        "maternal_critical_care,icu,blood_bank,midwifery,operating_theatre_24h",
+    ),
+    (
+        "TWN-DONGGUAN",
+        "东关镇卫生院",
+        "township",
+        "health_centre",
+        "340524",
+        Some("340524101"),
+        "midwifery",
+    ),
+    (
+        "TWN-XIHE",
+        "西河乡卫生院",
+        "township",
+        "health_centre",
+        "340524",
+        Some("340524102"),
+        "",
+    ),
+    (
+        "VIL-HONGXING",
+        "东关镇红星村卫生室",
+        "village",
+        "clinic",
+        "340524",
+        Some("340524101"),
+        "",
+    ),
+    (
+        "NBR-MCH",
+        "邻县妇幼保健院",
+        "county",
+        "mch_centre",
+        "340525",
+        None,
+        "midwifery",
+    ),
+    (
+        "TWN-NANSHAN",
+        "南山镇卫生院",
+        "township",
+        "health_centre",
+        "340525",
+        Some("340525101"),
+        "",
+    ),
+];
+
+const USERS: &[(&str, &str, &str, &str)] = &[
+    ("doctor.dongguan", "张医生", "clinician", "TWN-DONGGUAN"),
+    ("registrar.dongguan", "李登记", "registrar", "TWN-DONGGUAN"),
+    ("doctor.xihe", "王医生", "clinician", "TWN-XIHE"),
+    ("doctor.county", "赵医生", "clinician", "COUNTY-MCH"),
+    (
+        "coordinator.county",
+        "孙调度",
+        "referral_coordinator",
+        "COUNTY-MCH",
+    ),
+    ("doctor.city", "周医生", "clinician", "CITY-CC"),
+    (
+        "coordinator.city",
+        "吴调度",
+        "referral_coordinator",
+        "CITY-CC",
+    ),
+    ("doctor.nanshan", "郑医生", "clinician", "TWN-NANSHAN"),
+    (
+        "hospital.county",
+        "县医院接口",
+        "hospital_system",
+        "COUNTY-HOSP",
+    ),
+    ("admin", "系统管理员", "admin", "PROV-MCH"),
+    ("auditor", "审计员", "auditor", "PROV-MCH"),
+];
+
+const SURNAMES: &[&str] = &[
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",
+    "何", "高", "林", "罗",
+];
+const GIVEN: &[&str] = &[
+    "秀英", "桂英", "丽", "敏", "静", "艳", "娟", "霞", "婷", "雪", "慧", "玲", "芳", "颖", "晓红",
+    "小燕", "佳怡", "雨欣", "梦琪", "思雨",
+];
+
+/// A valid 18-digit ID number for a woman of `county` born on `birth`.
+fn demo_id_number(rng: &mut StdRng, county: &str, birth: chrono::NaiveDate) -> String {
+    let seq = rng.gen_range(0..500) * 2; // even sequence code: female
+    let body = format!("{county}{}{:03}", birth.format("%Y%m%d"), seq);
+    let weights = [7u32, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body
+        .bytes()
+        .zip(weights)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    let check = b"10X98765432"[(sum % 11) as usize] as char;
+    format!("{body}{check}")
+}
+
+/// Seed the demo region when the database has no facilities. Returns the logins, or None.
+pub async fn seed_if_empty(db: &Db) -> Result<Option<Vec<DemoLogin>>, ServiceError> {
+    if db
+        .read(|c| Ok::<_, ServiceError>(facility::repo::count(c)?))
+        .await?
+        > 0
+    {
+        return Ok(None);
+    }
+    let mut facilities: Vec<Facility> = Vec::new();
+    for (code, name, level, kind, j, t, caps) in FACILITIES {
+        facilities.push(
+            facility::service::add(
+                db,
+                NewFacility {
+                    code: code.to_string(),
+                    name: name.to_string(),
+                    level: level.to_string(),
+                    kind: kind.to_string(),
+                    jurisdiction: j.to_string(),
+                    township_code: t.map(str::to_string),
+                    capabilities: caps.split(',').map(str::to_string).collect(),
+                },
+            )
+            .await?,
+        );
+    }
+    let mut logins = Vec::new();
+    for (username, display, role, fac) in USERS {
+        add_user(db, username, display, role, fac, DEMO_PASSWORD.to_string()).await?;
+        let f = facilities
+            .iter()
+            .find(|f| f.code == *fac)
+            .map(|f| f.name.clone())
+            .unwrap_or_default();
+        logins.push(DemoLogin {
+            username,
+            role,
+            facility: f,
+        });
+    }
+    let mut rng = StdRng::seed_from_u64(2026);
+    let homes: Vec<&Facility> = facilities
+        .iter()
+        .filter(|f| f.township_code.is_some() && f.level.as_str() == "township")
+        .collect();
+    let today = today_china();
+    let mut tasks = Vec::new();
+    for i in 0..300 {
+        let home = homes[i % homes.len()].clone();
+        let age_years = rng.gen_range(18..44);
+        let birth = today - Days::new(age_years * 365 + rng.gen_range(0..365));
+        let id_number = demo_id_number(&mut rng, &home.jurisdiction, birth);
+        let name = format!(
+            "{}{}",
+            SURNAMES[rng.gen_range(0..SURNAMES.len())],
+            GIVEN[rng.gen_range(0..GIVEN.len())]
+        );
+        // 9 in 10 women have an active pregnancy, dated 4–41 weeks ago.
+        let ga_today: u64 = rng.gen_range(28..=290);
+        let pregnant = rng.gen_bool(0.9);
+        let seed: u64 = rng.r#gen();
+        tasks.push(seed_woman(
+            db.clone(),
+            home,
+            name,
+            id_number,
+            pregnant.then_some(ga_today),
+            seed,
+        ));
+    }
+    // Run in groups so the group-commit writer batches them.
+    let mut pending = tasks.into_iter();
+    loop {
+        let group: Vec<_> = pending.by_ref().take(32).collect();
+        if group.is_empty() {
+            break;
+        }
+        for r in futures_util::future::join_all(group).await {
+            r?;
+        }
+    }
+    Ok(Some(logins))
+}
+
+async fn seed_woman(
+    db: Db,
+    home: Facility,
+    name: String,
+    id_number: String,
+    ga_today: Option<u64>,
+    seed: u64,
+) -> Result<(), ServiceError> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let actor = system_actor(home, Role::Clinician);
+    let today = today_china();
+    let reg = identity::service::register(
+        &db,
+        &actor,
+        PersonInput {
+            name,
+            id_number: Some(id_number),
+            phone: Some(format!("139{:08}", rng.gen_range(0..100_000_000))),
+            ..Default::default()
+        },
+        true,
+    )
+    .await?;
+    let (Registration::Created { person_id } | Registration::Existing { person_id }) = reg else {
+        return Ok(());
+    };
+    let Some(ga_today) = ga_today else {
+        return Ok(());
+    };
+    let lmp = today - Days::new(ga_today);
+    let booking_ga = rng.gen_range(42..=140).min(ga_today);
+    let booking_date = lmp + Days::new(booking_ga);
+    let gravidity = rng.gen_range(1..=4);
+    let p = pregnancy::service::book(
+        &db,
+        &actor,
+        person_id,
+        BookingInput {
+            booking_date: Some(booking_date.to_string()),
+            lmp: Some(lmp.to_string()),
+            gravidity: Some(gravidity.to_string()),
+            parity: Some(rng.gen_range(0..gravidity).min(2).to_string()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    // The booking visit, then one visit in most contact windows that have opened.
+    let height = rng.gen_range(150.0..172.0_f64).round();
+    let mut weight = rng.gen_range(46.0..75.0_f64).round();
+    let mut dates = vec![booking_date];
+    for c in &schedule::national().contacts {
+        if (c.from_days as u64) > booking_ga
+            && (c.from_days as u64) <= ga_today
+            && rng.gen_bool(0.8)
+        {
+            let day = rng.gen_range(c.from_days..=c.to_days).min(ga_today as i64);
+            dates.push(lmp + Days::new(day as u64));
+        }
+    }
+    for (n, d) in dates.iter().enumerate() {
+        weight += 1.5;
+        let ga_days = (*d - lmp).num_days();
+        let late = ga_days >= 20 * 7;
+        let next = schedule::national()
+            .contacts
+            .iter()
+            .find(|c| c.from_days > ga_days)
+            .map(|c| lmp + Days::new(c.from_days as u64 + 3));
+        visits::service::record_visit(
+            &db,
+            &actor,
+            p.id.clone(),
+            VisitInput {
+                visit_date: Some(d.to_string()),
+                weight_kg: Some(format!("{weight:.1}")),
+                height_cm: (n == 0).then(|| format!("{height}")),
+                systolic_mmhg: Some(rng.gen_range(100..=138).to_string()),
+                diastolic_mmhg: Some(rng.gen_range(60..=88).to_string()),
+                fundal_height_cm: late.then(|| format!("{}", (ga_days / 7 - 2).clamp(10, 40))),
+                abdominal_circumference_cm: late.then(|| format!("{}", rng.gen_range(85..=105))),
+                fetal_heart_rate_bpm: (ga_days >= 12 * 7)
+                    .then(|| rng.gen_range(120..=160).to_string()),
+                fetal_presentation: late.then(|| "cephalic".to_string()),
+                oedema: Some("none".into()),
+                hb_g_l: Some(rng.gen_range(95..=135).to_string()),
+                urine_protein: Some("negative".into()),
+                complaints: Some(String::new()),
+                advice: Some("注意营养，按时产检".into()),
+                next_appointment: next
+                    .filter(|n| n > d && (*n - *d).num_days() <= 120)
+                    .map(|n| n.to_string()),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! Facility queries.
+
+use chrono::Utc;
+use diesel::prelude::*;
+
+use super::model::{Facility, Kind, Level};
+use crate::storage::AnyConnection;
+use crate::storage::schema::facilities;
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = facilities)]
+struct FacilityRow {
+    id: String,
+    code: String,
+    name: String,
+    level: String,
+    kind: String,
+    jurisdiction: String,
+    township_code: Option<String>,
+    capabilities: String,
+}
+
+impl FacilityRow {
+    fn into_model(self) -> Facility {
+        Facility {
+            id: self.id,
+            code: self.code,
+            name: self.name,
+            // The CHECK constraints keep these columns to the known values.
+            level: Level::parse(&self.level).unwrap_or(Level::Village),
+            kind: Kind::parse(&self.kind).unwrap_or(Kind::Clinic),
+            jurisdiction: self.jurisdiction,
+            township_code: self.township_code,
+            capabilities: self
+                .capabilities
+                .split(',')
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+                .collect(),
+        }
+    }
+}
+
+pub fn insert(conn: &mut AnyConnection, f: &Facility) -> QueryResult<()> {
+    diesel::insert_into(facilities::table)
+        .values((
+            facilities::id.eq(&f.id),
+            facilities::code.eq(&f.code),
+            facilities::name.eq(&f.name),
+            facilities::level.eq(f.level.as_str()),
+            facilities::kind.eq(f.kind.as_str()),
+            facilities::jurisdiction.eq(&f.jurisdiction),
+            facilities::township_code.eq(&f.township_code),
+            facilities::capabilities.eq(f.capabilities.join(",")),
+            facilities::created_at.eq(Utc::now().naive_utc()),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn all(conn: &mut AnyConnection) -> QueryResult<Vec<Facility>> {
+    Ok(facilities::table
+        .select(FacilityRow::as_select())
+        .order((facilities::jurisdiction, facilities::code))
+        .load(conn)?
+        .into_iter()
+        .map(FacilityRow::into_model)
+        .collect())
+}
+
+pub fn by_id(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<Facility>> {
+    Ok(facilities::table
+        .find(id)
+        .select(FacilityRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(FacilityRow::into_model))
+}
+
+pub fn by_code(conn: &mut AnyConnection, code: &str) -> QueryResult<Option<Facility>> {
+    Ok(facilities::table
+        .filter(facilities::code.eq(code))
+        .select(FacilityRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(FacilityRow::into_model))
+}
+
+pub fn count(conn: &mut AnyConnection) -> QueryResult<i64> {
+    facilities::table.count().get_result(conn)
+}

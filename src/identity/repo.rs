@@ -1,0 +1,223 @@
+//! Person queries.
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+
+use super::model::{Person, Sex};
+use crate::ids::{new_id, now_utc};
+use crate::storage::AnyConnection;
+use crate::storage::schema::{card_reads, person_identifiers, persons};
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = persons)]
+struct PersonRow {
+    id: String,
+    name: String,
+    sex: String,
+    birth_date: NaiveDate,
+    nation_code: Option<String>,
+    id_number: Option<String>,
+    phone: Option<String>,
+    address: Option<String>,
+    jurisdiction: String,
+    township_code: Option<String>,
+    version: i32,
+}
+
+impl From<PersonRow> for Person {
+    fn from(r: PersonRow) -> Person {
+        Person {
+            id: r.id,
+            name: r.name,
+            sex: Sex::parse(&r.sex).unwrap_or(Sex::Unknown),
+            birth_date: r.birth_date,
+            nation_code: r.nation_code,
+            id_number: r.id_number,
+            phone: r.phone,
+            address: r.address,
+            jurisdiction: r.jurisdiction,
+            township_code: r.township_code,
+            version: r.version,
+        }
+    }
+}
+
+pub fn insert(conn: &mut AnyConnection, p: &Person, facility_id: &str) -> QueryResult<()> {
+    let now = now_utc();
+    diesel::insert_into(persons::table)
+        .values((
+            persons::id.eq(&p.id),
+            persons::name.eq(&p.name),
+            persons::sex.eq(p.sex.as_str()),
+            persons::birth_date.eq(p.birth_date),
+            persons::nation_code.eq(&p.nation_code),
+            persons::id_number.eq(&p.id_number),
+            persons::phone.eq(&p.phone),
+            persons::address.eq(&p.address),
+            persons::jurisdiction.eq(&p.jurisdiction),
+            persons::township_code.eq(&p.township_code),
+            persons::created_by_facility_id.eq(facility_id),
+            persons::created_at.eq(now),
+            persons::updated_at.eq(now),
+            persons::version.eq(p.version),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn by_id(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<Person>> {
+    Ok(persons::table
+        .find(id)
+        .select(PersonRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Person::from))
+}
+
+pub fn by_id_number(conn: &mut AnyConnection, id_number: &str) -> QueryResult<Option<Person>> {
+    Ok(persons::table
+        .filter(persons::id_number.eq(id_number))
+        .select(PersonRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Person::from))
+}
+
+/// Same name and birth date (the near-duplicate rule), whatever their ID number.
+pub fn by_name_and_birth_date(
+    conn: &mut AnyConnection,
+    name: &str,
+    birth_date: NaiveDate,
+) -> QueryResult<Vec<Person>> {
+    Ok(persons::table
+        .filter(persons::name.eq(name))
+        .filter(persons::birth_date.eq(birth_date))
+        .select(PersonRow::as_select())
+        .limit(20)
+        .load(conn)?
+        .into_iter()
+        .map(Person::from)
+        .collect())
+}
+
+/// Persons whose name contains `name`, within a scope given as a township code or a prefix.
+pub fn search_by_name(
+    conn: &mut AnyConnection,
+    name: &str,
+    township: Option<&str>,
+    prefix: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<Person>> {
+    let pattern = format!(
+        "%{}%",
+        name.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let mut q = persons::table
+        .filter(persons::name.like(pattern).escape('\\'))
+        .into_boxed();
+    if let Some(t) = township {
+        q = q.filter(persons::township_code.eq(t.to_string()));
+    }
+    if let Some(p) = prefix {
+        q = q.filter(persons::jurisdiction.like(format!("{p}%")));
+    }
+    Ok(q.order((persons::name, persons::birth_date))
+        .limit(limit)
+        .select(PersonRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Person::from)
+        .collect())
+}
+
+pub fn identifiers(
+    conn: &mut AnyConnection,
+    person_id: &str,
+) -> QueryResult<Vec<(String, String)>> {
+    person_identifiers::table
+        .filter(person_identifiers::person_id.eq(person_id))
+        .select((person_identifiers::system, person_identifiers::value))
+        .order(person_identifiers::system)
+        .load(conn)
+}
+
+pub fn holder_of(
+    conn: &mut AnyConnection,
+    system: &str,
+    value: &str,
+) -> QueryResult<Option<String>> {
+    person_identifiers::table
+        .filter(person_identifiers::system.eq(system))
+        .filter(person_identifiers::value.eq(value))
+        .select(person_identifiers::person_id)
+        .first(conn)
+        .optional()
+}
+
+pub fn add_identifier(
+    conn: &mut AnyConnection,
+    person_id: &str,
+    system: &str,
+    value: &str,
+) -> QueryResult<()> {
+    diesel::insert_into(person_identifiers::table)
+        .values((
+            person_identifiers::id.eq(new_id()),
+            person_identifiers::person_id.eq(person_id),
+            person_identifiers::system.eq(system),
+            person_identifiers::value.eq(value),
+            person_identifiers::created_at.eq(now_utc()),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub struct CardReadRow<'a> {
+    pub person_id: &'a str,
+    pub card_number: &'a str,
+    pub issuer_code: Option<&'a str>,
+    pub facility_id: &'a str,
+    pub read_by: &'a str,
+    pub jurisdiction: &'a str,
+}
+
+pub fn insert_card_read(conn: &mut AnyConnection, r: CardReadRow<'_>) -> QueryResult<()> {
+    diesel::insert_into(card_reads::table)
+        .values((
+            card_reads::id.eq(new_id()),
+            card_reads::person_id.eq(r.person_id),
+            card_reads::card_number.eq(r.card_number),
+            card_reads::issuer_code.eq(r.issuer_code),
+            card_reads::facility_id.eq(r.facility_id),
+            card_reads::read_by.eq(r.read_by),
+            card_reads::read_at.eq(now_utc()),
+            card_reads::jurisdiction.eq(r.jurisdiction),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// The persons whose cards were read at a facility since `since`, newest first.
+pub fn recent_card_reads(
+    conn: &mut AnyConnection,
+    facility_id: &str,
+    since: chrono::NaiveDateTime,
+) -> QueryResult<Vec<(chrono::NaiveDateTime, Person)>> {
+    Ok(card_reads::table
+        .inner_join(persons::table)
+        .filter(card_reads::facility_id.eq(facility_id))
+        .filter(card_reads::read_at.ge(since))
+        .order(card_reads::read_at.desc())
+        .limit(20)
+        .select((card_reads::read_at, PersonRow::as_select()))
+        .load::<(chrono::NaiveDateTime, PersonRow)>(conn)?
+        .into_iter()
+        .map(|(at, p)| (at, Person::from(p)))
+        .collect())
+}
+
+pub fn count(conn: &mut AnyConnection) -> QueryResult<i64> {
+    persons::table.count().get_result(conn)
+}

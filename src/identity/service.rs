@@ -1,0 +1,412 @@
+//! Identity use cases: card reads, registration with duplicate prevention, search, the person page.
+//! Every call checks role and jurisdiction and writes its audit row in the same transaction.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use super::model::{
+    CardRead, HEALTH_CARD_SYSTEM, IdNumber, NewPerson, Person, PersonInput, mask_id_number,
+};
+use super::repo;
+use crate::audit::service::{guarded, record};
+use crate::auth::model::{Action, Actor, Scope};
+use crate::error::{AuditTarget, ServiceError};
+use crate::ids::{new_id, now_utc, today_china};
+use crate::storage::{AnyConnection, Db};
+
+/// A person as shown in lists: the ID number masked.
+#[derive(Debug, Clone, Serialize)]
+pub struct PersonSummary {
+    pub id: String,
+    pub name: String,
+    pub sex: &'static str,
+    pub birth_date: NaiveDate,
+    pub age: i32,
+    pub id_number_masked: Option<String>,
+}
+
+impl PersonSummary {
+    pub fn of(p: &Person, today: NaiveDate) -> PersonSummary {
+        PersonSummary {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            sex: p.sex.label_zh(),
+            birth_date: p.birth_date,
+            age: p.age_on(today),
+            id_number_masked: p.id_number.as_deref().map(mask_id_number),
+        }
+    }
+}
+
+pub fn person_target(person_id: &str) -> AuditTarget {
+    AuditTarget {
+        entity_type: "person",
+        entity_id: Some(person_id.to_string()),
+        person_id: Some(person_id.to_string()),
+    }
+}
+
+/// Load a person the actor may act on, or refuse (the refusal is audited by `guarded`).
+pub fn person_for(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    action: Action,
+    person_id: &str,
+) -> Result<Person, ServiceError> {
+    let person =
+        repo::by_id(conn, person_id)?.ok_or(ServiceError::NotFound("没有找到该服务对象"))?;
+    if !actor.may_on(
+        action,
+        &person.jurisdiction,
+        person.township_code.as_deref(),
+    ) {
+        return Err(ServiceError::forbidden(person_target(person_id)));
+    }
+    Ok(person)
+}
+
+fn create(conn: &mut AnyConnection, actor: &Actor, new: NewPerson) -> Result<Person, ServiceError> {
+    let person = Person {
+        id: new_id(),
+        name: new.name,
+        sex: new.sex,
+        birth_date: new.birth_date,
+        nation_code: new.nation_code,
+        id_number: new.id_number.map(|i| i.as_str().to_string()),
+        phone: new.phone,
+        address: new.address,
+        jurisdiction: actor.facility.jurisdiction.clone(),
+        township_code: actor.facility.township_code.clone(),
+        version: 1,
+    };
+    repo::insert(conn, &person, &actor.facility.id).map_err(|e| match e {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ) => ServiceError::Conflict("该身份证号已建档".into()),
+        e => e.into(),
+    })?;
+    record(
+        conn,
+        actor,
+        "create",
+        person_target(&person.id),
+        "person registered",
+    )?;
+    Ok(person)
+}
+
+/// The answer to a card read.
+#[derive(Debug, Clone, Serialize)]
+pub struct CardReadResult {
+    pub person_id: String,
+    pub created: bool,
+    pub warnings: Vec<String>,
+}
+
+/// A card-reader bridge read a 居民健康卡: find the holder by ID number or create them, keep the
+/// card number as its own identifier, and log the read. Never creates a second person for one ID.
+pub async fn record_card_read(
+    db: &Db,
+    actor: &Actor,
+    read: CardRead,
+) -> Result<CardReadResult, ServiceError> {
+    let checked = read.validate(today_china())?;
+    let actor2 = actor.clone();
+    guarded(db, actor, "create", move |c| {
+        let actor = &actor2;
+        if !actor.may(Action::RegisterPerson) {
+            return Err(ServiceError::forbidden(AuditTarget {
+                entity_type: "card_read",
+                ..Default::default()
+            }));
+        }
+        let id_number = checked
+            .person
+            .id_number
+            .as_ref()
+            .map(|i| i.as_str().to_string())
+            .unwrap_or_default();
+        let mut warnings = checked.warnings.clone();
+        let (person, created) = match repo::by_id_number(c, &id_number)? {
+            Some(existing) => {
+                if !actor.may_on(
+                    Action::RegisterPerson,
+                    &existing.jurisdiction,
+                    existing.township_code.as_deref(),
+                ) {
+                    return Err(ServiceError::forbidden(person_target(&existing.id)));
+                }
+                if existing.name != checked.person.name {
+                    warnings.push("卡上姓名与档案姓名不一致，未自动修改，请核对".into());
+                }
+                (existing, false)
+            }
+            None => {
+                for other in repo::by_name_and_birth_date(
+                    c,
+                    &checked.person.name,
+                    checked.person.birth_date,
+                )? {
+                    if actor
+                        .scope
+                        .covers(&other.jurisdiction, other.township_code.as_deref())
+                    {
+                        warnings.push(format!(
+                            "存在同名同出生日期的档案（身份证号 {}），请核对是否重复",
+                            other
+                                .id_number
+                                .as_deref()
+                                .map(mask_id_number)
+                                .unwrap_or_else(|| "未登记".into())
+                        ));
+                    }
+                }
+                (create(c, actor, checked.person.clone())?, true)
+            }
+        };
+        match repo::holder_of(c, HEALTH_CARD_SYSTEM, &checked.card_number)? {
+            Some(holder) if holder != person.id => {
+                return Err(ServiceError::Conflict(
+                    "该卡号已登记在另一服务对象名下，请核对".into(),
+                ));
+            }
+            Some(_) => {}
+            None => repo::add_identifier(c, &person.id, HEALTH_CARD_SYSTEM, &checked.card_number)?,
+        }
+        repo::insert_card_read(
+            c,
+            repo::CardReadRow {
+                person_id: &person.id,
+                card_number: &checked.card_number,
+                issuer_code: checked.issuer_code.as_deref(),
+                facility_id: &actor.facility.id,
+                read_by: &actor.name,
+                jurisdiction: &person.jurisdiction,
+            },
+        )?;
+        record(
+            c,
+            actor,
+            "read",
+            person_target(&person.id),
+            "health card read",
+        )?;
+        Ok(CardReadResult {
+            person_id: person.id,
+            created,
+            warnings,
+        })
+    })
+    .await
+}
+
+/// The answer to a registration attempt.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Registration {
+    Created {
+        person_id: String,
+    },
+    /// The ID number is already registered in the actor's area: use that record.
+    Existing {
+        person_id: String,
+    },
+    /// Same name and birth date as these records: confirm before creating.
+    NearDuplicates {
+        candidates: Vec<PersonSummary>,
+    },
+}
+
+/// Register a person typed in by a registrar or clinician.
+pub async fn register(
+    db: &Db,
+    actor: &Actor,
+    input: PersonInput,
+    confirmed_not_duplicate: bool,
+) -> Result<Registration, ServiceError> {
+    let today = today_china();
+    let new = input.validate(today)?;
+    let actor2 = actor.clone();
+    guarded(db, actor, "create", move |c| {
+        let actor = &actor2;
+        if !actor.may(Action::RegisterPerson) {
+            return Err(ServiceError::forbidden(AuditTarget {
+                entity_type: "person",
+                ..Default::default()
+            }));
+        }
+        if let Some(id) = &new.id_number
+            && let Some(existing) = repo::by_id_number(c, id.as_str())?
+        {
+            if !actor.may_on(
+                Action::ReadRecord,
+                &existing.jurisdiction,
+                existing.township_code.as_deref(),
+            ) {
+                return Err(ServiceError::Conflict(
+                    "该身份证号已在其他辖区建档，请联系原辖区办理迁入".into(),
+                ));
+            }
+            return Ok(Registration::Existing {
+                person_id: existing.id,
+            });
+        }
+        if !confirmed_not_duplicate {
+            let candidates: Vec<PersonSummary> =
+                repo::by_name_and_birth_date(c, &new.name, new.birth_date)?
+                    .iter()
+                    .filter(|p| {
+                        actor
+                            .scope
+                            .covers(&p.jurisdiction, p.township_code.as_deref())
+                    })
+                    .map(|p| PersonSummary::of(p, today))
+                    .collect();
+            if !candidates.is_empty() {
+                for p in &candidates {
+                    record(
+                        c,
+                        actor,
+                        "search",
+                        person_target(&p.id),
+                        "near-duplicate check",
+                    )?;
+                }
+                return Ok(Registration::NearDuplicates { candidates });
+            }
+        }
+        let person = create(c, actor, new)?;
+        Ok(Registration::Created {
+            person_id: person.id,
+        })
+    })
+    .await
+}
+
+/// Look a person up by ID number (exact, normalised) or by part of the name, within the actor's area.
+pub async fn search(
+    db: &Db,
+    actor: &Actor,
+    query: String,
+) -> Result<Vec<PersonSummary>, ServiceError> {
+    let actor2 = actor.clone();
+    let today = today_china();
+    guarded(db, actor, "search", move |c| {
+        let actor = &actor2;
+        if !actor.may(Action::ReadRecord) {
+            return Err(ServiceError::forbidden(AuditTarget {
+                entity_type: "person",
+                ..Default::default()
+            }));
+        }
+        let q = query.trim();
+        if q.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found: Vec<Person> = if q.chars().next().is_some_and(|ch| ch.is_ascii_digit()) {
+            let id = IdNumber::parse(q, today)
+                .map_err(|e| ServiceError::invalid("q", e.code(), e.message_zh()))?;
+            repo::by_id_number(c, id.as_str())?
+                .into_iter()
+                .filter(|p| {
+                    actor
+                        .scope
+                        .covers(&p.jurisdiction, p.township_code.as_deref())
+                })
+                .collect()
+        } else {
+            let (township, prefix) = match &actor.scope {
+                Scope::Township(t) => (Some(t.as_str()), None),
+                Scope::Area(p) => (None, Some(p.as_str())),
+            };
+            repo::search_by_name(c, q, township, prefix, 50)?
+        };
+        for p in &found {
+            record(c, actor, "search", person_target(&p.id), "person search")?;
+        }
+        Ok(found.iter().map(|p| PersonSummary::of(p, today)).collect())
+    })
+    .await
+}
+
+/// The person page: identity (ID number whole only for roles that may see it) and identifiers.
+#[derive(Debug, Clone, Serialize)]
+pub struct PersonView {
+    pub person: Person,
+    pub age: i32,
+    pub id_number_display: Option<String>,
+    pub health_card_numbers: Vec<String>,
+    pub other_identifiers: Vec<(String, String)>,
+}
+
+pub fn view_of(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    person: Person,
+) -> Result<PersonView, ServiceError> {
+    let ids = repo::identifiers(conn, &person.id)?;
+    let full = actor.may(Action::SeeFullIdNumber);
+    let mask = |v: &str| {
+        if full {
+            v.to_string()
+        } else {
+            mask_id_number(v)
+        }
+    };
+    let (cards, other): (Vec<_>, Vec<_>) =
+        ids.into_iter().partition(|(s, _)| s == HEALTH_CARD_SYSTEM);
+    Ok(PersonView {
+        age: person.age_on(today_china()),
+        id_number_display: person.id_number.as_deref().map(mask),
+        health_card_numbers: cards.into_iter().map(|(_, v)| mask(&v)).collect(),
+        other_identifiers: other,
+        person,
+    })
+}
+
+/// Open a person's record (audited read).
+pub async fn open(db: &Db, actor: &Actor, person_id: String) -> Result<PersonView, ServiceError> {
+    let actor2 = actor.clone();
+    guarded(db, actor, "read", move |c| {
+        let person = person_for(c, &actor2, Action::ReadRecord, &person_id)?;
+        record(c, &actor2, "read", person_target(&person.id), "person page")?;
+        view_of(c, &actor2, person)
+    })
+    .await
+}
+
+/// Persons whose cards were read at the actor's facility in the last two hours (the desk's list).
+pub async fn recent_card_reads(
+    db: &Db,
+    actor: &Actor,
+) -> Result<Vec<(chrono::NaiveDateTime, PersonSummary)>, ServiceError> {
+    let actor2 = actor.clone();
+    let today = today_china();
+    guarded(db, actor, "search", move |c| {
+        if !actor2.may(Action::ReadRecord) {
+            return Ok(Vec::new());
+        }
+        let since = now_utc() - chrono::Duration::hours(2);
+        let rows = repo::recent_card_reads(c, &actor2.facility.id, since)?;
+        let mut out = Vec::new();
+        for (at, p) in rows {
+            if actor2
+                .scope
+                .covers(&p.jurisdiction, p.township_code.as_deref())
+                && !out.iter().any(|(_, s): &(_, PersonSummary)| s.id == p.id)
+            {
+                record(
+                    c,
+                    &actor2,
+                    "search",
+                    person_target(&p.id),
+                    "recent card reads",
+                )?;
+                out.push((at, PersonSummary::of(&p, today)));
+            }
+        }
+        Ok(out)
+    })
+    .await
+}

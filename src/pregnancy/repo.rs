@@ -1,0 +1,137 @@
+//! Pregnancy queries.
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+
+use super::model::{Dating, DatingMethod, GestationalAge, Pregnancy, PregnancyStatus};
+use crate::ids::now_utc;
+use crate::storage::AnyConnection;
+use crate::storage::schema::pregnancies;
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = pregnancies)]
+struct PregnancyRow {
+    id: String,
+    person_id: String,
+    status: String,
+    booking_date: NaiveDate,
+    booking_facility_id: String,
+    lmp: Option<NaiveDate>,
+    ultrasound_date: Option<NaiveDate>,
+    ultrasound_ga_days: Option<i32>,
+    dating_method: String,
+    edd: NaiveDate,
+    gravidity: i32,
+    parity: i32,
+    jurisdiction: String,
+    township_code: Option<String>,
+    version: i32,
+}
+
+impl From<PregnancyRow> for Pregnancy {
+    fn from(r: PregnancyRow) -> Pregnancy {
+        Pregnancy {
+            id: r.id,
+            person_id: r.person_id,
+            status: PregnancyStatus::parse(&r.status).unwrap_or(PregnancyStatus::Active),
+            booking_date: r.booking_date,
+            booking_facility_id: r.booking_facility_id,
+            lmp: r.lmp,
+            ultrasound_date: r.ultrasound_date,
+            ultrasound_ga: r
+                .ultrasound_ga_days
+                .map(|d| GestationalAge { days: i64::from(d) }),
+            dating: Dating {
+                method: DatingMethod::parse(&r.dating_method).unwrap_or(DatingMethod::Lmp),
+                edd: r.edd,
+            },
+            gravidity: r.gravidity,
+            parity: r.parity,
+            jurisdiction: r.jurisdiction,
+            township_code: r.township_code,
+            version: r.version,
+        }
+    }
+}
+
+pub fn insert(conn: &mut AnyConnection, p: &Pregnancy, created_by: &str) -> QueryResult<()> {
+    let now = now_utc();
+    diesel::insert_into(pregnancies::table)
+        .values((
+            pregnancies::id.eq(&p.id),
+            pregnancies::person_id.eq(&p.person_id),
+            pregnancies::status.eq(p.status.as_str()),
+            pregnancies::booking_date.eq(p.booking_date),
+            pregnancies::booking_facility_id.eq(&p.booking_facility_id),
+            pregnancies::lmp.eq(p.lmp),
+            pregnancies::ultrasound_date.eq(p.ultrasound_date),
+            pregnancies::ultrasound_ga_days.eq(p.ultrasound_ga.map(|g| g.days as i32)),
+            pregnancies::dating_method.eq(p.dating.method.as_str()),
+            pregnancies::edd.eq(p.dating.edd),
+            pregnancies::gravidity.eq(p.gravidity),
+            pregnancies::parity.eq(p.parity),
+            pregnancies::jurisdiction.eq(&p.jurisdiction),
+            pregnancies::township_code.eq(&p.township_code),
+            pregnancies::created_by.eq(created_by),
+            pregnancies::created_at.eq(now),
+            pregnancies::updated_at.eq(now),
+            pregnancies::version.eq(p.version),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn by_id(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<Pregnancy>> {
+    Ok(pregnancies::table
+        .find(id)
+        .select(PregnancyRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Pregnancy::from))
+}
+
+pub fn for_person(conn: &mut AnyConnection, person_id: &str) -> QueryResult<Vec<Pregnancy>> {
+    Ok(pregnancies::table
+        .filter(pregnancies::person_id.eq(person_id))
+        .order(pregnancies::booking_date.desc())
+        .select(PregnancyRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Pregnancy::from)
+        .collect())
+}
+
+pub fn active_for_person(
+    conn: &mut AnyConnection,
+    person_id: &str,
+) -> QueryResult<Option<Pregnancy>> {
+    Ok(pregnancies::table
+        .filter(pregnancies::person_id.eq(person_id))
+        .filter(pregnancies::status.eq("active"))
+        .select(PregnancyRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Pregnancy::from))
+}
+
+/// Active pregnancies in an area (a township code, or a GB/T 2260 prefix).
+pub fn active_in_area(
+    conn: &mut AnyConnection,
+    township: Option<&str>,
+    prefix: Option<&str>,
+) -> QueryResult<Vec<Pregnancy>> {
+    let mut q = pregnancies::table
+        .filter(pregnancies::status.eq("active"))
+        .into_boxed();
+    if let Some(t) = township {
+        q = q.filter(pregnancies::township_code.eq(t.to_string()));
+    }
+    if let Some(p) = prefix {
+        q = q.filter(pregnancies::jurisdiction.like(format!("{p}%")));
+    }
+    Ok(q.select(PregnancyRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Pregnancy::from)
+        .collect())
+}

@@ -1,0 +1,217 @@
+//! Pregnancy use cases: booking (建册) and the pregnancy record page.
+
+use serde::Serialize;
+
+use super::model::{BookingInput, GestationalAge, Pregnancy, PregnancyStatus};
+use super::repo;
+use crate::audit::model::AuditEvent;
+use crate::audit::service::{guarded, record};
+use crate::auth::model::{Action, Actor};
+use crate::error::{AuditTarget, ServiceError};
+use crate::identity::model::Sex;
+use crate::identity::service::{PersonView, person_for, view_of};
+use crate::ids::{new_id, today_china};
+use crate::storage::{AnyConnection, Db};
+use crate::visits::model::Visit;
+use crate::visits::schedule::{self, ContactStatus};
+
+pub fn pregnancy_target(p: &Pregnancy) -> AuditTarget {
+    AuditTarget {
+        entity_type: "pregnancy",
+        entity_id: Some(p.id.clone()),
+        person_id: Some(p.person_id.clone()),
+    }
+}
+
+/// Load a pregnancy the actor may act on, or refuse.
+pub fn pregnancy_for(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    action: Action,
+    id: &str,
+) -> Result<Pregnancy, ServiceError> {
+    let p = repo::by_id(conn, id)?.ok_or(ServiceError::NotFound("没有找到该孕产期记录"))?;
+    if !actor.may_on(action, &p.jurisdiction, p.township_code.as_deref()) {
+        return Err(ServiceError::forbidden(pregnancy_target(&p)));
+    }
+    Ok(p)
+}
+
+/// Book a pregnancy for a woman: one active pregnancy at a time.
+pub async fn book(
+    db: &Db,
+    actor: &Actor,
+    person_id: String,
+    input: BookingInput,
+) -> Result<Pregnancy, ServiceError> {
+    let today = today_china();
+    let booking = input.validate(today)?;
+    let actor2 = actor.clone();
+    guarded(db, actor, "create", move |c| {
+        let actor = &actor2;
+        let person = person_for(c, actor, Action::BookPregnancy, &person_id)?;
+        if person.sex == Sex::Male {
+            return Err(ServiceError::invalid(
+                "person",
+                "sex",
+                "该服务对象性别为男，不能建立孕产期档案",
+            ));
+        }
+        let age = person.age_on(booking.booking_date);
+        if !(10..=60).contains(&age) {
+            return Err(ServiceError::invalid(
+                "person",
+                "age",
+                format!("建册时年龄 {age} 岁不合理，请核对出生日期"),
+            ));
+        }
+        if repo::active_for_person(c, &person.id)?.is_some() {
+            return Err(ServiceError::Conflict(
+                "该孕妇已有正在管理的孕产期档案，不能重复建册".into(),
+            ));
+        }
+        let p = Pregnancy {
+            id: new_id(),
+            person_id: person.id.clone(),
+            status: PregnancyStatus::Active,
+            booking_date: booking.booking_date,
+            booking_facility_id: actor.facility.id.clone(),
+            lmp: booking.lmp,
+            ultrasound_date: booking.ultrasound.map(|u| u.0),
+            ultrasound_ga: booking.ultrasound.map(|u| u.1),
+            dating: booking.dating,
+            gravidity: booking.gravidity,
+            parity: booking.parity,
+            jurisdiction: person.jurisdiction.clone(),
+            township_code: person.township_code.clone(),
+            version: 1,
+        };
+        repo::insert(c, &p, &actor.name).map_err(|e| match e {
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ) => ServiceError::Conflict("该孕妇已有正在管理的孕产期档案，不能重复建册".into()),
+            e => e.into(),
+        })?;
+        record(c, actor, "create", pregnancy_target(&p), "pregnancy booked")?;
+        Ok(p)
+    })
+    .await
+}
+
+/// A pregnancy in the list on a person's page.
+#[derive(Debug, Clone, Serialize)]
+pub struct PregnancySummary {
+    pub pregnancy: Pregnancy,
+    pub status_label: &'static str,
+    pub ga_today: Option<String>,
+}
+
+/// The person page: identity plus their pregnancies.
+#[derive(Debug, Clone, Serialize)]
+pub struct PersonRecord {
+    pub view: PersonView,
+    pub pregnancies: Vec<PregnancySummary>,
+    pub has_active_pregnancy: bool,
+}
+
+pub async fn person_record(
+    db: &Db,
+    actor: &Actor,
+    person_id: String,
+) -> Result<PersonRecord, ServiceError> {
+    let actor2 = actor.clone();
+    guarded(db, actor, "read", move |c| {
+        let person = person_for(c, &actor2, Action::ReadRecord, &person_id)?;
+        record(
+            c,
+            &actor2,
+            "read",
+            crate::identity::service::person_target(&person.id),
+            "person page",
+        )?;
+        let today = today_china();
+        let pregnancies: Vec<PregnancySummary> = repo::for_person(c, &person.id)?
+            .into_iter()
+            .map(|p| PregnancySummary {
+                status_label: p.status.label_zh(),
+                ga_today: (p.status == PregnancyStatus::Active)
+                    .then(|| p.dating.gestational_age_on(today).to_string()),
+                pregnancy: p,
+            })
+            .collect();
+        let has_active_pregnancy = pregnancies
+            .iter()
+            .any(|p| p.pregnancy.status == PregnancyStatus::Active);
+        Ok(PersonRecord {
+            view: view_of(c, &actor2, person)?,
+            pregnancies,
+            has_active_pregnancy,
+        })
+    })
+    .await
+}
+
+/// One row of the visit table on the pregnancy page.
+#[derive(Debug, Clone, Serialize)]
+pub struct VisitRow {
+    pub visit: Visit,
+    pub ga: String,
+    pub bmi: Option<String>,
+}
+
+/// The pregnancy page: identity, dating, visits, schedule and who opened this record.
+#[derive(Debug, Clone, Serialize)]
+pub struct PregnancyRecord {
+    pub person: PersonView,
+    pub pregnancy: Pregnancy,
+    pub status_label: &'static str,
+    pub ga_today: GestationalAge,
+    pub ga_today_text: String,
+    pub visits: Vec<VisitRow>,
+    pub schedule: Vec<ContactStatus>,
+    pub access_log: Vec<AuditEvent>,
+}
+
+pub async fn open(
+    db: &Db,
+    actor: &Actor,
+    pregnancy_id: String,
+) -> Result<PregnancyRecord, ServiceError> {
+    let actor2 = actor.clone();
+    guarded(db, actor, "read", move |c| {
+        let actor = &actor2;
+        let p = pregnancy_for(c, actor, Action::ReadRecord, &pregnancy_id)?;
+        record(c, actor, "read", pregnancy_target(&p), "pregnancy page")?;
+        let person = person_for(c, actor, Action::ReadRecord, &p.person_id)?;
+        let person = view_of(c, actor, person)?;
+        let today = today_china();
+        let visits = crate::visits::repo::for_pregnancy(c, &p.id)?;
+        let first_height = visits.iter().find_map(|v| v.height_cm);
+        let rows = visits
+            .iter()
+            .map(|v| VisitRow {
+                ga: p.dating.gestational_age_on(v.visit_date).to_string(),
+                bmi: crate::visits::model::bmi(v.weight_kg, v.height_cm.or(first_height))
+                    .map(|b| format!("{b:.1}")),
+                visit: v.clone(),
+            })
+            .collect();
+        let visit_dates: Vec<_> = visits.iter().map(|v| v.visit_date).collect();
+        let plan = schedule::national();
+        let statuses = schedule::statuses(plan, &p.dating, &visit_dates, today);
+        let access_log = crate::audit::repo::for_person(c, &p.person_id, None, None, 30)?;
+        let ga_today = p.dating.gestational_age_on(today);
+        Ok(PregnancyRecord {
+            person,
+            status_label: p.status.label_zh(),
+            ga_today,
+            ga_today_text: ga_today.to_string(),
+            pregnancy: p,
+            visits: rows,
+            schedule: statuses,
+            access_log,
+        })
+    })
+    .await
+}

@@ -1,0 +1,264 @@
+//! Storage: the only place that knows diesel connections.
+//!
+//! * [`AnyConnection`] is one diesel connection type over SQLite and PostgreSQL; the backend is
+//!   chosen from the URL scheme (`sqlite://…`, `postgres://…`), never guessed.
+//! * [`Db::read`] runs read-only work on a pooled connection off the async threads.
+//! * [`Db::write`] hands a unit of work to the single group-commit writer (see `writer.rs`):
+//!   it runs in its own savepoint inside a shared transaction and the caller is answered only
+//!   after that transaction has committed durably (ARCHITECTURE.md "Durability").
+
+pub mod schema;
+mod writer;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub use writer::WriterStats;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// Errors of the storage layer. Messages never contain patient data.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("unsupported database URL (use sqlite://PATH or postgres://…): {0}")]
+    UnsupportedUrl(String),
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    #[error("database error: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("connection pool error: {0}")]
+    Pool(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("the write could not be committed: {0}")]
+    Commit(String),
+    #[error("the database writer has stopped")]
+    WriterGone,
+    #[error("a database task panicked")]
+    Panicked,
+}
+
+impl StorageError {
+    /// True when the error is a UNIQUE constraint violation (two writers raced for one key).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            StorageError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+}
+
+/// Which backend a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Backend, StorageError> {
+        if url.starts_with("sqlite://") || url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StorageError::UnsupportedUrl(redact_url(url)))
+        }
+    }
+}
+
+/// The path of an `sqlite://PATH` URL.
+fn sqlite_path(url: &str) -> &str {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url)
+}
+
+/// A URL without its password, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+/// Open one connection of the URL's backend with the durability and integrity settings applied.
+pub fn establish(url: &str) -> Result<AnyConnection, StorageError> {
+    match Backend::from_url(url)? {
+        Backend::Sqlite => {
+            let path = sqlite_path(url);
+            if let Some(parent) = std::path::Path::new(path).parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| StorageError::Connect(format!("{}: {e}", parent.display())))?;
+            }
+            let mut conn = diesel::SqliteConnection::establish(path)
+                .map_err(|e| StorageError::Connect(e.to_string()))?;
+            // WAL + synchronous=FULL: a committed transaction survives a power cut.
+            conn.batch_execute(
+                "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                 PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+            )?;
+            Ok(AnyConnection::Sqlite(conn))
+        }
+        Backend::Postgres => {
+            let mut conn = diesel::PgConnection::establish(url)
+                .map_err(|e| StorageError::Connect(e.to_string()))?;
+            conn.batch_execute("SET synchronous_commit = on; SET TIME ZONE 'UTC';")?;
+            Ok(AnyConnection::Postgresql(conn))
+        }
+    }
+}
+
+/// Run the embedded migrations of the connection's backend.
+pub fn run_migrations(conn: &mut AnyConnection) -> Result<usize, StorageError> {
+    let done = match conn {
+        AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
+        AnyConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
+    }
+    .map_err(|e| StorageError::Migration(e.to_string()))?;
+    Ok(done.len())
+}
+
+/// Revert the last `n` migrations (for `mch-chain migrate --revert N` and the up/down/up check).
+pub fn revert_migrations(conn: &mut AnyConnection, n: usize) -> Result<(), StorageError> {
+    for _ in 0..n {
+        match conn {
+            AnyConnection::Sqlite(c) => c.revert_last_migration(SQLITE_MIGRATIONS).map(|_| ()),
+            AnyConnection::Postgresql(c) => {
+                c.revert_last_migration(POSTGRES_MIGRATIONS).map(|_| ())
+            }
+        }
+        .map_err(|e| StorageError::Migration(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// r2d2 manager that builds the backend from the URL and applies the per-connection settings.
+pub struct ConnManager {
+    url: String,
+}
+
+impl ManageConnection for ConnManager {
+    type Connection = AnyConnection;
+    type Error = StorageError;
+
+    fn connect(&self) -> Result<AnyConnection, StorageError> {
+        establish(&self.url)
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), StorageError> {
+        conn.batch_execute("SELECT 1").map_err(StorageError::from)
+    }
+
+    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
+        false
+    }
+}
+
+/// Handle to the database: a read pool and the group-commit writer. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: r2d2::Pool<ConnManager>,
+    writer: writer::WriterHandle,
+    backend: Backend,
+}
+
+impl Db {
+    /// Connect, migrate and start the writer.
+    pub fn open(url: &str, pool_size: u32) -> Result<Db, StorageError> {
+        let backend = Backend::from_url(url)?;
+        let mut conn = establish(url)?;
+        let applied = run_migrations(&mut conn)?;
+        if applied > 0 {
+            tracing::info!(applied, "database migrations applied");
+        }
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size.max(1))
+            .connection_timeout(Duration::from_secs(10))
+            .build(ConnManager {
+                url: url.to_string(),
+            })
+            .map_err(|e| StorageError::Pool(e.to_string()))?;
+        let writer = writer::WriterHandle::start(url.to_string(), conn)?;
+        Ok(Db {
+            pool,
+            writer,
+            backend,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Run read-only work on a pooled connection, off the async threads; the caller's span is kept.
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        match tokio::task::spawn_blocking(move || {
+            span.in_scope(|| {
+                let mut conn = pool.get().map_err(|e| StorageError::Pool(e.to_string()))?;
+                f(&mut conn)
+            })
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(StorageError::Panicked.into()),
+        }
+    }
+
+    /// Run `f` in its own savepoint of the next group commit; answer after the commit is durable.
+    /// If `f` returns `Err`, only its own savepoint is rolled back.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+    {
+        self.writer.submit(f).await
+    }
+
+    /// Blocking variant of [`Db::write`] for CLI commands and benchmarks outside a runtime.
+    pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+    {
+        self.writer.submit_blocking(f)
+    }
+
+    pub fn writer_stats(&self) -> WriterStats {
+        self.writer.stats()
+    }
+
+    /// A quick liveness check of both the read path and the writer.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        self.read(|c| c.batch_execute("SELECT 1").map_err(StorageError::from))
+            .await?;
+        self.write(|c| c.batch_execute("SELECT 1").map_err(StorageError::from))
+            .await
+    }
+}

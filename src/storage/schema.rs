@@ -1,0 +1,208 @@
+//! The diesel table definitions, written by hand to stay within the types `MultiConnection`
+//! supports on both backends (TEXT ids, TIMESTAMP in UTC, DATE, BOOL, INTEGER, BIGINT, DOUBLE).
+//! Only `storage/` and the feature `repo.rs` files may import this module.
+
+diesel::table! {
+    facilities (id) {
+        id -> Text,
+        code -> Text,
+        name -> Text,
+        level -> Text,
+        kind -> Text,
+        jurisdiction -> Text,
+        township_code -> Nullable<Text>,
+        capabilities -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        username -> Text,
+        display_name -> Text,
+        password_hash -> Text,
+        role -> Text,
+        facility_id -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    login_throttle (username) {
+        username -> Text,
+        failures -> Integer,
+        locked_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    sessions (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        csrf_token -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        client_addr -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> Text,
+        token_hash -> Text,
+        name -> Text,
+        facility_id -> Text,
+        role -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    audit_events (seq) {
+        seq -> BigInt,
+        at -> Timestamp,
+        actor_kind -> Text,
+        actor_id -> Nullable<Text>,
+        actor_name -> Text,
+        actor_role -> Text,
+        facility_id -> Nullable<Text>,
+        client_addr -> Nullable<Text>,
+        action -> Text,
+        outcome -> Text,
+        entity_type -> Text,
+        entity_id -> Nullable<Text>,
+        person_id -> Nullable<Text>,
+        purpose -> Text,
+        detail -> Text,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_head (id) {
+        id -> Integer,
+        seq -> BigInt,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    persons (id) {
+        id -> Text,
+        name -> Text,
+        sex -> Text,
+        birth_date -> Date,
+        nation_code -> Nullable<Text>,
+        id_number -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        address -> Nullable<Text>,
+        jurisdiction -> Text,
+        township_code -> Nullable<Text>,
+        created_by_facility_id -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    person_identifiers (id) {
+        id -> Text,
+        person_id -> Text,
+        system -> Text,
+        value -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    card_reads (id) {
+        id -> Text,
+        person_id -> Text,
+        card_number -> Text,
+        issuer_code -> Nullable<Text>,
+        facility_id -> Text,
+        read_by -> Text,
+        read_at -> Timestamp,
+        jurisdiction -> Text,
+    }
+}
+
+diesel::table! {
+    pregnancies (id) {
+        id -> Text,
+        person_id -> Text,
+        status -> Text,
+        booking_date -> Date,
+        booking_facility_id -> Text,
+        lmp -> Nullable<Date>,
+        ultrasound_date -> Nullable<Date>,
+        ultrasound_ga_days -> Nullable<Integer>,
+        dating_method -> Text,
+        edd -> Date,
+        gravidity -> Integer,
+        parity -> Integer,
+        jurisdiction -> Text,
+        township_code -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    visits (id) {
+        id -> Text,
+        pregnancy_id -> Text,
+        person_id -> Text,
+        kind -> Text,
+        visit_date -> Date,
+        facility_id -> Text,
+        weight_kg -> Nullable<Double>,
+        height_cm -> Nullable<Double>,
+        systolic_mmhg -> Nullable<Integer>,
+        diastolic_mmhg -> Nullable<Integer>,
+        fundal_height_cm -> Nullable<Double>,
+        abdominal_circumference_cm -> Nullable<Double>,
+        fetal_heart_rate_bpm -> Nullable<Integer>,
+        fetal_presentation -> Nullable<Text>,
+        oedema -> Nullable<Text>,
+        hb_g_l -> Nullable<Integer>,
+        urine_protein -> Nullable<Text>,
+        complaints -> Text,
+        advice -> Text,
+        next_appointment -> Nullable<Date>,
+        jurisdiction -> Text,
+        township_code -> Nullable<Text>,
+        recorded_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(users -> facilities (facility_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(api_tokens -> facilities (facility_id));
+diesel::joinable!(person_identifiers -> persons (person_id));
+diesel::joinable!(pregnancies -> persons (person_id));
+diesel::joinable!(visits -> pregnancies (pregnancy_id));
+diesel::joinable!(card_reads -> persons (person_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    facilities,
+    users,
+    login_throttle,
+    sessions,
+    api_tokens,
+    audit_events,
+    audit_head,
+    persons,
+    person_identifiers,
+    card_reads,
+    pregnancies,
+    visits,
+);

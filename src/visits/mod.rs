@@ -1,0 +1,5 @@
+//! Antenatal visits, the national visit schedule, due/overdue contacts and the worklist.
+pub mod model;
+pub mod repo;
+pub mod schedule;
+pub mod service;

@@ -1,0 +1,135 @@
+//! Visit queries.
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+
+use super::model::{Visit, VisitKind};
+use crate::ids::now_utc;
+use crate::storage::AnyConnection;
+use crate::storage::schema::visits;
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = visits)]
+struct VisitRow {
+    id: String,
+    pregnancy_id: String,
+    person_id: String,
+    kind: String,
+    visit_date: NaiveDate,
+    facility_id: String,
+    weight_kg: Option<f64>,
+    height_cm: Option<f64>,
+    systolic_mmhg: Option<i32>,
+    diastolic_mmhg: Option<i32>,
+    fundal_height_cm: Option<f64>,
+    abdominal_circumference_cm: Option<f64>,
+    fetal_heart_rate_bpm: Option<i32>,
+    fetal_presentation: Option<String>,
+    oedema: Option<String>,
+    hb_g_l: Option<i32>,
+    urine_protein: Option<String>,
+    complaints: String,
+    advice: String,
+    next_appointment: Option<NaiveDate>,
+    recorded_by: String,
+}
+
+impl From<VisitRow> for Visit {
+    fn from(r: VisitRow) -> Visit {
+        Visit {
+            id: r.id,
+            pregnancy_id: r.pregnancy_id,
+            person_id: r.person_id,
+            kind: VisitKind::parse(&r.kind).unwrap_or(VisitKind::Antenatal),
+            visit_date: r.visit_date,
+            facility_id: r.facility_id,
+            weight_kg: r.weight_kg,
+            height_cm: r.height_cm,
+            systolic_mmhg: r.systolic_mmhg,
+            diastolic_mmhg: r.diastolic_mmhg,
+            fundal_height_cm: r.fundal_height_cm,
+            abdominal_circumference_cm: r.abdominal_circumference_cm,
+            fetal_heart_rate_bpm: r.fetal_heart_rate_bpm,
+            fetal_presentation: r.fetal_presentation,
+            oedema: r.oedema,
+            hb_g_l: r.hb_g_l,
+            urine_protein: r.urine_protein,
+            complaints: r.complaints,
+            advice: r.advice,
+            next_appointment: r.next_appointment,
+            recorded_by: r.recorded_by,
+        }
+    }
+}
+
+pub fn insert(
+    conn: &mut AnyConnection,
+    v: &Visit,
+    jurisdiction: &str,
+    township_code: Option<&str>,
+) -> QueryResult<()> {
+    diesel::insert_into(visits::table)
+        .values((
+            visits::id.eq(&v.id),
+            visits::pregnancy_id.eq(&v.pregnancy_id),
+            visits::person_id.eq(&v.person_id),
+            visits::kind.eq(v.kind.as_str()),
+            visits::visit_date.eq(v.visit_date),
+            visits::facility_id.eq(&v.facility_id),
+            visits::weight_kg.eq(v.weight_kg),
+            visits::height_cm.eq(v.height_cm),
+            visits::systolic_mmhg.eq(v.systolic_mmhg),
+            visits::diastolic_mmhg.eq(v.diastolic_mmhg),
+            visits::fundal_height_cm.eq(v.fundal_height_cm),
+            visits::abdominal_circumference_cm.eq(v.abdominal_circumference_cm),
+            visits::fetal_heart_rate_bpm.eq(v.fetal_heart_rate_bpm),
+            visits::fetal_presentation.eq(&v.fetal_presentation),
+            visits::oedema.eq(&v.oedema),
+            visits::hb_g_l.eq(v.hb_g_l),
+            visits::urine_protein.eq(&v.urine_protein),
+            visits::complaints.eq(&v.complaints),
+            visits::advice.eq(&v.advice),
+            visits::next_appointment.eq(v.next_appointment),
+            visits::jurisdiction.eq(jurisdiction),
+            visits::township_code.eq(township_code),
+            visits::recorded_by.eq(&v.recorded_by),
+            visits::created_at.eq(now_utc()),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn for_pregnancy(conn: &mut AnyConnection, pregnancy_id: &str) -> QueryResult<Vec<Visit>> {
+    Ok(visits::table
+        .filter(visits::pregnancy_id.eq(pregnancy_id))
+        .order((visits::visit_date.asc(), visits::created_at.asc()))
+        .select(VisitRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Visit::from)
+        .collect())
+}
+
+/// Visit dates of many pregnancies at once (for the worklist), as (pregnancy id, date).
+pub fn dates_for(
+    conn: &mut AnyConnection,
+    pregnancy_ids: &[String],
+) -> QueryResult<Vec<(String, NaiveDate)>> {
+    let mut out = Vec::new();
+    for chunk in pregnancy_ids.chunks(500) {
+        out.extend(
+            visits::table
+                .filter(visits::pregnancy_id.eq_any(chunk))
+                .select((visits::pregnancy_id, visits::visit_date))
+                .load::<(String, NaiveDate)>(conn)?,
+        );
+    }
+    Ok(out)
+}
+
+pub fn count_for_pregnancy(conn: &mut AnyConnection, pregnancy_id: &str) -> QueryResult<i64> {
+    visits::table
+        .filter(visits::pregnancy_id.eq(pregnancy_id))
+        .count()
+        .get_result(conn)
+}

@@ -1,0 +1,158 @@
+//! Visit use cases: recording an antenatal visit, and the worklist of due and overdue contacts.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use super::model::{Visit, VisitInput, VisitKind};
+use super::repo;
+use super::schedule::{self, ContactStatus};
+use crate::audit::service::{guarded, record};
+use crate::auth::model::{Action, Actor, Scope};
+use crate::error::{AuditTarget, ServiceError};
+use crate::identity::service::{PersonSummary, person_target};
+use crate::ids::{new_id, today_china};
+use crate::pregnancy::model::PregnancyStatus;
+use crate::pregnancy::service::pregnancy_for;
+use crate::storage::Db;
+
+/// Record an antenatal visit. The first visit of a pregnancy is its 第1次产前检查.
+pub async fn record_visit(
+    db: &Db,
+    actor: &Actor,
+    pregnancy_id: String,
+    input: VisitInput,
+) -> Result<Visit, ServiceError> {
+    let actor2 = actor.clone();
+    guarded(db, actor, "create", move |c| {
+        let actor = &actor2;
+        let p = pregnancy_for(c, actor, Action::RecordVisit, &pregnancy_id)?;
+        if p.status != PregnancyStatus::Active {
+            return Err(ServiceError::Conflict(
+                "该孕产期档案已结束，不能再记录产前随访".into(),
+            ));
+        }
+        let data = input.validate(&p.dating, today_china())?;
+        let kind = if repo::count_for_pregnancy(c, &p.id)? == 0 {
+            VisitKind::AntenatalFirst
+        } else {
+            VisitKind::Antenatal
+        };
+        let v = Visit {
+            id: new_id(),
+            pregnancy_id: p.id.clone(),
+            person_id: p.person_id.clone(),
+            kind,
+            visit_date: data.visit_date,
+            facility_id: actor.facility.id.clone(),
+            weight_kg: data.weight_kg,
+            height_cm: data.height_cm,
+            systolic_mmhg: data.systolic_mmhg,
+            diastolic_mmhg: data.diastolic_mmhg,
+            fundal_height_cm: data.fundal_height_cm,
+            abdominal_circumference_cm: data.abdominal_circumference_cm,
+            fetal_heart_rate_bpm: data.fetal_heart_rate_bpm,
+            fetal_presentation: data.fetal_presentation,
+            oedema: data.oedema,
+            hb_g_l: data.hb_g_l,
+            urine_protein: data.urine_protein,
+            complaints: data.complaints,
+            advice: data.advice,
+            next_appointment: data.next_appointment,
+            recorded_by: actor.name.clone(),
+        };
+        repo::insert(c, &v, &p.jurisdiction, p.township_code.as_deref())?;
+        record(
+            c,
+            actor,
+            "create",
+            AuditTarget {
+                entity_type: "visit",
+                entity_id: Some(v.id.clone()),
+                person_id: Some(v.person_id.clone()),
+            },
+            &format!("visit recorded for pregnancy {}", p.id),
+        )?;
+        Ok(v)
+    })
+    .await
+}
+
+/// One line of the worklist.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorklistItem {
+    pub person: PersonSummary,
+    pub pregnancy_id: String,
+    pub ga_today: String,
+    pub edd: NaiveDate,
+    pub contact: ContactStatus,
+    pub overdue: bool,
+}
+
+/// Women of my area whose next contact is due within a week or overdue, most overdue first.
+pub async fn worklist(
+    db: &Db,
+    actor: &Actor,
+    limit: usize,
+) -> Result<Vec<WorklistItem>, ServiceError> {
+    let actor2 = actor.clone();
+    guarded(db, actor, "search", move |c| {
+        let actor = &actor2;
+        if !actor.may(Action::ReadRecord) {
+            return Err(ServiceError::forbidden(AuditTarget {
+                entity_type: "worklist",
+                ..Default::default()
+            }));
+        }
+        let today = today_china();
+        let (township, prefix) = match &actor.scope {
+            Scope::Township(t) => (Some(t.as_str()), None),
+            Scope::Area(p) => (None, Some(p.as_str())),
+        };
+        let pregnancies = crate::pregnancy::repo::active_in_area(c, township, prefix)?;
+        let ids: Vec<String> = pregnancies.iter().map(|p| p.id.clone()).collect();
+        let mut dates: HashMap<String, Vec<NaiveDate>> = HashMap::new();
+        for (pid, d) in repo::dates_for(c, &ids)? {
+            dates.entry(pid).or_default().push(d);
+        }
+        let plan = schedule::national();
+        let mut items: Vec<(
+            i64,
+            NaiveDate,
+            crate::pregnancy::model::Pregnancy,
+            ContactStatus,
+        )> = Vec::new();
+        for p in pregnancies {
+            let st = schedule::statuses(
+                plan,
+                &p.dating,
+                dates.get(&p.id).map(Vec::as_slice).unwrap_or(&[]),
+                today,
+            );
+            if let Some(next) = schedule::next_action(&st) {
+                items.push((next.days_overdue, next.window_end, p, next.clone()));
+            }
+        }
+        // Most overdue first; among due contacts, the one whose window closes soonest.
+        items.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        items.truncate(limit);
+        let mut out = Vec::with_capacity(items.len());
+        for (_, _, p, contact) in items {
+            let Some(person) = crate::identity::repo::by_id(c, &p.person_id)? else {
+                continue;
+            };
+            record(c, actor, "search", person_target(&person.id), "worklist")?;
+            out.push(WorklistItem {
+                person: PersonSummary::of(&person, today),
+                pregnancy_id: p.id.clone(),
+                ga_today: p.dating.gestational_age_on(today).to_string(),
+                edd: p.dating.edd,
+                overdue: contact.status == schedule::Status::Overdue,
+                contact,
+            });
+        }
+        Ok(out)
+    })
+    .await
+}

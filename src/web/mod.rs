@@ -1,0 +1,189 @@
+//! The web adapter: actix app, middleware, the doctors' pages and the JSON API.
+//! Handlers translate HTTP into service calls and service results into pages or JSON; they hold
+//! no rules of their own.
+
+mod api;
+mod context;
+mod pages;
+mod templates;
+
+use std::net::TcpListener;
+
+use actix_web::dev::{Server, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{DefaultHeaders, Next, from_fn};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use handlebars::Handlebars;
+use tracing::Instrument;
+
+use crate::storage::Db;
+
+pub use context::{Ctx, SESSION_COOKIE};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub db: Db,
+    pub templates: Handlebars<'static>,
+}
+
+/// Refuse state-changing requests sent from another site (RELIABILITY.md 23): a foreign `Origin`
+/// or `Sec-Fetch-Site: cross-site` gets 403 before any handler runs. CSRF tokens are checked in
+/// addition by the handlers of cookie-authenticated requests.
+async fn same_origin_only(
+    req: actix_web::dev::ServiceRequest,
+    next: Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let unsafe_method = !matches!(
+        *req.method(),
+        actix_web::http::Method::GET
+            | actix_web::http::Method::HEAD
+            | actix_web::http::Method::OPTIONS
+    );
+    if unsafe_method {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        let origin_ok = match req.headers().get(header::ORIGIN) {
+            None => true,
+            Some(o) => o
+                .to_str()
+                .ok()
+                .and_then(|o| o.split_once("://"))
+                .is_some_and(|(_, h)| h == host),
+        };
+        let fetch_site_ok = !matches!(
+            req.headers()
+                .get("sec-fetch-site")
+                .and_then(|v| v.to_str().ok()),
+            Some("cross-site")
+        );
+        if !(origin_ok && fetch_site_ok) {
+            tracing::warn!(path = %req.path(), "cross-site state-changing request refused");
+            let res = HttpResponse::Forbidden()
+                .content_type("text/plain; charset=utf-8")
+                .body("跨站请求被拒绝 (cross-site request refused)");
+            return Ok(req.into_response(res));
+        }
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_boxed_body)
+}
+
+/// One span per request with a request id, the method and the route pattern (never the query
+/// string, which may hold a name or ID number), and one log line at the end with status, actor
+/// and latency (RELIABILITY.md 25).
+async fn request_log(
+    req: actix_web::dev::ServiceRequest,
+    next: Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    let span = tracing::info_span!("http", request_id = %uuid::Uuid::new_v4(), method = %req.method(), route = %route, actor = tracing::field::Empty);
+    let res = next.call(req).instrument(span.clone()).await;
+    let _g = span.enter();
+    match &res {
+        Ok(r) => tracing::info!(
+            status = r.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, latency_ms = started.elapsed().as_secs_f64() * 1000.0, "request failed")
+        }
+    }
+    res
+}
+
+/// Security headers on every response (RELIABILITY.md 26).
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains"))
+        .add((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+        ))
+        .add((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .add(("Permissions-Policy", "camera=(), microphone=(), geolocation=()"))
+        .add(("Cross-Origin-Opener-Policy", "same-origin"))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(pages::healthz))
+        .route("/static/{file}", web::get().to(pages::static_file))
+        .route("/login", web::get().to(pages::login_form))
+        .route("/login", web::post().to(pages::login))
+        .route("/logout", web::post().to(pages::logout))
+        .route("/", web::get().to(pages::home))
+        .route("/persons", web::get().to(pages::persons))
+        .route("/persons", web::post().to(pages::register_person))
+        .route("/persons/{id}", web::get().to(pages::person))
+        .route(
+            "/persons/{id}/pregnancies",
+            web::post().to(pages::book_pregnancy),
+        )
+        .route("/pregnancies/{id}", web::get().to(pages::pregnancy))
+        .route(
+            "/pregnancies/{id}/visits/new",
+            web::get().to(pages::new_visit_form),
+        )
+        .route(
+            "/pregnancies/{id}/visits",
+            web::post().to(pages::record_visit),
+        )
+        .route("/audit", web::get().to(pages::audit))
+        .service(
+            web::scope("/api")
+                .route("/card-reads", web::post().to(api::card_read))
+                .route("/persons", web::get().to(api::search_persons))
+                .route("/persons", web::post().to(api::register_person))
+                .route("/persons/{id}", web::get().to(api::person))
+                .route(
+                    "/persons/{id}/pregnancies",
+                    web::post().to(api::book_pregnancy),
+                )
+                .route("/pregnancies/{id}", web::get().to(api::pregnancy))
+                .route(
+                    "/pregnancies/{id}/visits",
+                    web::post().to(api::record_visit),
+                )
+                .route("/worklist", web::get().to(api::worklist))
+                .route("/audit/persons/{id}", web::get().to(api::person_access_log))
+                .default_service(web::to(api::not_found)),
+        )
+        .default_service(web::to(pages::not_found));
+}
+
+/// Build the HTTP server on a bound listener.
+pub fn server(listener: TcpListener, db: Db, workers: Option<usize>) -> anyhow::Result<Server> {
+    let state = web::Data::new(AppState {
+        db,
+        templates: templates::registry()?,
+    });
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::FormConfig::default().limit(64 * 1024))
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(256 * 1024)
+                    .error_handler(api::json_error),
+            )
+            .wrap(from_fn(same_origin_only))
+            .wrap(security_headers())
+            .wrap(from_fn(request_log))
+            .configure(configure)
+    })
+    .listen(listener)?;
+    if let Some(w) = workers {
+        server = server.workers(w.max(1));
+    }
+    Ok(server.run())
+}
