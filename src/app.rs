@@ -26,11 +26,7 @@ impl Application {
         let http_port = listener.local_addr()?.port();
         let server = web::server(listener, db.clone(), settings.workers)?;
         tracing::info!(http_port, database = %redact_url(&settings.database_url), "mch-chain listening");
-        Ok(Application {
-            http_port,
-            server,
-            db,
-        })
+        Ok(Application { http_port, server, db })
     }
 
     pub fn http_port(&self) -> u16 {

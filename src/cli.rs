@@ -167,10 +167,7 @@ fn open(settings: &Settings) -> anyhow::Result<Db> {
 /// Run a command; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Serve {
-            settings,
-            demo: seed,
-        } => {
+        Command::Serve { settings, demo: seed } => {
             crate::telemetry::init(&settings.log_format);
             let db = open(&settings)?;
             if seed {
@@ -182,9 +179,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let app = Application::build_with_db(&settings, db)?;
             println!(
                 "mch-chain listening on http://{}",
-                settings
-                    .http_addr
-                    .replace(":0", &format!(":{}", app.http_port()))
+                settings.http_addr.replace(":0", &format!(":{}", app.http_port()))
             );
             println!("http_port={}", app.http_port());
             app.run_until_stopped().await?;
@@ -197,10 +192,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     storage::revert_migrations(&mut conn, n)?;
                     println!("reverted {n} migration(s)");
                 }
-                None => println!(
-                    "applied {} migration(s)",
-                    storage::run_migrations(&mut conn)?
-                ),
+                None => println!("applied {} migration(s)", storage::run_migrations(&mut conn)?),
             }
             Ok(0)
         }
@@ -235,8 +227,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             std::io::stdin().read_to_string(&mut pw)?;
             let pw = pw.trim_end_matches(['\r', '\n']).to_string();
             let db = open(&settings)?;
-            let id = auth::service::add_user(&db, &username, &display_name, &role, &facility, pw)
-                .await?;
+            let id = auth::service::add_user(&db, &username, &display_name, &role, &facility, pw).await?;
             println!(
                 "{}",
                 json!({"id": id, "username": username, "role": role, "facility": facility})
@@ -257,11 +248,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Facility {
-            command:
-                FacilityCommand::List {
-                    settings,
-                    json: as_json,
-                },
+            command: FacilityCommand::List {
+                settings,
+                json: as_json,
+            },
         } => {
             let db = open(&settings)?;
             for f in facility::service::list(&db).await? {
@@ -348,10 +338,7 @@ pub fn id_check(input: &str) -> (serde_json::Value, i32) {
 }
 
 fn print_logins(logins: &[demo::DemoLogin]) {
-    println!(
-        "演示数据已生成。演示账号（密码均为 {}）：",
-        demo::DEMO_PASSWORD
-    );
+    println!("演示数据已生成。演示账号（密码均为 {}）：", demo::DEMO_PASSWORD);
     for l in logins {
         println!("  {:<22} {:<22} {}", l.username, l.role, l.facility);
     }

@@ -136,37 +136,22 @@ const USERS: &[(&str, &str, &str, &str)] = &[
     ("registrar.dongguan", "李登记", "registrar", "TWN-DONGGUAN"),
     ("doctor.xihe", "王医生", "clinician", "TWN-XIHE"),
     ("doctor.county", "赵医生", "clinician", "COUNTY-MCH"),
-    (
-        "coordinator.county",
-        "孙调度",
-        "referral_coordinator",
-        "COUNTY-MCH",
-    ),
+    ("coordinator.county", "孙调度", "referral_coordinator", "COUNTY-MCH"),
     ("doctor.city", "周医生", "clinician", "CITY-CC"),
-    (
-        "coordinator.city",
-        "吴调度",
-        "referral_coordinator",
-        "CITY-CC",
-    ),
+    ("coordinator.city", "吴调度", "referral_coordinator", "CITY-CC"),
     ("doctor.nanshan", "郑医生", "clinician", "TWN-NANSHAN"),
-    (
-        "hospital.county",
-        "县医院接口",
-        "hospital_system",
-        "COUNTY-HOSP",
-    ),
+    ("hospital.county", "县医院接口", "hospital_system", "COUNTY-HOSP"),
     ("admin", "系统管理员", "admin", "PROV-MCH"),
     ("auditor", "审计员", "auditor", "PROV-MCH"),
 ];
 
 const SURNAMES: &[&str] = &[
-    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",
-    "何", "高", "林", "罗",
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何", "高", "林",
+    "罗",
 ];
 const GIVEN: &[&str] = &[
-    "秀英", "桂英", "丽", "敏", "静", "艳", "娟", "霞", "婷", "雪", "慧", "玲", "芳", "颖", "晓红",
-    "小燕", "佳怡", "雨欣", "梦琪", "思雨",
+    "秀英", "桂英", "丽", "敏", "静", "艳", "娟", "霞", "婷", "雪", "慧", "玲", "芳", "颖", "晓红", "小燕", "佳怡",
+    "雨欣", "梦琪", "思雨",
 ];
 
 /// A valid 18-digit ID number for a woman of `county` born on `birth`.
@@ -174,22 +159,14 @@ fn demo_id_number(rng: &mut StdRng, county: &str, birth: chrono::NaiveDate) -> S
     let seq = rng.gen_range(0..500) * 2; // even sequence code: female
     let body = format!("{county}{}{:03}", birth.format("%Y%m%d"), seq);
     let weights = [7u32, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body
-        .bytes()
-        .zip(weights)
-        .map(|(b, w)| u32::from(b - b'0') * w)
-        .sum();
+    let sum: u32 = body.bytes().zip(weights).map(|(b, w)| u32::from(b - b'0') * w).sum();
     let check = b"10X98765432"[(sum % 11) as usize] as char;
     format!("{body}{check}")
 }
 
 /// Seed the demo region when the database has no facilities. Returns the logins, or None.
 pub async fn seed_if_empty(db: &Db) -> Result<Option<Vec<DemoLogin>>, ServiceError> {
-    if db
-        .read(|c| Ok::<_, ServiceError>(facility::repo::count(c)?))
-        .await?
-        > 0
-    {
+    if db.read(|c| Ok::<_, ServiceError>(facility::repo::count(c)?)).await? > 0 {
         return Ok(None);
     }
     let mut facilities: Vec<Facility> = Vec::new();
@@ -319,10 +296,7 @@ async fn seed_woman(
     let mut weight = rng.gen_range(46.0..75.0_f64).round();
     let mut dates = vec![booking_date];
     for c in &schedule::national().contacts {
-        if (c.from_days as u64) > booking_ga
-            && (c.from_days as u64) <= ga_today
-            && rng.gen_bool(0.8)
-        {
+        if (c.from_days as u64) > booking_ga && (c.from_days as u64) <= ga_today && rng.gen_bool(0.8) {
             let day = rng.gen_range(c.from_days..=c.to_days).min(ga_today as i64);
             dates.push(lmp + Days::new(day as u64));
         }
@@ -348,8 +322,7 @@ async fn seed_woman(
                 diastolic_mmhg: Some(rng.gen_range(60..=88).to_string()),
                 fundal_height_cm: late.then(|| format!("{}", (ga_days / 7 - 2).clamp(10, 40))),
                 abdominal_circumference_cm: late.then(|| format!("{}", rng.gen_range(85..=105))),
-                fetal_heart_rate_bpm: (ga_days >= 12 * 7)
-                    .then(|| rng.gen_range(120..=160).to_string()),
+                fetal_heart_rate_bpm: (ga_days >= 12 * 7).then(|| rng.gen_range(120..=160).to_string()),
                 fetal_presentation: late.then(|| "cephalic".to_string()),
                 oedema: Some("none".into()),
                 hb_g_l: Some(rng.gen_range(95..=135).to_string()),

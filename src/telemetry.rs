@@ -8,6 +8,12 @@ pub fn init(format: &str) {
     let filter = EnvFilter::try_from_env("MCH_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
+    // Template rendering at debug level dumps the page data (names, ID numbers): never log it,
+    // whatever filter an operator sets.
+    let filter = match "handlebars=warn".parse() {
+        Ok(d) => filter.add_directive(d),
+        Err(_) => filter,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

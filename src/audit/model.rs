@@ -121,15 +121,9 @@ impl ChainVerifier {
             return;
         }
         let problem = if e.seq != self.prev_seq + 1 {
-            Some(format!(
-                "row {} follows row {}: rows are missing",
-                e.seq, self.prev_seq
-            ))
+            Some(format!("row {} follows row {}: rows are missing", e.seq, self.prev_seq))
         } else if e.prev_hash != self.prev_hash {
-            Some(format!(
-                "row {} does not link to the previous row's hash",
-                e.seq
-            ))
+            Some(format!("row {} does not link to the previous row's hash", e.seq))
         } else if chain_hash(e) != e.hash {
             Some(format!(
                 "row {} content does not match its hash (changed after writing)",
@@ -200,10 +194,7 @@ mod tests {
     fn chain(n: i64) -> Vec<AuditEvent> {
         let mut out: Vec<AuditEvent> = Vec::new();
         for seq in 1..=n {
-            let prev = out
-                .last()
-                .map(|e| e.hash.clone())
-                .unwrap_or(GENESIS_HASH.into());
+            let prev = out.last().map(|e| e.hash.clone()).unwrap_or(GENESIS_HASH.into());
             out.push(event(seq, &prev));
         }
         out

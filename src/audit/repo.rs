@@ -140,11 +140,7 @@ pub fn for_person(
 }
 
 /// The newest events, optionally only those of one actor name.
-pub fn recent(
-    conn: &mut AnyConnection,
-    actor: Option<&str>,
-    limit: i64,
-) -> QueryResult<Vec<AuditEvent>> {
+pub fn recent(conn: &mut AnyConnection, actor: Option<&str>, limit: i64) -> QueryResult<Vec<AuditEvent>> {
     let mut q = audit_events::table.into_boxed();
     if let Some(a) = actor {
         q = q.filter(audit_events::actor_name.eq(a.to_string()));

@@ -9,13 +9,7 @@ use crate::ids::now_utc;
 use crate::storage::{AnyConnection, Db};
 
 /// Build an audit event for `actor` touching `target`.
-pub fn event(
-    actor: &Actor,
-    action: &str,
-    outcome: Outcome,
-    target: &AuditTarget,
-    detail: &str,
-) -> AuditEvent {
+pub fn event(actor: &Actor, action: &str, outcome: Outcome, target: &AuditTarget, detail: &str) -> AuditEvent {
     AuditEvent {
         seq: 0,
         at: now_utc(),
@@ -45,21 +39,13 @@ pub fn record(
     target: AuditTarget,
     detail: &str,
 ) -> Result<(), ServiceError> {
-    repo::append(
-        conn,
-        event(actor, action, Outcome::Success, &target, detail),
-    )?;
+    repo::append(conn, event(actor, action, Outcome::Success, &target, detail))?;
     Ok(())
 }
 
 /// Run a unit of work through the group-commit writer; if it is refused for lack of access, the
 /// refusal is audited (in a commit of its own, since the refused work rolled back).
-pub async fn guarded<T, F>(
-    db: &Db,
-    actor: &Actor,
-    action: &'static str,
-    f: F,
-) -> Result<T, ServiceError>
+pub async fn guarded<T, F>(db: &Db, actor: &Actor, action: &'static str, f: F) -> Result<T, ServiceError>
 where
     F: FnOnce(&mut AnyConnection) -> Result<T, ServiceError> + Send + 'static,
     T: Send + 'static,
@@ -71,10 +57,7 @@ where
                 ..AuditTarget::default()
             });
             let e = event(actor, action, Outcome::Denied, &t, "access refused");
-            if let Err(err) = db
-                .write(move |c| repo::append(c, e).map_err(ServiceError::from))
-                .await
-            {
+            if let Err(err) = db.write(move |c| repo::append(c, e).map_err(ServiceError::from)).await {
                 tracing::error!(error = %err, "could not audit a refused access");
             }
             Err(ServiceError::Forbidden { reason, target })
@@ -146,11 +129,7 @@ pub async fn person_access_log(
 }
 
 /// The newest audit events, for the auditor's page.
-pub async fn recent(
-    db: &Db,
-    actor: &Actor,
-    actor_filter: Option<String>,
-) -> Result<Vec<AuditEvent>, ServiceError> {
+pub async fn recent(db: &Db, actor: &Actor, actor_filter: Option<String>) -> Result<Vec<AuditEvent>, ServiceError> {
     let actor2 = actor.clone();
     guarded(db, actor, "search", move |c| {
         let target = AuditTarget {

@@ -88,10 +88,7 @@ pub fn role_allows(role: Role, action: Action) -> bool {
     use Action::*;
     use Role::*;
     match action {
-        ReadRecord => matches!(
-            role,
-            Clinician | ReferralCoordinator | Registrar | HospitalSystem
-        ),
+        ReadRecord => matches!(role, Clinician | ReferralCoordinator | Registrar | HospitalSystem),
         RegisterPerson => matches!(role, Clinician | Registrar | HospitalSystem),
         BookPregnancy => matches!(role, Clinician | Registrar),
         RecordVisit => matches!(role, Clinician),

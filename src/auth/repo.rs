@@ -57,10 +57,7 @@ pub fn users_all(conn: &mut AnyConnection) -> QueryResult<Vec<UserRow>> {
         .load(conn)
 }
 
-pub fn throttle(
-    conn: &mut AnyConnection,
-    username: &str,
-) -> QueryResult<Option<(i32, Option<NaiveDateTime>)>> {
+pub fn throttle(conn: &mut AnyConnection, username: &str) -> QueryResult<Option<(i32, Option<NaiveDateTime>)>> {
     login_throttle::table
         .find(username)
         .select((login_throttle::failures, login_throttle::locked_until))
@@ -130,21 +127,15 @@ pub fn session(conn: &mut AnyConnection, token_hash: &str) -> QueryResult<Option
         ))
         .first::<(String, String, NaiveDateTime, NaiveDateTime)>(conn)
         .optional()?
-        .map(
-            |(user_id, csrf_token, created_at, last_seen_at)| SessionRow {
-                user_id,
-                csrf_token,
-                created_at,
-                last_seen_at,
-            },
-        ))
+        .map(|(user_id, csrf_token, created_at, last_seen_at)| SessionRow {
+            user_id,
+            csrf_token,
+            created_at,
+            last_seen_at,
+        }))
 }
 
-pub fn touch_session(
-    conn: &mut AnyConnection,
-    token_hash: &str,
-    now: NaiveDateTime,
-) -> QueryResult<()> {
+pub fn touch_session(conn: &mut AnyConnection, token_hash: &str, now: NaiveDateTime) -> QueryResult<()> {
     diesel::update(sessions::table.find(token_hash))
         .set(sessions::last_seen_at.eq(now))
         .execute(conn)
@@ -195,10 +186,7 @@ pub fn insert_token(
 }
 
 /// (token id, name, facility id) of a live token.
-pub fn token(
-    conn: &mut AnyConnection,
-    token_hash: &str,
-) -> QueryResult<Option<(String, String, String)>> {
+pub fn token(conn: &mut AnyConnection, token_hash: &str) -> QueryResult<Option<(String, String, String)>> {
     api_tokens::table
         .filter(api_tokens::token_hash.eq(token_hash))
         .filter(api_tokens::revoked_at.is_null())

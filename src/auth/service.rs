@@ -37,9 +37,7 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ServiceError> {
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ServiceError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|_| ServiceError::Storage(crate::storage::StorageError::Panicked))
@@ -82,9 +80,7 @@ pub async fn add_user(
     let username = username.trim().to_string();
     if username.is_empty()
         || username.len() > 64
-        || !username
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        || !username.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
     {
         return Err(ServiceError::invalid(
             "username",
@@ -92,7 +88,13 @@ pub async fn add_user(
             "用户名须为 1–64 位字母、数字、. _ -",
         ));
     }
-    let role = Role::parse(role).ok_or_else(|| ServiceError::invalid("role", "role", "未知角色（clinician、referral_coordinator、registrar、hospital_system、admin、auditor）"))?;
+    let role = Role::parse(role).ok_or_else(|| {
+        ServiceError::invalid(
+            "role",
+            "role",
+            "未知角色（clinician、referral_coordinator、registrar、hospital_system、admin、auditor）",
+        )
+    })?;
     if password.chars().count() < password::MIN_PASSWORD_CHARS {
         return Err(ServiceError::invalid(
             "password",
@@ -110,8 +112,7 @@ pub async fn add_user(
     };
     let facility_code = facility_code.to_string();
     db.write(move |c| {
-        let facility = facility_repo::by_code(c, &facility_code)?
-            .ok_or(ServiceError::NotFound("没有这个机构代码"))?;
+        let facility = facility_repo::by_code(c, &facility_code)?.ok_or(ServiceError::NotFound("没有这个机构代码"))?;
         if repo::user_by_username(c, &username)?.is_some() {
             return Err(ServiceError::Conflict(format!("用户名 {username} 已存在")));
         }
@@ -189,20 +190,11 @@ pub async fn login(
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| password::dummy_hash().to_string());
     let pw = password.to_string();
-    let good = blocking(move || password::verify(&pw, &phc)).await?
-        && user.as_ref().is_some_and(|u| u.active);
+    let good = blocking(move || password::verify(&pw, &phc)).await? && user.as_ref().is_some_and(|u| u.active);
     if locked {
-        let e = login_failure_event(
-            &username,
-            client_addr.as_deref(),
-            "account temporarily locked",
-        );
-        db.write(move |c| {
-            crate::audit::repo::append(c, e)
-                .map(|_| ())
-                .map_err(ServiceError::from)
-        })
-        .await?;
+        let e = login_failure_event(&username, client_addr.as_deref(), "account temporarily locked");
+        db.write(move |c| crate::audit::repo::append(c, e).map(|_| ()).map_err(ServiceError::from))
+            .await?;
         return Err(ServiceError::TooManyAttempts(
             "登录失败次数过多，请 15 分钟后再试".into(),
         ));
@@ -238,29 +230,16 @@ pub async fn login(
             Ok(Login { token, actor })
         }
         _ => {
-            let e = login_failure_event(
-                &username,
-                client_addr.as_deref(),
-                "wrong username or password",
-            );
+            let e = login_failure_event(&username, client_addr.as_deref(), "wrong username or password");
             db.write(move |c| {
                 let failures = repo::throttle(c, &key)?.map(|(f, _)| f).unwrap_or(0) + 1;
                 let locked_until = (failures >= MAX_FAILURES).then(|| now + LOCKOUT);
-                repo::set_throttle(
-                    c,
-                    &key,
-                    if locked_until.is_some() { 0 } else { failures },
-                    locked_until,
-                )?;
+                repo::set_throttle(c, &key, if locked_until.is_some() { 0 } else { failures }, locked_until)?;
                 crate::audit::repo::append(c, e)?;
                 Ok::<_, ServiceError>(())
             })
             .await?;
-            Err(ServiceError::invalid(
-                "password",
-                "login",
-                "用户名或密码错误",
-            ))
+            Err(ServiceError::invalid("password", "login", "用户名或密码错误"))
         }
     }
 }
@@ -311,18 +290,13 @@ pub async fn logout(db: &Db, token: &str, actor: &Actor) -> Result<(), ServiceEr
 pub async fn issue_token(db: &Db, facility_code: &str, name: &str) -> Result<String, ServiceError> {
     let name = name.trim().to_string();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(ServiceError::invalid(
-            "name",
-            "name",
-            "请填写接口名称（最多 100 字）",
-        ));
+        return Err(ServiceError::invalid("name", "name", "请填写接口名称（最多 100 字）"));
     }
     let token = random_token();
     let th = token_hash(&token);
     let code = facility_code.to_string();
     db.write(move |c| {
-        let f =
-            facility_repo::by_code(c, &code)?.ok_or(ServiceError::NotFound("没有这个机构代码"))?;
+        let f = facility_repo::by_code(c, &code)?.ok_or(ServiceError::NotFound("没有这个机构代码"))?;
         repo::insert_token(c, &new_id(), &th, &name, &f.id, now_utc())?;
         Ok::<_, ServiceError>(())
     })
@@ -331,11 +305,7 @@ pub async fn issue_token(db: &Db, facility_code: &str, name: &str) -> Result<Str
 }
 
 /// The actor behind a bearer token.
-pub async fn token_actor(
-    db: &Db,
-    token: &str,
-    client_addr: Option<String>,
-) -> Result<Option<Actor>, ServiceError> {
+pub async fn token_actor(db: &Db, token: &str, client_addr: Option<String>) -> Result<Option<Actor>, ServiceError> {
     let th = token_hash(token);
     db.read(move |c| {
         let Some((id, name, facility_id)) = repo::token(c, &th)? else {
@@ -345,15 +315,8 @@ pub async fn token_actor(
             return Ok(None);
         };
         Ok(Some(
-            Actor::new(
-                ActorKind::ApiToken,
-                Some(id),
-                &name,
-                &name,
-                Role::HospitalSystem,
-                f,
-            )
-            .with_client_addr(client_addr),
+            Actor::new(ActorKind::ApiToken, Some(id), &name, &name, Role::HospitalSystem, f)
+                .with_client_addr(client_addr),
         ))
     })
     .await

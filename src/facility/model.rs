@@ -58,12 +58,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [
-        Kind::Clinic,
-        Kind::HealthCentre,
-        Kind::MchCentre,
-        Kind::Hospital,
-    ];
+    pub const ALL: [Kind; 4] = [Kind::Clinic, Kind::HealthCentre, Kind::MchCentre, Kind::Hospital];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -130,9 +125,7 @@ impl NewFacility {
         let code = self.code.trim().to_string();
         if code.is_empty()
             || code.len() > 40
-            || !code
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
             errors.push(FieldError::new(
                 "code",
@@ -185,12 +178,7 @@ impl NewFacility {
             _ => {}
         }
         let mut capabilities = Vec::new();
-        for c in self
-            .capabilities
-            .iter()
-            .map(|c| c.trim())
-            .filter(|c| !c.is_empty())
-        {
+        for c in self.capabilities.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
             if CAPABILITIES.contains(&c) {
                 if !capabilities.iter().any(|x: &String| x == c) {
                     capabilities.push(c.to_string());
@@ -238,16 +226,8 @@ mod tests {
     #[test]
     fn a_township_facility_needs_a_township_code_inside_its_county() {
         assert!(new("township", None).validate("x".into()).is_err());
-        assert!(
-            new("township", Some("340525101"))
-                .validate("x".into())
-                .is_err()
-        );
-        assert!(
-            new("township", Some("340524101"))
-                .validate("x".into())
-                .is_ok()
-        );
+        assert!(new("township", Some("340525101")).validate("x".into()).is_err());
+        assert!(new("township", Some("340524101")).validate("x".into()).is_ok());
         assert!(new("county", None).validate("x".into()).is_ok());
     }
 

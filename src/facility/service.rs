@@ -11,10 +11,7 @@ pub async fn add(db: &Db, new: NewFacility) -> Result<Facility, ServiceError> {
     let facility = new.validate(new_id())?;
     db.write(move |c| {
         if repo::by_code(c, &facility.code)?.is_some() {
-            return Err(ServiceError::Conflict(format!(
-                "机构代码 {} 已存在",
-                facility.code
-            )));
+            return Err(ServiceError::Conflict(format!("机构代码 {} 已存在", facility.code)));
         }
         repo::insert(c, &facility)?;
         Ok(facility)

@@ -118,11 +118,7 @@ impl Sex {
 pub struct IdNumber(String);
 
 fn check_char(body: &[u8]) -> char {
-    let sum: u32 = body
-        .iter()
-        .zip(WEIGHTS)
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
+    let sum: u32 = body.iter().zip(WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
     CHECK_CHARS[(sum % 11) as usize] as char
 }
 
@@ -158,8 +154,7 @@ impl IdNumber {
             _ => return Err(IdNumberError::Length(s.chars().count())),
         };
         let fb = full.as_bytes();
-        let birth = NaiveDate::parse_from_str(&full[6..14], "%Y%m%d")
-            .map_err(|_| IdNumberError::BadBirthDate)?;
+        let birth = NaiveDate::parse_from_str(&full[6..14], "%Y%m%d").map_err(|_| IdNumberError::BadBirthDate)?;
         if birth.year() < 1880 {
             return Err(IdNumberError::BadBirthDate);
         }
@@ -265,9 +260,7 @@ pub struct NewPerson {
 }
 
 fn clean(s: &Option<String>) -> Option<String> {
-    s.as_ref()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
+    s.as_ref().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
 }
 
 /// A person's name: 1–30 characters, no control characters or markup.
@@ -278,11 +271,7 @@ pub fn check_name(name: &str) -> Result<String, FieldError> {
         return Err(FieldError::new("name", "required", "请填写姓名"));
     }
     if count > 30 || n.chars().any(|c| c.is_control() || "<>{}\\|^~".contains(c)) {
-        return Err(FieldError::new(
-            "name",
-            "name",
-            "姓名须为 1–30 个字符，不含特殊符号",
-        ));
+        return Err(FieldError::new("name", "name", "姓名须为 1–30 个字符，不含特殊符号"));
     }
     Ok(n.to_string())
 }
@@ -306,11 +295,7 @@ impl PersonInput {
         let typed_birth = match clean(&self.birth_date) {
             Some(raw) => match NaiveDate::parse_from_str(&raw, "%Y-%m-%d") {
                 Ok(d) if d > today => {
-                    errors.push(FieldError::new(
-                        "birth_date",
-                        "future",
-                        "出生日期不能晚于今天",
-                    ));
+                    errors.push(FieldError::new("birth_date", "future", "出生日期不能晚于今天"));
                     None
                 }
                 Ok(d) if d.year() < 1880 => {
@@ -319,11 +304,7 @@ impl PersonInput {
                 }
                 Ok(d) => Some(d),
                 Err(_) => {
-                    errors.push(FieldError::new(
-                        "birth_date",
-                        "date",
-                        "出生日期格式应为 YYYY-MM-DD",
-                    ));
+                    errors.push(FieldError::new("birth_date", "date", "出生日期格式应为 YYYY-MM-DD"));
                     None
                 }
             },
@@ -394,11 +375,7 @@ impl PersonInput {
         }
         let address = clean(&self.address);
         if address.as_ref().is_some_and(|a| a.chars().count() > 200) {
-            errors.push(FieldError::new(
-                "address",
-                "address",
-                "地址过长（最多 200 字）",
-            ));
+            errors.push(FieldError::new("address", "address", "地址过长（最多 200 字）"));
         }
         match (name, birth_date, errors.is_empty()) {
             (Some(name), Some(birth_date), true) => Ok(NewPerson {
@@ -455,10 +432,7 @@ impl CardRead {
             }
         };
         let card_number = self.card_number.trim().to_ascii_uppercase();
-        if card_number.is_empty()
-            || card_number.len() > 32
-            || !card_number.chars().all(|c| c.is_ascii_alphanumeric())
-        {
+        if card_number.is_empty() || card_number.len() > 32 || !card_number.chars().all(|c| c.is_ascii_alphanumeric()) {
             errors.push(FieldError::new(
                 "card_number",
                 "card_number",
@@ -487,8 +461,7 @@ impl CardRead {
             (Some(person), true) => {
                 let mut warnings = Vec::new();
                 if person.id_number.as_ref().map(IdNumber::as_str) != Some(card_number.as_str()) {
-                    warnings
-                        .push("卡号与身份证号不一致（可能为其他证件类别），已分别保存".to_string());
+                    warnings.push("卡号与身份证号不一致（可能为其他证件类别），已分别保存".to_string());
                 }
                 Ok(CheckedCardRead {
                     person,
@@ -514,10 +487,7 @@ mod tests {
     fn the_standards_own_example_is_valid() {
         // GB 11643-1999's worked example: body 34052419800101001 → S = 189, R = 2 → X.
         let id = IdNumber::parse("34052419800101001X", today()).unwrap();
-        assert_eq!(
-            id.birth_date(),
-            NaiveDate::from_ymd_opt(1980, 1, 1).unwrap()
-        );
+        assert_eq!(id.birth_date(), NaiveDate::from_ymd_opt(1980, 1, 1).unwrap());
         assert_eq!(id.sex(), Sex::Male);
         assert_eq!(id.masked(), "340524********001X");
         assert_eq!(id.address_code(), "340524");
@@ -540,14 +510,8 @@ mod tests {
     fn each_kind_of_invalid_number_is_named() {
         let t = today();
         assert_eq!(IdNumber::parse("", t), Err(IdNumberError::Empty));
-        assert_eq!(
-            IdNumber::parse("3405241980010100", t),
-            Err(IdNumberError::Length(16))
-        );
-        assert_eq!(
-            IdNumber::parse("3405241980010100AX", t),
-            Err(IdNumberError::NotDigits)
-        );
+        assert_eq!(IdNumber::parse("3405241980010100", t), Err(IdNumberError::Length(16)));
+        assert_eq!(IdNumber::parse("3405241980010100AX", t), Err(IdNumberError::NotDigits));
         assert_eq!(
             IdNumber::parse("34052419800101001Y", t),
             Err(IdNumberError::BadCheckCharacter)
@@ -584,8 +548,7 @@ mod tests {
     #[test]
     fn sex_comes_from_the_seventeenth_digit() {
         let body = "11010119900307002";
-        let id =
-            IdNumber::parse(&format!("{body}{}", check_char(body.as_bytes())), today()).unwrap();
+        let id = IdNumber::parse(&format!("{body}{}", check_char(body.as_bytes())), today()).unwrap();
         assert_eq!(id.sex(), Sex::Female);
     }
 

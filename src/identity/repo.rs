@@ -84,11 +84,7 @@ pub fn by_id_number(conn: &mut AnyConnection, id_number: &str) -> QueryResult<Op
 }
 
 /// Same name and birth date (the near-duplicate rule), whatever their ID number.
-pub fn by_name_and_birth_date(
-    conn: &mut AnyConnection,
-    name: &str,
-    birth_date: NaiveDate,
-) -> QueryResult<Vec<Person>> {
+pub fn by_name_and_birth_date(conn: &mut AnyConnection, name: &str, birth_date: NaiveDate) -> QueryResult<Vec<Person>> {
     Ok(persons::table
         .filter(persons::name.eq(name))
         .filter(persons::birth_date.eq(birth_date))
@@ -110,9 +106,7 @@ pub fn search_by_name(
 ) -> QueryResult<Vec<Person>> {
     let pattern = format!(
         "%{}%",
-        name.replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
+        name.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
     );
     let mut q = persons::table
         .filter(persons::name.like(pattern).escape('\\'))
@@ -132,10 +126,7 @@ pub fn search_by_name(
         .collect())
 }
 
-pub fn identifiers(
-    conn: &mut AnyConnection,
-    person_id: &str,
-) -> QueryResult<Vec<(String, String)>> {
+pub fn identifiers(conn: &mut AnyConnection, person_id: &str) -> QueryResult<Vec<(String, String)>> {
     person_identifiers::table
         .filter(person_identifiers::person_id.eq(person_id))
         .select((person_identifiers::system, person_identifiers::value))
@@ -143,11 +134,7 @@ pub fn identifiers(
         .load(conn)
 }
 
-pub fn holder_of(
-    conn: &mut AnyConnection,
-    system: &str,
-    value: &str,
-) -> QueryResult<Option<String>> {
+pub fn holder_of(conn: &mut AnyConnection, system: &str, value: &str) -> QueryResult<Option<String>> {
     person_identifiers::table
         .filter(person_identifiers::system.eq(system))
         .filter(person_identifiers::value.eq(value))
@@ -156,12 +143,7 @@ pub fn holder_of(
         .optional()
 }
 
-pub fn add_identifier(
-    conn: &mut AnyConnection,
-    person_id: &str,
-    system: &str,
-    value: &str,
-) -> QueryResult<()> {
+pub fn add_identifier(conn: &mut AnyConnection, person_id: &str, system: &str, value: &str) -> QueryResult<()> {
     diesel::insert_into(person_identifiers::table)
         .values((
             person_identifiers::id.eq(new_id()),

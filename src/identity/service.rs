@@ -4,9 +4,7 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::model::{
-    CardRead, HEALTH_CARD_SYSTEM, IdNumber, NewPerson, Person, PersonInput, mask_id_number,
-};
+use super::model::{CardRead, HEALTH_CARD_SYSTEM, IdNumber, NewPerson, Person, PersonInput, mask_id_number};
 use super::repo;
 use crate::audit::service::{guarded, record};
 use crate::auth::model::{Action, Actor, Scope};
@@ -53,13 +51,8 @@ pub fn person_for(
     action: Action,
     person_id: &str,
 ) -> Result<Person, ServiceError> {
-    let person =
-        repo::by_id(conn, person_id)?.ok_or(ServiceError::NotFound("没有找到该服务对象"))?;
-    if !actor.may_on(
-        action,
-        &person.jurisdiction,
-        person.township_code.as_deref(),
-    ) {
+    let person = repo::by_id(conn, person_id)?.ok_or(ServiceError::NotFound("没有找到该服务对象"))?;
+    if !actor.may_on(action, &person.jurisdiction, person.township_code.as_deref()) {
         return Err(ServiceError::forbidden(person_target(person_id)));
     }
     Ok(person)
@@ -80,19 +73,12 @@ fn create(conn: &mut AnyConnection, actor: &Actor, new: NewPerson) -> Result<Per
         version: 1,
     };
     repo::insert(conn, &person, &actor.facility.id).map_err(|e| match e {
-        diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        ) => ServiceError::Conflict("该身份证号已建档".into()),
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+            ServiceError::Conflict("该身份证号已建档".into())
+        }
         e => e.into(),
     })?;
-    record(
-        conn,
-        actor,
-        "create",
-        person_target(&person.id),
-        "person registered",
-    )?;
+    record(conn, actor, "create", person_target(&person.id), "person registered")?;
     Ok(person)
 }
 
@@ -106,11 +92,7 @@ pub struct CardReadResult {
 
 /// A card-reader bridge read a 居民健康卡: find the holder by ID number or create them, keep the
 /// card number as its own identifier, and log the read. Never creates a second person for one ID.
-pub async fn record_card_read(
-    db: &Db,
-    actor: &Actor,
-    read: CardRead,
-) -> Result<CardReadResult, ServiceError> {
+pub async fn record_card_read(db: &Db, actor: &Actor, read: CardRead) -> Result<CardReadResult, ServiceError> {
     let checked = read.validate(today_china())?;
     let actor2 = actor.clone();
     guarded(db, actor, "create", move |c| {
@@ -143,15 +125,8 @@ pub async fn record_card_read(
                 (existing, false)
             }
             None => {
-                for other in repo::by_name_and_birth_date(
-                    c,
-                    &checked.person.name,
-                    checked.person.birth_date,
-                )? {
-                    if actor
-                        .scope
-                        .covers(&other.jurisdiction, other.township_code.as_deref())
-                    {
+                for other in repo::by_name_and_birth_date(c, &checked.person.name, checked.person.birth_date)? {
+                    if actor.scope.covers(&other.jurisdiction, other.township_code.as_deref()) {
                         warnings.push(format!(
                             "存在同名同出生日期的档案（身份证号 {}），请核对是否重复",
                             other
@@ -167,9 +142,7 @@ pub async fn record_card_read(
         };
         match repo::holder_of(c, HEALTH_CARD_SYSTEM, &checked.card_number)? {
             Some(holder) if holder != person.id => {
-                return Err(ServiceError::Conflict(
-                    "该卡号已登记在另一服务对象名下，请核对".into(),
-                ));
+                return Err(ServiceError::Conflict("该卡号已登记在另一服务对象名下，请核对".into()));
             }
             Some(_) => {}
             None => repo::add_identifier(c, &person.id, HEALTH_CARD_SYSTEM, &checked.card_number)?,
@@ -185,13 +158,7 @@ pub async fn record_card_read(
                 jurisdiction: &person.jurisdiction,
             },
         )?;
-        record(
-            c,
-            actor,
-            "read",
-            person_target(&person.id),
-            "health card read",
-        )?;
+        record(c, actor, "read", person_target(&person.id), "health card read")?;
         Ok(CardReadResult {
             person_id: person.id,
             created,
@@ -248,48 +215,29 @@ pub async fn register(
                     "该身份证号已在其他辖区建档，请联系原辖区办理迁入".into(),
                 ));
             }
-            return Ok(Registration::Existing {
-                person_id: existing.id,
-            });
+            return Ok(Registration::Existing { person_id: existing.id });
         }
         if !confirmed_not_duplicate {
-            let candidates: Vec<PersonSummary> =
-                repo::by_name_and_birth_date(c, &new.name, new.birth_date)?
-                    .iter()
-                    .filter(|p| {
-                        actor
-                            .scope
-                            .covers(&p.jurisdiction, p.township_code.as_deref())
-                    })
-                    .map(|p| PersonSummary::of(p, today))
-                    .collect();
+            let candidates: Vec<PersonSummary> = repo::by_name_and_birth_date(c, &new.name, new.birth_date)?
+                .iter()
+                .filter(|p| actor.scope.covers(&p.jurisdiction, p.township_code.as_deref()))
+                .map(|p| PersonSummary::of(p, today))
+                .collect();
             if !candidates.is_empty() {
                 for p in &candidates {
-                    record(
-                        c,
-                        actor,
-                        "search",
-                        person_target(&p.id),
-                        "near-duplicate check",
-                    )?;
+                    record(c, actor, "search", person_target(&p.id), "near-duplicate check")?;
                 }
                 return Ok(Registration::NearDuplicates { candidates });
             }
         }
         let person = create(c, actor, new)?;
-        Ok(Registration::Created {
-            person_id: person.id,
-        })
+        Ok(Registration::Created { person_id: person.id })
     })
     .await
 }
 
 /// Look a person up by ID number (exact, normalised) or by part of the name, within the actor's area.
-pub async fn search(
-    db: &Db,
-    actor: &Actor,
-    query: String,
-) -> Result<Vec<PersonSummary>, ServiceError> {
+pub async fn search(db: &Db, actor: &Actor, query: String) -> Result<Vec<PersonSummary>, ServiceError> {
     let actor2 = actor.clone();
     let today = today_china();
     guarded(db, actor, "search", move |c| {
@@ -305,15 +253,10 @@ pub async fn search(
             return Ok(Vec::new());
         }
         let found: Vec<Person> = if q.chars().next().is_some_and(|ch| ch.is_ascii_digit()) {
-            let id = IdNumber::parse(q, today)
-                .map_err(|e| ServiceError::invalid("q", e.code(), e.message_zh()))?;
+            let id = IdNumber::parse(q, today).map_err(|e| ServiceError::invalid("q", e.code(), e.message_zh()))?;
             repo::by_id_number(c, id.as_str())?
                 .into_iter()
-                .filter(|p| {
-                    actor
-                        .scope
-                        .covers(&p.jurisdiction, p.township_code.as_deref())
-                })
+                .filter(|p| actor.scope.covers(&p.jurisdiction, p.township_code.as_deref()))
                 .collect()
         } else {
             let (township, prefix) = match &actor.scope {
@@ -340,22 +283,13 @@ pub struct PersonView {
     pub other_identifiers: Vec<(String, String)>,
 }
 
-pub fn view_of(
-    conn: &mut AnyConnection,
-    actor: &Actor,
-    person: Person,
-) -> Result<PersonView, ServiceError> {
+pub fn view_of(conn: &mut AnyConnection, actor: &Actor, person: Person) -> Result<PersonView, ServiceError> {
     let ids = repo::identifiers(conn, &person.id)?;
     let full = actor.may(Action::SeeFullIdNumber);
     let mask = |v: &str| {
-        if full {
-            v.to_string()
-        } else {
-            mask_id_number(v)
-        }
+        if full { v.to_string() } else { mask_id_number(v) }
     };
-    let (cards, other): (Vec<_>, Vec<_>) =
-        ids.into_iter().partition(|(s, _)| s == HEALTH_CARD_SYSTEM);
+    let (cards, other): (Vec<_>, Vec<_>) = ids.into_iter().partition(|(s, _)| s == HEALTH_CARD_SYSTEM);
     Ok(PersonView {
         age: person.age_on(today_china()),
         id_number_display: person.id_number.as_deref().map(mask),
@@ -391,18 +325,10 @@ pub async fn recent_card_reads(
         let rows = repo::recent_card_reads(c, &actor2.facility.id, since)?;
         let mut out = Vec::new();
         for (at, p) in rows {
-            if actor2
-                .scope
-                .covers(&p.jurisdiction, p.township_code.as_deref())
+            if actor2.scope.covers(&p.jurisdiction, p.township_code.as_deref())
                 && !out.iter().any(|(_, s): &(_, PersonSummary)| s.id == p.id)
             {
-                record(
-                    c,
-                    &actor2,
-                    "search",
-                    person_target(&p.id),
-                    "recent card reads",
-                )?;
+                record(c, &actor2, "search", person_target(&p.id), "recent card reads")?;
                 out.push((at, PersonSummary::of(&p, today)));
             }
         }

@@ -59,9 +59,7 @@ pub struct GestationalAge {
 
 impl GestationalAge {
     pub fn from_weeks_days(weeks: i64, days: i64) -> GestationalAge {
-        GestationalAge {
-            days: weeks * 7 + days,
-        }
+        GestationalAge { days: weeks * 7 + days }
     }
     pub fn weeks(self) -> i64 {
         self.days.div_euclid(7)
@@ -76,8 +74,7 @@ impl GestationalAge {
             Some((w, d)) => (w.trim().parse::<i64>().ok()?, d.trim().parse::<i64>().ok()?),
             None => (s.parse::<i64>().ok()?, 0),
         };
-        ((0..=45).contains(&w) && (0..7).contains(&d))
-            .then(|| GestationalAge::from_weeks_days(w, d))
+        ((0..=45).contains(&w) && (0..7).contains(&d)).then(|| GestationalAge::from_weeks_days(w, d))
     }
 }
 
@@ -117,10 +114,7 @@ pub fn edd_from_ultrasound(scan_date: NaiveDate, ga_at_scan: GestationalAge) -> 
 }
 
 /// Choose the dating from what is known (the rule in the module comment).
-pub fn date_pregnancy(
-    lmp: Option<NaiveDate>,
-    ultrasound: Option<(NaiveDate, GestationalAge)>,
-) -> Option<Dating> {
+pub fn date_pregnancy(lmp: Option<NaiveDate>, ultrasound: Option<(NaiveDate, GestationalAge)>) -> Option<Dating> {
     match (lmp, ultrasound) {
         (_, Some((scan, ga))) if ga.days <= EARLY_ULTRASOUND_MAX_DAYS => Some(Dating {
             method: DatingMethod::Ultrasound,
@@ -217,11 +211,7 @@ pub(crate) fn opt_str(s: &Option<String>) -> Option<&str> {
     s.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
-pub(crate) fn parse_date(
-    field: &str,
-    raw: Option<&str>,
-    errors: &mut Vec<FieldError>,
-) -> Option<NaiveDate> {
+pub(crate) fn parse_date(field: &str, raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<NaiveDate> {
     let raw = raw?;
     match NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
         Ok(d) => Some(d),
@@ -256,23 +246,14 @@ fn parse_int(
 impl BookingInput {
     pub fn validate(&self, today: NaiveDate) -> Result<Booking, ServiceError> {
         let mut errors = Vec::new();
-        let booking_date =
-            parse_date("booking_date", opt_str(&self.booking_date), &mut errors).unwrap_or(today);
+        let booking_date = parse_date("booking_date", opt_str(&self.booking_date), &mut errors).unwrap_or(today);
         if booking_date > today {
-            errors.push(FieldError::new(
-                "booking_date",
-                "future",
-                "建册日期不能晚于今天",
-            ));
+            errors.push(FieldError::new("booking_date", "future", "建册日期不能晚于今天"));
         }
         let lmp = parse_date("lmp", opt_str(&self.lmp), &mut errors);
         if let Some(l) = lmp {
             if l > booking_date {
-                errors.push(FieldError::new(
-                    "lmp",
-                    "after_booking",
-                    "末次月经不能晚于建册日期",
-                ));
+                errors.push(FieldError::new("lmp", "after_booking", "末次月经不能晚于建册日期"));
             } else if (booking_date - l).num_days() > MAX_GESTATION_DAYS {
                 errors.push(FieldError::new(
                     "lmp",
@@ -281,11 +262,7 @@ impl BookingInput {
                 ));
             }
         }
-        let us_date = parse_date(
-            "ultrasound_date",
-            opt_str(&self.ultrasound_date),
-            &mut errors,
-        );
+        let us_date = parse_date("ultrasound_date", opt_str(&self.ultrasound_date), &mut errors);
         let us_ga = match opt_str(&self.ultrasound_ga) {
             Some(raw) => match GestationalAge::parse(raw) {
                 Some(ga) if ga.days >= 4 * 7 && ga.days <= 42 * 7 => Some(ga),
@@ -303,28 +280,16 @@ impl BookingInput {
         let ultrasound = match (us_date, us_ga) {
             (Some(d), Some(ga)) => {
                 if d > today {
-                    errors.push(FieldError::new(
-                        "ultrasound_date",
-                        "future",
-                        "超声日期不能晚于今天",
-                    ));
+                    errors.push(FieldError::new("ultrasound_date", "future", "超声日期不能晚于今天"));
                 }
                 Some((d, ga))
             }
             (Some(_), None) if !errors.iter().any(|e| e.field == "ultrasound_ga") => {
-                errors.push(FieldError::new(
-                    "ultrasound_ga",
-                    "required",
-                    "请填写超声检查时的孕周",
-                ));
+                errors.push(FieldError::new("ultrasound_ga", "required", "请填写超声检查时的孕周"));
                 None
             }
             (None, Some(_)) => {
-                errors.push(FieldError::new(
-                    "ultrasound_date",
-                    "required",
-                    "请填写超声检查日期",
-                ));
+                errors.push(FieldError::new("ultrasound_date", "required", "请填写超声检查日期"));
                 None
             }
             _ => None,
@@ -341,19 +306,9 @@ impl BookingInput {
                 "请填写末次月经，或早孕期超声日期和孕周",
             ));
         }
-        let gravidity = parse_int(
-            "gravidity",
-            opt_str(&self.gravidity),
-            1..=20,
-            "孕次",
-            &mut errors,
-        );
+        let gravidity = parse_int("gravidity", opt_str(&self.gravidity), 1..=20, "孕次", &mut errors);
         if opt_str(&self.gravidity).is_none() {
-            errors.push(FieldError::new(
-                "gravidity",
-                "required",
-                "请填写孕次（含本次）",
-            ));
+            errors.push(FieldError::new("gravidity", "required", "请填写孕次（含本次）"));
         }
         let parity = parse_int(
             "parity",
@@ -365,11 +320,7 @@ impl BookingInput {
         if let (Some(g), Some(p)) = (gravidity, parity)
             && p >= g
         {
-            errors.push(FieldError::new(
-                "parity",
-                "parity",
-                "产次须小于孕次（孕次含本次妊娠）",
-            ));
+            errors.push(FieldError::new("parity", "parity", "产次须小于孕次（孕次含本次妊娠）"));
         }
         let dating = date_pregnancy(lmp, ultrasound);
         if let Some(d) = dating {
@@ -447,18 +398,9 @@ mod tests {
 
     #[test]
     fn gestational_age_parses_weeks_plus_days() {
-        assert_eq!(
-            GestationalAge::parse("12+6"),
-            Some(GestationalAge { days: 90 })
-        );
-        assert_eq!(
-            GestationalAge::parse(" 8 + 3 "),
-            Some(GestationalAge { days: 59 })
-        );
-        assert_eq!(
-            GestationalAge::parse("9"),
-            Some(GestationalAge { days: 63 })
-        );
+        assert_eq!(GestationalAge::parse("12+6"), Some(GestationalAge { days: 90 }));
+        assert_eq!(GestationalAge::parse(" 8 + 3 "), Some(GestationalAge { days: 59 }));
+        assert_eq!(GestationalAge::parse("9"), Some(GestationalAge { days: 63 }));
         assert_eq!(GestationalAge::parse("12+7"), None);
         assert_eq!(GestationalAge::parse("x"), None);
     }

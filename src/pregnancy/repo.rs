@@ -38,9 +38,7 @@ impl From<PregnancyRow> for Pregnancy {
             booking_facility_id: r.booking_facility_id,
             lmp: r.lmp,
             ultrasound_date: r.ultrasound_date,
-            ultrasound_ga: r
-                .ultrasound_ga_days
-                .map(|d| GestationalAge { days: i64::from(d) }),
+            ultrasound_ga: r.ultrasound_ga_days.map(|d| GestationalAge { days: i64::from(d) }),
             dating: Dating {
                 method: DatingMethod::parse(&r.dating_method).unwrap_or(DatingMethod::Lmp),
                 edd: r.edd,
@@ -101,10 +99,7 @@ pub fn for_person(conn: &mut AnyConnection, person_id: &str) -> QueryResult<Vec<
         .collect())
 }
 
-pub fn active_for_person(
-    conn: &mut AnyConnection,
-    person_id: &str,
-) -> QueryResult<Option<Pregnancy>> {
+pub fn active_for_person(conn: &mut AnyConnection, person_id: &str) -> QueryResult<Option<Pregnancy>> {
     Ok(pregnancies::table
         .filter(pregnancies::person_id.eq(person_id))
         .filter(pregnancies::status.eq("active"))
@@ -120,9 +115,7 @@ pub fn active_in_area(
     township: Option<&str>,
     prefix: Option<&str>,
 ) -> QueryResult<Vec<Pregnancy>> {
-    let mut q = pregnancies::table
-        .filter(pregnancies::status.eq("active"))
-        .into_boxed();
+    let mut q = pregnancies::table.filter(pregnancies::status.eq("active")).into_boxed();
     if let Some(t) = township {
         q = q.filter(pregnancies::township_code.eq(t.to_string()));
     }

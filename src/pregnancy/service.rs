@@ -38,12 +38,7 @@ pub fn pregnancy_for(
 }
 
 /// Book a pregnancy for a woman: one active pregnancy at a time.
-pub async fn book(
-    db: &Db,
-    actor: &Actor,
-    person_id: String,
-    input: BookingInput,
-) -> Result<Pregnancy, ServiceError> {
+pub async fn book(db: &Db, actor: &Actor, person_id: String, input: BookingInput) -> Result<Pregnancy, ServiceError> {
     let today = today_china();
     let booking = input.validate(today)?;
     let actor2 = actor.clone();
@@ -87,10 +82,9 @@ pub async fn book(
             version: 1,
         };
         repo::insert(c, &p, &actor.name).map_err(|e| match e {
-            diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _,
-            ) => ServiceError::Conflict("该孕妇已有正在管理的孕产期档案，不能重复建册".into()),
+            diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+                ServiceError::Conflict("该孕妇已有正在管理的孕产期档案，不能重复建册".into())
+            }
             e => e.into(),
         })?;
         record(c, actor, "create", pregnancy_target(&p), "pregnancy booked")?;
@@ -115,11 +109,7 @@ pub struct PersonRecord {
     pub has_active_pregnancy: bool,
 }
 
-pub async fn person_record(
-    db: &Db,
-    actor: &Actor,
-    person_id: String,
-) -> Result<PersonRecord, ServiceError> {
+pub async fn person_record(db: &Db, actor: &Actor, person_id: String) -> Result<PersonRecord, ServiceError> {
     let actor2 = actor.clone();
     guarded(db, actor, "read", move |c| {
         let person = person_for(c, &actor2, Action::ReadRecord, &person_id)?;
@@ -135,8 +125,7 @@ pub async fn person_record(
             .into_iter()
             .map(|p| PregnancySummary {
                 status_label: p.status.label_zh(),
-                ga_today: (p.status == PregnancyStatus::Active)
-                    .then(|| p.dating.gestational_age_on(today).to_string()),
+                ga_today: (p.status == PregnancyStatus::Active).then(|| p.dating.gestational_age_on(today).to_string()),
                 pregnancy: p,
             })
             .collect();
@@ -173,11 +162,7 @@ pub struct PregnancyRecord {
     pub access_log: Vec<AuditEvent>,
 }
 
-pub async fn open(
-    db: &Db,
-    actor: &Actor,
-    pregnancy_id: String,
-) -> Result<PregnancyRecord, ServiceError> {
+pub async fn open(db: &Db, actor: &Actor, pregnancy_id: String) -> Result<PregnancyRecord, ServiceError> {
     let actor2 = actor.clone();
     guarded(db, actor, "read", move |c| {
         let actor = &actor2;
@@ -192,8 +177,7 @@ pub async fn open(
             .iter()
             .map(|v| VisitRow {
                 ga: p.dating.gestational_age_on(v.visit_date).to_string(),
-                bmi: crate::visits::model::bmi(v.weight_kg, v.height_cm.or(first_height))
-                    .map(|b| format!("{b:.1}")),
+                bmi: crate::visits::model::bmi(v.weight_kg, v.height_cm.or(first_height)).map(|b| format!("{b:.1}")),
                 visit: v.clone(),
             })
             .collect();

@@ -107,8 +107,8 @@ pub fn establish(url: &str) -> Result<AnyConnection, StorageError> {
                 std::fs::create_dir_all(parent)
                     .map_err(|e| StorageError::Connect(format!("{}: {e}", parent.display())))?;
             }
-            let mut conn = diesel::SqliteConnection::establish(path)
-                .map_err(|e| StorageError::Connect(e.to_string()))?;
+            let mut conn =
+                diesel::SqliteConnection::establish(path).map_err(|e| StorageError::Connect(e.to_string()))?;
             // WAL + synchronous=FULL: a committed transaction survives a power cut.
             conn.batch_execute(
                 "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
@@ -117,8 +117,7 @@ pub fn establish(url: &str) -> Result<AnyConnection, StorageError> {
             Ok(AnyConnection::Sqlite(conn))
         }
         Backend::Postgres => {
-            let mut conn = diesel::PgConnection::establish(url)
-                .map_err(|e| StorageError::Connect(e.to_string()))?;
+            let mut conn = diesel::PgConnection::establish(url).map_err(|e| StorageError::Connect(e.to_string()))?;
             conn.batch_execute("SET synchronous_commit = on; SET TIME ZONE 'UTC';")?;
             Ok(AnyConnection::Postgresql(conn))
         }
@@ -140,9 +139,7 @@ pub fn revert_migrations(conn: &mut AnyConnection, n: usize) -> Result<(), Stora
     for _ in 0..n {
         match conn {
             AnyConnection::Sqlite(c) => c.revert_last_migration(SQLITE_MIGRATIONS).map(|_| ()),
-            AnyConnection::Postgresql(c) => {
-                c.revert_last_migration(POSTGRES_MIGRATIONS).map(|_| ())
-            }
+            AnyConnection::Postgresql(c) => c.revert_last_migration(POSTGRES_MIGRATIONS).map(|_| ()),
         }
         .map_err(|e| StorageError::Migration(e.to_string()))?;
     }
@@ -191,16 +188,10 @@ impl Db {
         let pool = r2d2::Pool::builder()
             .max_size(pool_size.max(1))
             .connection_timeout(Duration::from_secs(10))
-            .build(ConnManager {
-                url: url.to_string(),
-            })
+            .build(ConnManager { url: url.to_string() })
             .map_err(|e| StorageError::Pool(e.to_string()))?;
         let writer = writer::WriterHandle::start(url.to_string(), conn)?;
-        Ok(Db {
-            pool,
-            writer,
-            backend,
-        })
+        Ok(Db { pool, writer, backend })
     }
 
     pub fn backend(&self) -> Backend {

@@ -163,9 +163,7 @@ fn fail_all(batch: Vec<Job>, reason: &str) {
 fn begin_outer(conn: &mut AnyConnection) -> diesel::QueryResult<()> {
     match conn {
         // BEGIN IMMEDIATE takes the write lock up front, so a commit never fails on a lock upgrade.
-        AnyConnection::Sqlite(c) => {
-            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
-        }
+        AnyConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
         AnyConnection::Postgresql(c) => AnsiTransactionManager::begin_transaction(c),
     }
 }
@@ -190,9 +188,7 @@ fn run_batch(conn: &mut AnyConnection, batch: Vec<Job>) -> Result<(), StorageErr
                     }
                 }
                 Err(_) => {
-                    tracing::error!(
-                        "a database unit of work panicked; its savepoint was rolled back"
-                    );
+                    tracing::error!("a database unit of work panicked; its savepoint was rolled back");
                     Err(diesel::result::Error::RollbackTransaction)
                 }
             }

@@ -62,11 +62,7 @@ pub const URINE_PROTEIN: [(&str, &str); 6] = [
 ];
 
 pub fn label_of(table: &[(&str, &'static str)], code: &str) -> &'static str {
-    table
-        .iter()
-        .find(|(c, _)| *c == code)
-        .map(|(_, l)| *l)
-        .unwrap_or("")
+    table.iter().find(|(c, _)| *c == code).map(|(_, l)| *l).unwrap_or("")
 }
 
 /// A recorded visit.
@@ -191,11 +187,7 @@ fn integer(
             None
         }
         Err(_) => {
-            errors.push(FieldError::new(
-                field,
-                "integer",
-                format!("{label}须为整数"),
-            ));
+            errors.push(FieldError::new(field, "integer", format!("{label}须为整数")));
             None
         }
     }
@@ -212,29 +204,15 @@ fn choice(
     if table.iter().any(|(c, _)| *c == raw) {
         Some(raw.to_string())
     } else {
-        errors.push(FieldError::new(
-            field,
-            "choice",
-            format!("{label}的取值无效"),
-        ));
+        errors.push(FieldError::new(field, "choice", format!("{label}的取值无效")));
         None
     }
 }
 
-fn text(
-    field: &str,
-    raw: &Option<String>,
-    max: usize,
-    label: &str,
-    errors: &mut Vec<FieldError>,
-) -> String {
+fn text(field: &str, raw: &Option<String>, max: usize, label: &str, errors: &mut Vec<FieldError>) -> String {
     let t = raw.as_deref().unwrap_or("").trim().to_string();
     if t.chars().count() > max {
-        errors.push(FieldError::new(
-            field,
-            "too_long",
-            format!("{label}最多 {max} 字"),
-        ));
+        errors.push(FieldError::new(field, "too_long", format!("{label}最多 {max} 字")));
     }
     t
 }
@@ -248,11 +226,7 @@ impl VisitInput {
             .or_else(|| opt_str(&self.visit_date).is_none().then_some(today));
         if let Some(d) = visit_date {
             if d > today {
-                e.push(FieldError::new(
-                    "visit_date",
-                    "future",
-                    "随访日期不能晚于今天",
-                ));
+                e.push(FieldError::new("visit_date", "future", "随访日期不能晚于今天"));
             } else if d < dating.start() {
                 e.push(FieldError::new(
                     "visit_date",
@@ -355,15 +329,7 @@ impl VisitInput {
             &mut e,
         );
         let oedema = choice("oedema", opt_str(&self.oedema), &OEDEMA, "水肿", &mut e);
-        let hb = integer(
-            "hb_g_l",
-            opt_str(&self.hb_g_l),
-            30,
-            200,
-            "血红蛋白",
-            " g/L",
-            &mut e,
-        );
+        let hb = integer("hb_g_l", opt_str(&self.hb_g_l), 30, 200, "血红蛋白", " g/L", &mut e);
         let urine_protein = choice(
             "urine_protein",
             opt_str(&self.urine_protein),
@@ -373,8 +339,7 @@ impl VisitInput {
         );
         let complaints = text("complaints", &self.complaints, 500, "主诉", &mut e);
         let advice = text("advice", &self.advice, 1000, "指导意见", &mut e);
-        let next_appointment =
-            parse_date("next_appointment", opt_str(&self.next_appointment), &mut e);
+        let next_appointment = parse_date("next_appointment", opt_str(&self.next_appointment), &mut e);
         if let (Some(n), Some(v)) = (next_appointment, visit_date)
             && (n <= v || (n - v).num_days() > 120)
         {
@@ -477,17 +442,11 @@ mod tests {
             diastolic_mmhg: Some("90".into()),
             ..Default::default()
         };
-        assert_eq!(
-            fields(inverted.validate(&dating, today)),
-            vec!["systolic_mmhg"]
-        );
+        assert_eq!(fields(inverted.validate(&dating, today)), vec!["systolic_mmhg"]);
         let half = VisitInput {
             systolic_mmhg: Some("120".into()),
             ..Default::default()
         };
-        assert_eq!(
-            fields(half.validate(&dating, today)),
-            vec!["diastolic_mmhg"]
-        );
+        assert_eq!(fields(half.validate(&dating, today)), vec!["diastolic_mmhg"]);
     }
 }

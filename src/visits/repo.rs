@@ -62,12 +62,7 @@ impl From<VisitRow> for Visit {
     }
 }
 
-pub fn insert(
-    conn: &mut AnyConnection,
-    v: &Visit,
-    jurisdiction: &str,
-    township_code: Option<&str>,
-) -> QueryResult<()> {
+pub fn insert(conn: &mut AnyConnection, v: &Visit, jurisdiction: &str, township_code: Option<&str>) -> QueryResult<()> {
     diesel::insert_into(visits::table)
         .values((
             visits::id.eq(&v.id),
@@ -111,10 +106,7 @@ pub fn for_pregnancy(conn: &mut AnyConnection, pregnancy_id: &str) -> QueryResul
 }
 
 /// Visit dates of many pregnancies at once (for the worklist), as (pregnancy id, date).
-pub fn dates_for(
-    conn: &mut AnyConnection,
-    pregnancy_ids: &[String],
-) -> QueryResult<Vec<(String, NaiveDate)>> {
+pub fn dates_for(conn: &mut AnyConnection, pregnancy_ids: &[String]) -> QueryResult<Vec<(String, NaiveDate)>> {
     let mut out = Vec::new();
     for chunk in pregnancy_ids.chunks(500) {
         out.extend(

@@ -113,11 +113,7 @@ pub fn statuses(
             let status = if done_on.is_some() {
                 Status::Done
             } else if ga_today > c.to_days {
-                if seen_after {
-                    Status::Missed
-                } else {
-                    Status::Overdue
-                }
+                if seen_after { Status::Missed } else { Status::Overdue }
             } else if ga_today >= c.from_days - schedule.due_ahead_days {
                 Status::Due
             } else {

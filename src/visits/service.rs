@@ -29,9 +29,7 @@ pub async fn record_visit(
         let actor = &actor2;
         let p = pregnancy_for(c, actor, Action::RecordVisit, &pregnancy_id)?;
         if p.status != PregnancyStatus::Active {
-            return Err(ServiceError::Conflict(
-                "该孕产期档案已结束，不能再记录产前随访".into(),
-            ));
+            return Err(ServiceError::Conflict("该孕产期档案已结束，不能再记录产前随访".into()));
         }
         let data = input.validate(&p.dating, today_china())?;
         let kind = if repo::count_for_pregnancy(c, &p.id)? == 0 {
@@ -91,11 +89,7 @@ pub struct WorklistItem {
 }
 
 /// Women of my area whose next contact is due within a week or overdue, most overdue first.
-pub async fn worklist(
-    db: &Db,
-    actor: &Actor,
-    limit: usize,
-) -> Result<Vec<WorklistItem>, ServiceError> {
+pub async fn worklist(db: &Db, actor: &Actor, limit: usize) -> Result<Vec<WorklistItem>, ServiceError> {
     let actor2 = actor.clone();
     guarded(db, actor, "search", move |c| {
         let actor = &actor2;
@@ -117,12 +111,7 @@ pub async fn worklist(
             dates.entry(pid).or_default().push(d);
         }
         let plan = schedule::national();
-        let mut items: Vec<(
-            i64,
-            NaiveDate,
-            crate::pregnancy::model::Pregnancy,
-            ContactStatus,
-        )> = Vec::new();
+        let mut items: Vec<(i64, NaiveDate, crate::pregnancy::model::Pregnancy, ContactStatus)> = Vec::new();
         for p in pregnancies {
             let st = schedule::statuses(
                 plan,

@@ -20,10 +20,7 @@ use crate::visits::service as visits;
 type ApiResult = Result<HttpResponse, ApiError>;
 
 fn csrf(req: &HttpRequest, ctx: &Ctx) -> Result<(), ApiError> {
-    let presented = req
-        .headers()
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok());
+    let presented = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok());
     ctx.check_csrf(presented).map_err(ApiError)
 }
 
@@ -41,15 +38,11 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -
         actix_web::error::JsonPayloadError::ContentType => "请求须为 application/json".to_string(),
         actix_web::error::JsonPayloadError::Deserialize(e) => format!("JSON 格式或字段有误：{e}"),
         actix_web::error::JsonPayloadError::Overflow { .. }
-        | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
-            "请求体过大".to_string()
-        }
+        | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => "请求体过大".to_string(),
         other => format!("请求体无法读取：{other}"),
     };
     let status = match err {
-        actix_web::error::JsonPayloadError::ContentType => {
-            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE
-        }
+        actix_web::error::JsonPayloadError::ContentType => actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
         actix_web::error::JsonPayloadError::Overflow { .. }
         | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
             actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
@@ -88,11 +81,7 @@ pub struct Q {
     q: Option<String>,
 }
 
-pub async fn search_persons(
-    st: web::Data<AppState>,
-    ApiCtx(ctx): ApiCtx,
-    q: web::Query<Q>,
-) -> ApiResult {
+pub async fn search_persons(st: web::Data<AppState>, ApiCtx(ctx): ApiCtx, q: web::Query<Q>) -> ApiResult {
     let found = identity::search(&st.db, &ctx.actor, q.q.clone().unwrap_or_default()).await?;
     Ok(HttpResponse::Ok().json(json!({"persons": found})))
 }
@@ -121,11 +110,7 @@ pub async fn register_person(
     })
 }
 
-pub async fn person(
-    st: web::Data<AppState>,
-    ApiCtx(ctx): ApiCtx,
-    path: web::Path<String>,
-) -> ApiResult {
+pub async fn person(st: web::Data<AppState>, ApiCtx(ctx): ApiCtx, path: web::Path<String>) -> ApiResult {
     let record = pregnancy::person_record(&st.db, &ctx.actor, id(path.into_inner())?).await?;
     Ok(HttpResponse::Ok().json(record))
 }
@@ -138,21 +123,11 @@ pub async fn book_pregnancy(
     body: web::Json<BookingInput>,
 ) -> ApiResult {
     csrf(&req, &ctx)?;
-    let p = pregnancy::book(
-        &st.db,
-        &ctx.actor,
-        id(path.into_inner())?,
-        body.into_inner(),
-    )
-    .await?;
+    let p = pregnancy::book(&st.db, &ctx.actor, id(path.into_inner())?, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(p))
 }
 
-pub async fn pregnancy(
-    st: web::Data<AppState>,
-    ApiCtx(ctx): ApiCtx,
-    path: web::Path<String>,
-) -> ApiResult {
+pub async fn pregnancy(st: web::Data<AppState>, ApiCtx(ctx): ApiCtx, path: web::Path<String>) -> ApiResult {
     let record = pregnancy::open(&st.db, &ctx.actor, id(path.into_inner())?).await?;
     Ok(HttpResponse::Ok().json(record))
 }
@@ -165,13 +140,7 @@ pub async fn record_visit(
     body: web::Json<VisitInput>,
 ) -> ApiResult {
     csrf(&req, &ctx)?;
-    let v = visits::record_visit(
-        &st.db,
-        &ctx.actor,
-        id(path.into_inner())?,
-        body.into_inner(),
-    )
-    .await?;
+    let v = visits::record_visit(&st.db, &ctx.actor, id(path.into_inner())?, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(v))
 }
 
@@ -193,8 +162,6 @@ pub async fn person_access_log(
     path: web::Path<String>,
     q: web::Query<Period>,
 ) -> ApiResult {
-    let events =
-        audit_service::person_access_log(&st.db, &ctx.actor, id(path.into_inner())?, q.from, q.to)
-            .await?;
+    let events = audit_service::person_access_log(&st.db, &ctx.actor, id(path.into_inner())?, q.from, q.to).await?;
     Ok(HttpResponse::Ok().json(json!({"events": events})))
 }

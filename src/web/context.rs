@@ -33,8 +33,7 @@ impl Ctx {
         match &self.csrf {
             None => Ok(()),
             Some(expected) => {
-                let ok =
-                    presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(expected.as_bytes())));
+                let ok = presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(expected.as_bytes())));
                 if ok {
                     Ok(())
                 } else {
@@ -58,24 +57,18 @@ pub async fn resolve(req: &HttpRequest) -> Result<Option<Ctx>, ServiceError> {
         return Ok(None);
     };
     let addr = client_addr(req);
-    if let Some(auth) = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(auth) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let Some(token) = auth.strip_prefix("Bearer ").map(str::trim) else {
             return Ok(None);
         };
         if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(None);
         }
-        return Ok(service::token_actor(&state.db, token, addr)
-            .await?
-            .map(|actor| Ctx {
-                actor,
-                csrf: None,
-                session_token: None,
-            }));
+        return Ok(service::token_actor(&state.db, token, addr).await?.map(|actor| Ctx {
+            actor,
+            csrf: None,
+            session_token: None,
+        }));
     }
     let Some(cookie) = req.cookie(SESSION_COOKIE) else {
         return Ok(None);
@@ -174,8 +167,7 @@ impl ResponseError for ApiError {
             ServiceError::Invalid(f) => json!(f),
             _ => json!([]),
         };
-        HttpResponse::build(self.status_code())
-            .json(json!({"error": self.0.to_string(), "fields": fields}))
+        HttpResponse::build(self.status_code()).json(json!({"error": self.0.to_string(), "fields": fields}))
     }
 }
 
@@ -231,7 +223,6 @@ impl ResponseError for PageError {
         if let Some(l) = &self.location {
             b.insert_header((header::LOCATION, l.as_str()));
         }
-        b.content_type("text/html; charset=utf-8")
-            .body(self.body.clone())
+        b.content_type("text/html; charset=utf-8").body(self.body.clone())
     }
 }

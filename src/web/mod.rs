@@ -35,9 +35,7 @@ async fn same_origin_only(
 ) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
     let unsafe_method = !matches!(
         *req.method(),
-        actix_web::http::Method::GET
-            | actix_web::http::Method::HEAD
-            | actix_web::http::Method::OPTIONS
+        actix_web::http::Method::GET | actix_web::http::Method::HEAD | actix_web::http::Method::OPTIONS
     );
     if unsafe_method {
         let host = req
@@ -45,21 +43,17 @@ async fn same_origin_only(
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
             .unwrap_or("");
-        let origin_ok = match req.headers().get(header::ORIGIN) {
-            None => true,
-            Some(o) => o
-                .to_str()
-                .ok()
-                .and_then(|o| o.split_once("://"))
-                .is_some_and(|(_, h)| h == host),
+        let fetch_site = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok());
+        let origin = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok());
+        // Browsers send Fetch Metadata; trust it first. Without it, a present Origin must be ours.
+        // Clients that send neither (hospital systems, card-reader bridges) are not browsers and
+        // cannot be driven by another site; cookie sessions still need the CSRF token.
+        let allowed = match (fetch_site, origin) {
+            (Some(site), _) => matches!(site, "same-origin" | "none"),
+            (None, Some(o)) => o.split_once("://").is_some_and(|(_, h)| h == host),
+            (None, None) => true,
         };
-        let fetch_site_ok = !matches!(
-            req.headers()
-                .get("sec-fetch-site")
-                .and_then(|v| v.to_str().ok()),
-            Some("cross-site")
-        );
-        if !(origin_ok && fetch_site_ok) {
+        if !allowed {
             tracing::warn!(path = %req.path(), "cross-site state-changing request refused");
             let res = HttpResponse::Forbidden()
                 .content_type("text/plain; charset=utf-8")
@@ -67,9 +61,7 @@ async fn same_origin_only(
             return Ok(req.into_response(res));
         }
     }
-    next.call(req)
-        .await
-        .map(ServiceResponse::map_into_boxed_body)
+    next.call(req).await.map(ServiceResponse::map_into_boxed_body)
 }
 
 /// One span per request with a request id, the method and the route pattern (never the query
@@ -80,9 +72,7 @@ async fn request_log(
     next: Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
     let started = std::time::Instant::now();
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_string());
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_string());
     let span = tracing::info_span!("http", request_id = %uuid::Uuid::new_v4(), method = %req.method(), route = %route, actor = tracing::field::Empty);
     let res = next.call(req).instrument(span.clone()).await;
     let _g = span.enter();
@@ -104,7 +94,7 @@ fn security_headers() -> DefaultHeaders {
     DefaultHeaders::new()
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .add((header::X_FRAME_OPTIONS, "DENY"))
-        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add((header::REFERRER_POLICY, "same-origin"))
         .add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains"))
         .add((
             header::CONTENT_SECURITY_POLICY,
@@ -125,19 +115,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/persons", web::get().to(pages::persons))
         .route("/persons", web::post().to(pages::register_person))
         .route("/persons/{id}", web::get().to(pages::person))
-        .route(
-            "/persons/{id}/pregnancies",
-            web::post().to(pages::book_pregnancy),
-        )
+        .route("/persons/{id}/pregnancies", web::post().to(pages::book_pregnancy))
         .route("/pregnancies/{id}", web::get().to(pages::pregnancy))
-        .route(
-            "/pregnancies/{id}/visits/new",
-            web::get().to(pages::new_visit_form),
-        )
-        .route(
-            "/pregnancies/{id}/visits",
-            web::post().to(pages::record_visit),
-        )
+        .route("/pregnancies/{id}/visits/new", web::get().to(pages::new_visit_form))
+        .route("/pregnancies/{id}/visits", web::post().to(pages::record_visit))
         .route("/audit", web::get().to(pages::audit))
         .service(
             web::scope("/api")
@@ -145,15 +126,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/persons", web::get().to(api::search_persons))
                 .route("/persons", web::post().to(api::register_person))
                 .route("/persons/{id}", web::get().to(api::person))
-                .route(
-                    "/persons/{id}/pregnancies",
-                    web::post().to(api::book_pregnancy),
-                )
+                .route("/persons/{id}/pregnancies", web::post().to(api::book_pregnancy))
                 .route("/pregnancies/{id}", web::get().to(api::pregnancy))
-                .route(
-                    "/pregnancies/{id}/visits",
-                    web::post().to(api::record_visit),
-                )
+                .route("/pregnancies/{id}/visits", web::post().to(api::record_visit))
                 .route("/worklist", web::get().to(api::worklist))
                 .route("/audit/persons/{id}", web::get().to(api::person_access_log))
                 .default_service(web::to(api::not_found)),

@@ -35,14 +35,7 @@ impl AppState {
     }
 
     /// Render a page with the common context (who I am, CSRF token) merged in.
-    fn page(
-        &self,
-        status: StatusCode,
-        template: &str,
-        ctx: Option<&Ctx>,
-        title: &str,
-        mut data: Value,
-    ) -> PageResult {
+    fn page(&self, status: StatusCode, template: &str, ctx: Option<&Ctx>, title: &str, mut data: Value) -> PageResult {
         if let Some(obj) = data.as_object_mut() {
             obj.insert("title".into(), json!(title));
             obj.insert("me".into(), ctx.map(Self::me).unwrap_or(Value::Null));
@@ -102,9 +95,7 @@ fn body_of(resp: HttpResponse) -> String {
 }
 
 fn see_other(to: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, to))
-        .finish()
+    HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish()
 }
 
 fn field_errors(e: &ServiceError) -> Option<Vec<FieldError>> {
@@ -124,9 +115,8 @@ fn check_id(st: &AppState, ctx: &Ctx, id: &str) -> Result<(), PageError> {
 
 pub async fn healthz(st: web::Data<AppState>) -> HttpResponse {
     match st.db.ping().await {
-        Ok(()) => HttpResponse::Ok().json(
-            json!({"status": "ok", "database": format!("{:?}", st.db.backend()).to_lowercase()}),
-        ),
+        Ok(()) => HttpResponse::Ok()
+            .json(json!({"status": "ok", "database": format!("{:?}", st.db.backend()).to_lowercase()})),
         Err(e) => {
             tracing::error!(error = %e, "health check failed");
             HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable"}))
@@ -180,11 +170,7 @@ pub struct LoginForm {
     password: String,
 }
 
-pub async fn login(
-    st: web::Data<AppState>,
-    req: HttpRequest,
-    form: web::Form<LoginForm>,
-) -> PageResult {
+pub async fn login(st: web::Data<AppState>, req: HttpRequest, form: web::Form<LoginForm>) -> PageResult {
     let addr = req.peer_addr().map(|a| a.ip().to_string());
     let form = form.into_inner();
     match auth_service::login(&st.db, &form.username, &form.password, addr).await {
@@ -224,11 +210,7 @@ pub struct CsrfForm {
     csrf_token: Option<String>,
 }
 
-pub async fn logout(
-    st: web::Data<AppState>,
-    PageCtx(ctx): PageCtx,
-    form: web::Form<CsrfForm>,
-) -> PageResult {
+pub async fn logout(st: web::Data<AppState>, PageCtx(ctx): PageCtx, form: web::Form<CsrfForm>) -> PageResult {
     ctx.check_csrf(form.csrf_token.as_deref())
         .map_err(|e| st.error(Some(&ctx), e))?;
     if let Some(token) = &ctx.session_token {
@@ -259,7 +241,13 @@ pub async fn home(st: web::Data<AppState>, PageCtx(ctx): PageCtx) -> PageResult 
         if target == "/audit" {
             return Ok(see_other(target));
         }
-        return st.page(StatusCode::OK, "pages/home", Some(&ctx), "工作台", json!({"worklist": [], "card_reads": [], "scope": scope_label(&ctx), "overdue": 0, "due": 0}));
+        return st.page(
+            StatusCode::OK,
+            "pages/home",
+            Some(&ctx),
+            "工作台",
+            json!({"worklist": [], "card_reads": [], "scope": scope_label(&ctx), "overdue": 0, "due": 0}),
+        );
     }
     let worklist = visits::worklist(&st.db, &ctx.actor, 100)
         .await
@@ -297,11 +285,7 @@ fn empty_person_form() -> Value {
     json!({"name": "", "id_number": "", "sex": "", "birth_date": "", "nation_code": "", "phone": "", "address": ""})
 }
 
-pub async fn persons(
-    st: web::Data<AppState>,
-    PageCtx(ctx): PageCtx,
-    q: web::Query<SearchQuery>,
-) -> PageResult {
+pub async fn persons(st: web::Data<AppState>, PageCtx(ctx): PageCtx, q: web::Query<SearchQuery>) -> PageResult {
     let query = q.q.clone().unwrap_or_default();
     let (results, errors) = match identity::search(&st.db, &ctx.actor, query.clone()).await {
         Ok(r) => (r, Vec::new()),
@@ -365,15 +349,9 @@ pub async fn register_person(
         )
     };
     match identity::register(&st.db, &ctx.actor, input, confirmed).await {
-        Ok(Registration::Created { person_id }) => {
-            Ok(see_other(&format!("/persons/{person_id}?created=1")))
-        }
-        Ok(Registration::Existing { person_id }) => {
-            Ok(see_other(&format!("/persons/{person_id}?existing=1")))
-        }
-        Ok(Registration::NearDuplicates { candidates }) => {
-            rerender(StatusCode::OK, Vec::new(), json!(candidates))
-        }
+        Ok(Registration::Created { person_id }) => Ok(see_other(&format!("/persons/{person_id}?created=1"))),
+        Ok(Registration::Existing { person_id }) => Ok(see_other(&format!("/persons/{person_id}?existing=1"))),
+        Ok(Registration::NearDuplicates { candidates }) => rerender(StatusCode::OK, Vec::new(), json!(candidates)),
         Err(e) => match field_errors(&e) {
             Some(errors) => rerender(StatusCode::UNPROCESSABLE_ENTITY, errors, json!([])),
             None => Err(st.error(Some(&ctx), e)),
@@ -428,16 +406,7 @@ pub async fn person(
     } else {
         Value::Null
     };
-    person_page(
-        &st,
-        &ctx,
-        id,
-        StatusCode::OK,
-        notice,
-        empty_booking(),
-        Vec::new(),
-    )
-    .await
+    person_page(&st, &ctx, id, StatusCode::OK, notice, empty_booking(), Vec::new()).await
 }
 
 #[derive(Deserialize)]
@@ -574,11 +543,7 @@ fn empty_visit_form() -> Value {
            "oedema": "", "hb_g_l": "", "urine_protein": "", "complaints": "", "advice": "", "next_appointment": ""})
 }
 
-pub async fn new_visit_form(
-    st: web::Data<AppState>,
-    PageCtx(ctx): PageCtx,
-    path: web::Path<String>,
-) -> PageResult {
+pub async fn new_visit_form(st: web::Data<AppState>, PageCtx(ctx): PageCtx, path: web::Path<String>) -> PageResult {
     let id = path.into_inner();
     check_id(&st, &ctx, &id)?;
     if !ctx.actor.may(Action::RecordVisit) {
@@ -593,14 +558,7 @@ pub async fn new_visit_form(
     let record = pregnancy::open(&st.db, &ctx.actor, id)
         .await
         .map_err(|e| st.error(Some(&ctx), e))?;
-    visit_form_page(
-        &st,
-        &ctx,
-        StatusCode::OK,
-        &record,
-        empty_visit_form(),
-        Vec::new(),
-    )
+    visit_form_page(&st, &ctx, StatusCode::OK, &record, empty_visit_form(), Vec::new())
 }
 
 #[derive(Deserialize, Serialize)]
@@ -671,30 +629,14 @@ pub async fn record_visit(
                     .map_err(|e| st.error(Some(&ctx), e))?;
                 let mut form = serde_json::to_value(&fields).unwrap_or_else(|_| empty_visit_form());
                 // Absent fields render as empty inputs (strict templates need every key).
-                if let (Some(obj), Some(defaults)) =
-                    (form.as_object_mut(), empty_visit_form().as_object())
-                {
+                if let (Some(obj), Some(defaults)) = (form.as_object_mut(), empty_visit_form().as_object()) {
                     for (k, v) in defaults {
                         if obj.get(k).is_none_or(Value::is_null) {
-                            obj.insert(
-                                k.clone(),
-                                if k == "visit_date" {
-                                    json!("")
-                                } else {
-                                    v.clone()
-                                },
-                            );
+                            obj.insert(k.clone(), if k == "visit_date" { json!("") } else { v.clone() });
                         }
                     }
                 }
-                visit_form_page(
-                    &st,
-                    &ctx,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    &record,
-                    form,
-                    errors,
-                )
+                visit_form_page(&st, &ctx, StatusCode::UNPROCESSABLE_ENTITY, &record, form, errors)
             }
             None => Err(st.error(Some(&ctx), e)),
         },
@@ -708,25 +650,15 @@ pub struct AuditQuery {
     verify: Option<String>,
 }
 
-pub async fn audit(
-    st: web::Data<AppState>,
-    PageCtx(ctx): PageCtx,
-    q: web::Query<AuditQuery>,
-) -> PageResult {
+pub async fn audit(st: web::Data<AppState>, PageCtx(ctx): PageCtx, q: web::Query<AuditQuery>) -> PageResult {
     let person_id = q
         .person_id
         .clone()
         .map(|p| p.trim().to_string())
         .filter(|p| !p.is_empty());
-    let actor_filter = q
-        .actor
-        .clone()
-        .map(|p| p.trim().to_string())
-        .filter(|p| !p.is_empty());
+    let actor_filter = q.actor.clone().map(|p| p.trim().to_string()).filter(|p| !p.is_empty());
     let events = match &person_id {
-        Some(pid) => {
-            audit_service::person_access_log(&st.db, &ctx.actor, pid.clone(), None, None).await
-        }
+        Some(pid) => audit_service::person_access_log(&st.db, &ctx.actor, pid.clone(), None, None).await,
         None => audit_service::recent(&st.db, &ctx.actor, actor_filter.clone()).await,
     }
     .map_err(|e| st.error(Some(&ctx), e))?;

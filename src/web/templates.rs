@@ -2,8 +2,7 @@
 //! HTML-escaped by default, and the few helpers the pages need.
 
 use handlebars::{
-    Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason,
-    handlebars_helper,
+    Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason, handlebars_helper,
 };
 use rust_embed::RustEmbed;
 
@@ -19,13 +18,7 @@ pub struct Static;
 handlebars_helper!(eq: |a: Json, b: Json| a == b);
 
 /// `{{err errors "field"}}`: the message for a field, or nothing.
-fn err_helper(
-    h: &Helper,
-    _: &Handlebars,
-    _: &Context,
-    _: &mut RenderContext,
-    out: &mut dyn Output,
-) -> HelperResult {
+fn err_helper(h: &Helper, _: &Handlebars, _: &Context, _: &mut RenderContext, out: &mut dyn Output) -> HelperResult {
     let errors = h.param(0).map(|p| p.value().clone()).unwrap_or_default();
     let field = h
         .param(1)
@@ -45,33 +38,17 @@ fn err_helper(
 }
 
 /// `{{dt value}}`: a stored UTC timestamp shown in China time, to the minute.
-fn dt_helper(
-    h: &Helper,
-    _: &Handlebars,
-    _: &Context,
-    _: &mut RenderContext,
-    out: &mut dyn Output,
-) -> HelperResult {
+fn dt_helper(h: &Helper, _: &Handlebars, _: &Context, _: &mut RenderContext, out: &mut dyn Output) -> HelperResult {
     let raw = h.param(0).and_then(|p| p.value().as_str()).unwrap_or("");
     let text = chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S%.f")
-        .map(|t| {
-            (t + chrono::Duration::hours(8))
-                .format("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        })
+        .map(|t| (t + chrono::Duration::hours(8)).format("%Y-%m-%d %H:%M:%S").to_string())
         .unwrap_or_else(|_| raw.to_string());
     out.write(&handlebars::html_escape(&text))?;
     Ok(())
 }
 
 /// `{{opt value}}`: the value, or a dash when absent.
-fn opt_helper(
-    h: &Helper,
-    _: &Handlebars,
-    _: &Context,
-    _: &mut RenderContext,
-    out: &mut dyn Output,
-) -> HelperResult {
+fn opt_helper(h: &Helper, _: &Handlebars, _: &Context, _: &mut RenderContext, out: &mut dyn Output) -> HelperResult {
     let v = h.param(0).map(|p| p.value().clone()).unwrap_or_default();
     let text = match v {
         serde_json::Value::Null => "—".to_string(),

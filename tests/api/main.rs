@@ -1,1 +1,10 @@
+//! Black-box tests: the real server on a random port, a fresh database per test
+//! (SQLite by default; PostgreSQL when MCH_TEST_DATABASE_URL is a postgres URL).
 
+mod helpers;
+
+mod access;
+mod auth;
+mod cli;
+mod identity;
+mod pregnancy;

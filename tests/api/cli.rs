@@ -1,0 +1,236 @@
+//! The command line: id check, facility/user/token administration, migrations, and the
+//! no-patient-data-in-logs check on a real server process (RELIABILITY.md 25).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Client, fresh_db, id_number};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mch-chain"))
+}
+
+fn id_check(arg: &str) -> (i32, Value) {
+    let out = bin().args(["id", "check", arg]).output().unwrap();
+    (out.status.code().unwrap(), serde_json::from_slice(&out.stdout).unwrap())
+}
+
+#[test]
+fn id_check_prints_the_contract_and_exits_by_validity() {
+    let (code, v) = id_check(" 34052419800101001x ");
+    assert_eq!(code, 0);
+    assert_eq!(
+        v,
+        json!({"valid": true, "normalized": "34052419800101001X", "birth_date": "1980-01-01", "sex": "male"})
+    );
+    let (code, v) = id_check("340524800101001");
+    assert_eq!(code, 0);
+    assert_eq!(v["normalized"], "34052419800101001X");
+    let (code, v) = id_check("340524198001010011");
+    assert_eq!(code, 1);
+    assert_eq!(v["valid"], false);
+    assert!(v["error"].as_str().unwrap().contains("check character"));
+    assert!(v.get("normalized").is_none());
+}
+
+fn run(db: &str, args: &[&str], stdin: Option<&str>) -> (i32, String) {
+    let mut child = bin()
+        .args(args)
+        .env("DATABASE_URL", db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(s) = stdin {
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn migrations_go_down_and_up_again_on_this_backend() {
+    let db = fresh_db();
+    assert_eq!(run(&db.url, &["migrate"], None).0, 0);
+    let (code, out) = run(&db.url, &["migrate", "--revert", "1"], None);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(&db.url, &["migrate"], None);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("applied 1 migration"), "{out}");
+}
+
+/// Start `mch-chain serve` as its own process on a free port; returns the child and the port.
+fn serve(db: &str) -> (std::process::Child, u16, std::thread::JoinHandle<String>) {
+    let mut child = bin()
+        .args(["serve"])
+        .env("DATABASE_URL", db)
+        .env("MCH_HTTP_ADDR", "127.0.0.1:0")
+        .env("MCH_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut port = 0;
+    let mut line = String::new();
+    while stdout.read_line(&mut line).unwrap() > 0 {
+        if let Some(p) = line.trim().strip_prefix("http_port=") {
+            port = p.parse().unwrap();
+            break;
+        }
+        line.clear();
+    }
+    assert!(port > 0, "server did not report its port");
+    let mut stderr = child.stderr.take().unwrap();
+    let logs = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    (child, port, logs)
+}
+
+#[tokio::test]
+async fn administration_commands_work_end_to_end_and_logs_hold_no_patient_data() {
+    let db = fresh_db();
+    let url = db.url.clone();
+    let (code, out) = run(
+        &url,
+        &[
+            "facility",
+            "add",
+            "--code",
+            "TWN-X",
+            "--name",
+            "东关镇卫生院",
+            "--level",
+            "township",
+            "--kind",
+            "health_centre",
+            "--jurisdiction",
+            "340524",
+            "--township-code",
+            "340524101",
+            "--capabilities",
+            "midwifery",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(
+        &url,
+        &[
+            "facility",
+            "add",
+            "--code",
+            "BAD",
+            "--name",
+            "x",
+            "--level",
+            "hamlet",
+            "--kind",
+            "clinic",
+            "--jurisdiction",
+            "34",
+        ],
+        None,
+    );
+    assert_ne!(code, 0, "invalid facility refused: {out}");
+    let (code, out) = run(&url, &["facility", "list", "--json"], None);
+    assert_eq!(code, 0);
+    let listed: Vec<Value> = out
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["code"], "TWN-X");
+    assert_eq!(listed[0]["level"], "township");
+    assert_eq!(listed[0]["kind"], "health_centre");
+    assert_eq!(listed[0]["jurisdiction"], "340524");
+    assert_eq!(listed[0]["capabilities"], json!(["midwifery"]));
+    let (code, out) = run(
+        &url,
+        &[
+            "user",
+            "add",
+            "--username",
+            "dr.x",
+            "--role",
+            "clinician",
+            "--facility",
+            "TWN-X",
+            "--password-stdin",
+        ],
+        Some("a-long-password-1\n"),
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, _) = run(
+        &url,
+        &[
+            "user",
+            "add",
+            "--username",
+            "dr.y",
+            "--role",
+            "clinician",
+            "--facility",
+            "TWN-X",
+            "--password-stdin",
+        ],
+        Some("short\n"),
+    );
+    assert_ne!(code, 0, "short passwords are refused");
+    let (code, token) = run(
+        &url,
+        &["token", "issue", "--facility", "TWN-X", "--name", "读卡器"],
+        None,
+    );
+    assert_eq!(code, 0);
+    let token = token.lines().find(|l| l.len() == 64).unwrap().to_string();
+
+    let (mut child, port, logs) = serve(&url);
+    let base = format!("http://127.0.0.1:{port}");
+    let name = "欧阳娜娜";
+    let id = id_number("340524", "1996-09-09", 62);
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/card-reads"))
+        .bearer_auth(&token)
+        .json(&json!({"card_number": id, "name": name, "sex_code": "2", "birth_date": "1996-09-09", "id_number": id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let mut c = Client {
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        base: base.clone(),
+        cookie: None,
+        csrf: None,
+    };
+    assert_eq!(c.login("dr.x", "a-long-password-1").await.status(), 303);
+    c.get(&format!("/persons?q={name}")).await;
+    c.get(&format!("/persons?q={id}")).await;
+    c.post_form("/persons", &[("name", name), ("id_number", &id)]).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let logs = logs.join().unwrap();
+    assert!(logs.contains("request"), "the server did log requests");
+    for secret in [name, &id, &id[6..14], &token, "a-long-password-1"] {
+        let leak = logs.lines().find(|l| l.contains(secret));
+        assert!(leak.is_none(), "the log contains patient data or a secret: {leak:?}");
+    }
+}
