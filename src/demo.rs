@@ -29,7 +29,18 @@ pub struct DemoLogin {
     pub facility: String,
 }
 
-const FACILITIES: &[(&str, &str, &str, &str, &str, Option<&str>, &str)] = &[
+/// code, name, level, kind, jurisdiction, township code, capabilities.
+type FacilityRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+);
+
+const FACILITIES: &[FacilityRow] = &[
     (
         "PROV-MCH",
         "示范省妇幼保健院",

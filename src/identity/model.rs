@@ -350,7 +350,7 @@ impl PersonInput {
             ));
         }
         let sex = match (typed_sex, &id) {
-            (Some(s), Some(id)) if s == Sex::Unknown => id.sex(),
+            (Some(Sex::Unknown), Some(id)) => id.sex(),
             (Some(s), _) => s,
             (None, Some(id)) => id.sex(),
             (None, None) => Sex::Unknown,

@@ -110,6 +110,16 @@ async fn every_role_gets_exactly_what_the_access_matrix_allows() {
             )
             .await;
         assert_eq!(s == 201, book, "{role}@{fac} book → {s}");
+        // Search, the worklist and card reads follow the same matrix.
+        let (s, _) = c.get_json("/api/persons?q=李").await;
+        assert_eq!(s == 200, read, "{role}@{fac} search → {s}");
+        let (s, _) = c.get_json("/api/worklist").await;
+        assert_eq!(s == 200, read, "{role}@{fac} worklist → {s}");
+        let register = role == "clinician" || role == "registrar";
+        let card = json!({"card_number": id_number("340524", "1994-06-01", 52), "name": "李桂英", "sex_code": "2",
+                          "birth_date": "1994-06-01", "id_number": id_number("340524", "1994-06-01", 52)});
+        let (s, r) = c.post_json("/api/card-reads", &card).await;
+        assert_eq!(s == 200, register, "{role}@{fac} card read → {s} {r}");
         // Auditors read the audit log; nobody else does.
         let (s, _) = c.get_json(&format!("/api/audit/persons/{person}")).await;
         assert_eq!(s == 200, role == "auditor", "{role} audit → {s}");

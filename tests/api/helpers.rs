@@ -2,7 +2,7 @@
 //! or, when `MCH_TEST_DATABASE_URL` is a postgres URL, a new PostgreSQL database created for
 //! this test and dropped after it.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
 
 use std::sync::OnceLock;
 
