@@ -24,7 +24,8 @@ impl Application {
         let listener = TcpListener::bind(&settings.http_addr)
             .map_err(|e| anyhow::anyhow!("cannot bind HTTP address {}: {e}", settings.http_addr))?;
         let http_port = listener.local_addr()?.port();
-        let server = web::server(listener, db.clone(), settings.workers)?;
+        crate::risk::model::rule_set(&settings.risk_rule_set).map_err(|e| anyhow::anyhow!(e))?;
+        let server = web::server(listener, db.clone(), settings)?;
         tracing::info!(http_port, database = %redact_url(&settings.database_url), "mch-chain listening");
         Ok(Application { http_port, server, db })
     }

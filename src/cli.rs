@@ -67,6 +67,11 @@ pub enum Command {
         #[command(subcommand)]
         command: IdCommand,
     },
+    /// Five-colour risk grading.
+    Risk {
+        #[command(subcommand)]
+        command: RiskCommand,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -148,6 +153,16 @@ pub enum FacilityCommand {
 pub enum IdCommand {
     /// Check an 18-digit (or legacy 15-digit) citizen ID number; prints one JSON object.
     Check { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RiskCommand {
+    /// Read a JSON object of facts on standard input and print the five-colour assessment.
+    Evaluate {
+        /// Rule set (rules/risk/<id>.toml).
+        #[arg(long, env = "MCH_RISK_RULE_SET", default_value = crate::risk::model::DEFAULT_RULE_SET)]
+        rule_set: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -314,6 +329,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let (out, code) = id_check(&id);
             println!("{out}");
             Ok(code)
+        }
+        Command::Risk {
+            command: RiskCommand::Evaluate { rule_set },
+        } => {
+            let mut input = String::new();
+            std::io::stdin().read_to_string(&mut input)?;
+            let facts: crate::risk::model::Facts = match serde_json::from_str(&input) {
+                Ok(f) => f,
+                Err(e) => {
+                    println!("{}", json!({"error": format!("invalid facts JSON: {e}")}));
+                    return Ok(1);
+                }
+            };
+            match crate::risk::service::evaluate(&rule_set, &facts) {
+                Ok(a) => {
+                    println!("{}", serde_json::to_string(&a)?);
+                    Ok(0)
+                }
+                Err(e) => {
+                    println!("{}", json!({"error": e.to_string()}));
+                    Ok(1)
+                }
+            }
         }
         Command::Audit {
             command: AuditCommand::Verify { settings },

@@ -14,6 +14,9 @@ pub struct Settings {
     /// HTTP worker threads (default: number of cores).
     #[arg(long, env = "MCH_HTTP_WORKERS")]
     pub workers: Option<usize>,
+    /// Risk grading rule set (rules/risk/<id>.toml): national-2017 or a regional variant.
+    #[arg(long, env = "MCH_RISK_RULE_SET", default_value = crate::risk::model::DEFAULT_RULE_SET)]
+    pub risk_rule_set: String,
     /// Log format: text or json.
     #[arg(long, env = "MCH_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -27,6 +30,7 @@ impl Settings {
             http_addr: "127.0.0.1:0".into(),
             pool_size: 4,
             workers: Some(2),
+            risk_rule_set: crate::risk::model::DEFAULT_RULE_SET.into(),
             log_format: "text".into(),
         }
     }

@@ -15,6 +15,7 @@ pub mod facility;
 pub mod identity;
 pub mod ids;
 pub mod pregnancy;
+pub mod risk;
 pub mod storage;
 pub mod telemetry;
 pub mod visits;

@@ -14,6 +14,8 @@ use crate::identity::service as identity;
 use crate::ids::is_id;
 use crate::pregnancy::model::BookingInput;
 use crate::pregnancy::service as pregnancy;
+use crate::risk::model::Facts;
+use crate::risk::service as risk;
 use crate::visits::model::VisitInput;
 use crate::visits::service as visits;
 
@@ -142,6 +144,17 @@ pub async fn record_visit(
     csrf(&req, &ctx)?;
     let v = visits::record_visit(&st.db, &ctx.actor, id(path.into_inner())?, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(v))
+}
+
+/// Grade facts without storing anything (any authenticated caller; the facts carry no identity).
+pub async fn risk_evaluate(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+    ApiCtx(ctx): ApiCtx,
+    body: web::Json<Facts>,
+) -> ApiResult {
+    csrf(&req, &ctx)?;
+    Ok(HttpResponse::Ok().json(risk::evaluate(&st.risk_rule_set, &body)?))
 }
 
 pub async fn worklist(st: web::Data<AppState>, ApiCtx(ctx): ApiCtx) -> ApiResult {

@@ -24,6 +24,8 @@ pub use context::{Ctx, SESSION_COOKIE};
 pub struct AppState {
     pub db: Db,
     pub templates: Handlebars<'static>,
+    /// The risk grading rule set in force (MCH_RISK_RULE_SET).
+    pub risk_rule_set: String,
 }
 
 /// Refuse state-changing requests sent from another site (RELIABILITY.md 23): a foreign `Origin`
@@ -130,6 +132,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/pregnancies/{id}", web::get().to(api::pregnancy))
                 .route("/pregnancies/{id}/visits", web::post().to(api::record_visit))
                 .route("/worklist", web::get().to(api::worklist))
+                .route("/risk/evaluate", web::post().to(api::risk_evaluate))
                 .route("/audit/persons/{id}", web::get().to(api::person_access_log))
                 .default_service(web::to(api::not_found)),
         )
@@ -137,11 +140,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Build the HTTP server on a bound listener.
-pub fn server(listener: TcpListener, db: Db, workers: Option<usize>) -> anyhow::Result<Server> {
+pub fn server(listener: TcpListener, db: Db, settings: &crate::config::Settings) -> anyhow::Result<Server> {
     let state = web::Data::new(AppState {
         db,
         templates: templates::registry()?,
+        risk_rule_set: settings.risk_rule_set.clone(),
     });
+    let workers = settings.workers;
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

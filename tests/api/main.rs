@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test harness code outside #[test] functions
 //! Black-box tests: the real server on a random port, a fresh database per test
 //! (SQLite by default; PostgreSQL when MCH_TEST_DATABASE_URL is a postgres URL).
 
@@ -8,3 +9,4 @@ mod auth;
 mod cli;
 mod identity;
 mod pregnancy;
+mod risk;
