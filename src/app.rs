@@ -24,7 +24,7 @@ impl Application {
         let listener = TcpListener::bind(&settings.http_addr)
             .map_err(|e| anyhow::anyhow!("cannot bind HTTP address {}: {e}", settings.http_addr))?;
         let http_port = listener.local_addr()?.port();
-        crate::risk::model::rule_set(&settings.risk_rule_set).map_err(|e| anyhow::anyhow!(e))?;
+        crate::risk::model::configure(&settings.risk_rule_set).map_err(|e| anyhow::anyhow!(e))?;
         let server = web::server(listener, db.clone(), settings)?;
         tracing::info!(http_port, database = %redact_url(&settings.database_url), "mch-chain listening");
         Ok(Application { http_port, server, db })
@@ -38,7 +38,21 @@ impl Application {
         self.db.clone()
     }
 
+    /// Serve until stopped. Also runs the minute timer that escalates overdue high-risk case
+    /// follow-ups (its state lives in the database, so several instances may run it).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let db = self.db.clone();
+        let timer = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                if let Err(e) = crate::risk::service::escalate_overdue(&db, crate::ids::today_china()).await {
+                    tracing::warn!(error = %e, "escalation timer failed; retrying next minute");
+                }
+            }
+        });
+        let result = self.server.await;
+        timer.abort();
+        result
     }
 }

@@ -31,6 +31,36 @@ pub fn event(actor: &Actor, action: &str, outcome: Outcome, target: &AuditTarget
     }
 }
 
+/// An event done by the service itself (timers, escalation), not by a person.
+pub fn record_system(
+    conn: &mut AnyConnection,
+    action: &str,
+    target: AuditTarget,
+    detail: &str,
+) -> Result<(), ServiceError> {
+    let e = AuditEvent {
+        seq: 0,
+        at: now_utc(),
+        actor_kind: "system".into(),
+        actor_id: None,
+        actor_name: "system".into(),
+        actor_role: "system".into(),
+        facility_id: None,
+        client_addr: None,
+        action: action.to_string(),
+        outcome: Outcome::Success.as_str().to_string(),
+        entity_type: target.entity_type.to_string(),
+        entity_id: target.entity_id,
+        person_id: target.person_id,
+        purpose: "operations".into(),
+        detail: detail.to_string(),
+        prev_hash: String::new(),
+        hash: String::new(),
+    };
+    repo::append(conn, e)?;
+    Ok(())
+}
+
 /// Record a successful access in the caller's transaction (so data and audit commit together).
 pub fn record(
     conn: &mut AnyConnection,

@@ -76,6 +76,16 @@ pub enum Action {
     RecordVisit,
     /// See an 18-digit ID number unmasked on the person's own page.
     SeeFullIdNumber,
+    /// Screen a woman for pregnancy risk (附件1), at any facility that books.
+    Screen,
+    /// Grade risk into five colours: clinicians of 二级以上 facilities (county level and up,
+    /// RULES.md §1.1 "开展助产服务的二级以上医疗机构").
+    Grade,
+    /// Follow up a high-risk case, assign its manager, choose the delivery facility.
+    ManageCase,
+    /// Acknowledge a high-risk report as the district MCH institution (a county-level or higher
+    /// mch_centre).
+    AcknowledgeReport,
     /// Read the audit log and verify the chain.
     ReadAudit,
     /// Manage users, facilities and tokens.
@@ -93,6 +103,8 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         BookPregnancy => matches!(role, Clinician | Registrar),
         RecordVisit => matches!(role, Clinician),
         SeeFullIdNumber => matches!(role, Clinician | Registrar),
+        Screen | Grade | ManageCase => matches!(role, Clinician),
+        AcknowledgeReport => matches!(role, Clinician | ReferralCoordinator),
         ReadAudit => matches!(role, Auditor),
         Administer => matches!(role, Admin),
     }
@@ -190,7 +202,14 @@ impl Actor {
     }
 
     pub fn may(&self, action: Action) -> bool {
+        use crate::facility::model::Kind;
+        let level_at_least_county = matches!(self.facility.level, Level::County | Level::City | Level::Province);
         role_allows(self.role, action)
+            && match action {
+                Action::Grade => level_at_least_county,
+                Action::AcknowledgeReport => level_at_least_county && self.facility.kind == Kind::MchCentre,
+                _ => true,
+            }
     }
 
     /// Role and jurisdiction together: may this actor do `action` on a record in that area?

@@ -160,6 +160,7 @@ pub struct PregnancyRecord {
     pub visits: Vec<VisitRow>,
     pub schedule: Vec<ContactStatus>,
     pub access_log: Vec<AuditEvent>,
+    pub risk: crate::risk::service::RiskSummary,
 }
 
 pub async fn open(db: &Db, actor: &Actor, pregnancy_id: String) -> Result<PregnancyRecord, ServiceError> {
@@ -186,7 +187,9 @@ pub async fn open(db: &Db, actor: &Actor, pregnancy_id: String) -> Result<Pregna
         let statuses = schedule::statuses(plan, &p.dating, &visit_dates, today);
         let access_log = crate::audit::repo::for_person(c, &p.person_id, None, None, 30)?;
         let ga_today = p.dating.gestational_age_on(today);
+        let risk = crate::risk::service::summary(c, &p.id)?;
         Ok(PregnancyRecord {
+            risk,
             person,
             status_label: p.status.label_zh(),
             ga_today,

@@ -1,3 +1,6 @@
-//! Five-colour risk screening and grading (五色管理): rule tables as data under `rules/risk/`.
+//! Five-colour risk screening and grading (五色管理) and high-risk case management (专案管理).
+//! Rule tables are data under `rules/risk/`.
+pub mod cases;
 pub mod model;
+pub mod repo;
 pub mod service;

@@ -69,7 +69,7 @@ impl ItemColour {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogueItem {
     pub code: String,
@@ -171,6 +171,27 @@ const RULE_FILES: [(&str, &str); 2] = [
 ];
 
 pub const DEFAULT_RULE_SET: &str = "national-2017";
+
+static ACTIVE_RULE_SET: OnceLock<String> = OnceLock::new();
+
+/// Choose the rule set this service grades with (MCH_RISK_RULE_SET), once at start-up. Every
+/// instance of a deployment is configured alike, so this is configuration, not state.
+pub fn configure(id: &str) -> Result<(), String> {
+    rule_set(id)?;
+    match ACTIVE_RULE_SET.get() {
+        Some(existing) if existing != id => Err(format!("rule set already configured as {existing}")),
+        Some(_) => Ok(()),
+        None => {
+            let _ = ACTIVE_RULE_SET.set(id.to_string());
+            Ok(())
+        }
+    }
+}
+
+/// The rule set in force (the national table unless configured otherwise).
+pub fn active_rule_set() -> &'static str {
+    ACTIVE_RULE_SET.get().map(String::as_str).unwrap_or(DEFAULT_RULE_SET)
+}
 
 fn parse(id: &str) -> Result<RuleFile, String> {
     let text = RULE_FILES
@@ -386,62 +407,367 @@ fn fmt_value(v: f64) -> String {
     }
 }
 
+/// The items decided from data by a table's rules, in rule order, as (code, reason).
+fn decide(bands: &[Band], flags: &[FlagRule], tests: &[FlagRule], facts: &Facts) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for b in bands {
+        if let Some(v) = facts.numeric(&b.fact)
+            && b.contains(v)
+        {
+            out.push((b.code.clone(), b.reason.replace("{value}", &fmt_value(v))));
+        }
+    }
+    for f in flags {
+        if facts.flag(&f.fact) {
+            out.push((f.code.clone(), f.reason.clone()));
+        }
+    }
+    for t in tests {
+        if facts.test(&t.fact) == Some(TestResult::Positive) {
+            out.push((t.code.clone(), t.reason.clone()));
+        }
+    }
+    out
+}
+
+/// Add a reason to a list of (code, reason) factors, merging reasons of one code.
+fn merge(list: &mut Vec<(String, String)>, code: &str, reason: String) {
+    match list.iter_mut().find(|(c, _)| c == code) {
+        Some((_, r)) if !r.contains(&reason) => {
+            r.push('；');
+            r.push_str(&reason);
+        }
+        Some(_) => {}
+        None => list.push((code.to_string(), reason)),
+    }
+}
+
 /// Grade `facts` against `rules`: data-decided items first (in table order of the rules), then
 /// the clinician's ticks. A code both decided and ticked appears once, with the data's reason.
 pub fn evaluate(rules: &RuleSet, facts: &Facts) -> Result<Assessment, String> {
     facts.check()?;
-    let mut factors: Vec<RiskFactor> = Vec::new();
-    let mut push = |code: &str, reason: String| {
-        if let Some(f) = factors.iter_mut().find(|f| f.code == code) {
-            if !f.reason.contains(&reason) {
-                f.reason.push('；');
-                f.reason.push_str(&reason);
-            }
-        } else if let Some(item) = rules.item(code) {
-            factors.push(RiskFactor {
-                code: code.to_string(),
-                colour: item.colour,
-                reason,
-            });
-        }
-    };
-    for b in &rules.bands {
-        if let Some(v) = facts.numeric(&b.fact)
-            && b.contains(v)
-        {
-            push(&b.code, b.reason.replace("{value}", &fmt_value(v)));
-        }
-    }
-    for f in &rules.flags {
-        if facts.flag(&f.fact) {
-            push(&f.code, f.reason.clone());
-        }
-    }
-    for t in &rules.tests {
-        if facts.test(&t.fact) == Some(TestResult::Positive) {
-            push(&t.code, t.reason.clone());
-        }
+    let mut found: Vec<(String, String)> = Vec::new();
+    for (code, reason) in decide(&rules.bands, &rules.flags, &rules.tests, facts) {
+        merge(&mut found, &code, reason);
     }
     for code in &facts.factors {
         let code = code.trim();
         let item = rules
             .item(code)
             .ok_or_else(|| format!("评估表 {} 中没有条目 {code}", rules.id))?;
-        push(code, format!("医生勾选：{}", item.text));
+        if !found.iter().any(|(c, _)| c == code) {
+            found.push((code.to_string(), format!("医生勾选：{}", item.text)));
+        }
     }
-    let colour = factors
+    let factors: Vec<RiskFactor> = found
+        .into_iter()
+        .filter_map(|(code, reason)| {
+            rules.item(&code).map(|i| RiskFactor {
+                code,
+                colour: i.colour,
+                reason,
+            })
+        })
+        .collect();
+    Ok(Assessment::of(factors, &rules.id))
+}
+
+impl Assessment {
+    /// Combine factors: the highest colour wins; purple stands beside it (RULES.md §1.3).
+    pub fn of(factors: Vec<RiskFactor>, rule_set: &str) -> Assessment {
+        let colour = factors
+            .iter()
+            .filter_map(|f| f.colour.grade())
+            .max()
+            .unwrap_or(RiskColour::Green);
+        let purple = factors.iter().any(|f| f.colour == ItemColour::Purple);
+        Assessment {
+            colour,
+            purple,
+            factors,
+            rule_set: rule_set.to_string(),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ screening (附件1)
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScreeningItem {
+    pub code: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScreeningTable {
+    pub id: String,
+    pub name: String,
+    pub source: String,
+    #[serde(rename = "item")]
+    pub items: Vec<ScreeningItem>,
+    #[serde(default, rename = "band")]
+    pub bands: Vec<Band>,
+    #[serde(default, rename = "flag")]
+    pub flags: Vec<FlagRule>,
+    #[serde(default, rename = "test")]
+    pub tests: Vec<FlagRule>,
+}
+
+const SCREENING_2017: &str = include_str!("../../rules/risk/screening-2017.toml");
+
+/// The national screening table, parsed and checked once.
+pub fn screening_table() -> Result<&'static ScreeningTable, String> {
+    static T: OnceLock<Result<ScreeningTable, String>> = OnceLock::new();
+    T.get_or_init(|| {
+        let t: ScreeningTable =
+            toml::from_str(SCREENING_2017).map_err(|e| format!("rules/risk/screening-2017.toml: {e}"))?;
+        let rule_codes = t
+            .bands
+            .iter()
+            .map(|b| &b.code)
+            .chain(t.flags.iter().map(|f| &f.code))
+            .chain(t.tests.iter().map(|f| &f.code));
+        for code in rule_codes {
+            if !t.items.iter().any(|i| &i.code == code) {
+                return Err(format!("screening rule points at unknown item {code}"));
+            }
+        }
+        Ok(t)
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
+/// One screening finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScreeningFinding {
+    pub code: String,
+    pub reason: String,
+}
+
+/// Screen facts plus the items a clinician ticked: positive if any item is present (RULES.md §1.1).
+pub fn screen(table: &ScreeningTable, facts: &Facts, ticked: &[String]) -> Result<Vec<ScreeningFinding>, String> {
+    facts.check()?;
+    let mut found: Vec<(String, String)> = Vec::new();
+    for (code, reason) in decide(&table.bands, &table.flags, &table.tests, facts) {
+        merge(&mut found, &code, reason);
+    }
+    for code in ticked {
+        let item = table
+            .items
+            .iter()
+            .find(|i| &i.code == code)
+            .ok_or_else(|| format!("筛查表中没有条目 {code}"))?;
+        if !found.iter().any(|(c, _)| c == code) {
+            found.push((code.clone(), format!("医生勾选：{}", item.text)));
+        }
+    }
+    Ok(found
+        .into_iter()
+        .map(|(code, reason)| ScreeningFinding { code, reason })
+        .collect())
+}
+
+// ------------------------------------------------------------------ management per colour (RULES.md §1.4)
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColourPlan {
+    pub case: bool,
+    pub follow_up_days: i64,
+    pub report_hours: Option<i64>,
+    pub delivery_min_level: String,
+    pub delivery_capability: Option<String>,
+    pub delivery_label: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Management {
+    pub id: String,
+    pub acknowledge_hours: i64,
+    pub escalate_supervisor_after_days: i64,
+    pub escalate_district_after_days: i64,
+    pub yellow: ColourPlan,
+    pub orange: ColourPlan,
+    pub red: ColourPlan,
+    pub purple: ColourPlan,
+}
+
+const MANAGEMENT_2017: &str = include_str!("../../rules/risk/management-2017.toml");
+
+pub fn management() -> Result<&'static Management, String> {
+    static M: OnceLock<Result<Management, String>> = OnceLock::new();
+    M.get_or_init(|| toml::from_str(MANAGEMENT_2017).map_err(|e| format!("rules/risk/management-2017.toml: {e}")))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// What a grade asks for: a case or not, how often to follow up, when to report, where to deliver.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub case: bool,
+    pub follow_up_days: i64,
+    pub report_hours: Option<i64>,
+    pub delivery_min_level: String,
+    pub delivery_capability: Option<String>,
+    pub delivery_labels: Vec<String>,
+}
+
+const LEVEL_ORDER: [&str; 5] = ["village", "township", "county", "city", "province"];
+
+fn level_rank(level: &str) -> usize {
+    LEVEL_ORDER.iter().position(|l| *l == level).unwrap_or(0)
+}
+
+/// The plan for a colour with or without purple: the stricter of the two on every point.
+pub fn plan_for(m: &Management, colour: RiskColour, purple: bool) -> Option<Plan> {
+    let mut plans: Vec<&ColourPlan> = Vec::new();
+    match colour {
+        RiskColour::Green => {}
+        RiskColour::Yellow => plans.push(&m.yellow),
+        RiskColour::Orange => plans.push(&m.orange),
+        RiskColour::Red => plans.push(&m.red),
+    }
+    if purple {
+        plans.push(&m.purple);
+    }
+    let first = plans.first()?;
+    let strictest_level = plans
         .iter()
-        .filter_map(|f| f.colour.grade())
-        .max()
-        .unwrap_or(RiskColour::Green);
-    let purple = factors.iter().any(|f| f.colour == ItemColour::Purple);
-    Ok(Assessment {
-        colour,
-        purple,
-        factors,
-        rule_set: rules.id.clone(),
+        .map(|p| p.delivery_min_level.as_str())
+        .max_by_key(|l| level_rank(l))
+        .unwrap_or("county");
+    Some(Plan {
+        case: plans.iter().any(|p| p.case),
+        follow_up_days: plans
+            .iter()
+            .map(|p| p.follow_up_days)
+            .min()
+            .unwrap_or(first.follow_up_days),
+        report_hours: plans.iter().filter_map(|p| p.report_hours).min(),
+        delivery_min_level: strictest_level.to_string(),
+        delivery_capability: plans.iter().find_map(|p| p.delivery_capability.clone()),
+        delivery_labels: plans.iter().map(|p| p.delivery_label.clone()).collect(),
     })
 }
+
+/// Whether a facility of `level` with `capabilities` meets a plan's delivery requirement.
+pub fn facility_fits(plan: &Plan, level: &str, capabilities: &[String]) -> bool {
+    level_rank(level) >= level_rank(&plan.delivery_min_level)
+        && plan
+            .delivery_capability
+            .as_ref()
+            .is_none_or(|c| capabilities.iter().any(|x| x == c))
+}
+
+// ------------------------------------------------------------------ stored assessments
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssessmentStatus {
+    /// Computed by the system when the picture changed; waits for a clinician.
+    Proposed,
+    /// Confirmed by a clinician: the woman's grade.
+    Confirmed,
+    /// A proposal a clinician's later grading replaced.
+    Dismissed,
+}
+
+impl AssessmentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssessmentStatus::Proposed => "proposed",
+            AssessmentStatus::Confirmed => "confirmed",
+            AssessmentStatus::Dismissed => "dismissed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<AssessmentStatus> {
+        [
+            AssessmentStatus::Proposed,
+            AssessmentStatus::Confirmed,
+            AssessmentStatus::Dismissed,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            AssessmentStatus::Proposed => "系统建议（待确认）",
+            AssessmentStatus::Confirmed => "已确认",
+            AssessmentStatus::Dismissed => "已被后续评估取代",
+        }
+    }
+}
+
+/// A data-decided factor the clinician removed, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemovedFactor {
+    pub code: String,
+    pub reason: String,
+}
+
+/// An assessment as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct AssessmentRecord {
+    pub id: String,
+    pub pregnancy_id: String,
+    pub person_id: String,
+    pub status: AssessmentStatus,
+    pub status_label: &'static str,
+    pub colour: RiskColour,
+    pub colour_label: &'static str,
+    pub purple: bool,
+    pub factors: Vec<RiskFactor>,
+    pub removed: Vec<RemovedFactor>,
+    pub facts: Facts,
+    pub rule_set: String,
+    /// What caused it: `booking`, `grading`, `visit <id>` …
+    pub trigger: String,
+    pub note: String,
+    pub assessed_by: String,
+    pub facility_id: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<chrono::NaiveDateTime>,
+    pub created_at: chrono::NaiveDateTime,
+}
+
+/// Whether `new` shows more risk than `old`: a higher colour, purple appearing, or a factor
+/// that was not there (a re-grade is then proposed; RULES.md §1.1 动态评估).
+pub fn adds_risk(old: Option<&AssessmentRecord>, new: &Assessment) -> bool {
+    match old {
+        None => new.colour > RiskColour::Green || new.purple,
+        Some(o) => {
+            new.colour > o.colour
+                || (new.purple && !o.purple)
+                || new
+                    .factors
+                    .iter()
+                    .any(|f| !o.factors.iter().any(|g| g.code == f.code) && !o.removed.iter().any(|r| r.code == f.code))
+        }
+    }
+}
+
+/// A screening as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScreeningRecord {
+    pub id: String,
+    pub pregnancy_id: String,
+    pub positive: bool,
+    pub items: Vec<ScreeningFinding>,
+    pub screened_by: String,
+    pub facility_id: String,
+    /// Screen-positive: the date by which the township follows up the grading result (2 weeks,
+    /// 基本公卫规范 "2周内随访转诊结果", RULES.md §1.1).
+    pub follow_up_due: Option<chrono::NaiveDate>,
+    pub graded_at: Option<chrono::NaiveDateTime>,
+    pub created_at: chrono::NaiveDateTime,
+}
+
+/// Days within which the township follows up a positive screen (RULES.md §1.1, 基本公卫 [V]).
+pub const SCREEN_FOLLOW_UP_DAYS: u64 = 14;
 
 #[cfg(test)]
 mod tests {
@@ -770,5 +1096,60 @@ mod tests {
                 prop_assert_eq!(a.colour, max);
             }
         }
+    }
+
+    #[test]
+    fn screening_is_positive_on_any_item_from_data_or_ticked() {
+        let t = screening_table().unwrap();
+        assert!(screen(t, &Facts::default(), &[]).unwrap().is_empty());
+        let f = screen(
+            t,
+            &Facts {
+                height_cm: Some(145.0),
+                hb_g_l: Some(109.0),
+                ..Default::default()
+            },
+            &[],
+        )
+        .unwrap();
+        let codes: Vec<&str> = f.iter().map(|x| x.code.as_str()).collect();
+        assert_eq!(codes, vec!["S1.2", "S6.1"]);
+        let ticked = screen(t, &Facts::default(), &["S2.3".to_string()]).unwrap();
+        assert_eq!(ticked.len(), 1);
+        assert!(screen(t, &Facts::default(), &["S9.9".to_string()]).is_err());
+        assert!(
+            screen(
+                t,
+                &Facts {
+                    hb_g_l: Some(110.0),
+                    platelets_10e9_l: Some(101.0),
+                    ..Default::default()
+                },
+                &[]
+            )
+            .unwrap()
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_plan_follows_the_colour_and_purple_adds_its_own_demands() {
+        let m = management().unwrap();
+        assert!(plan_for(m, RiskColour::Green, false).is_none());
+        let yellow = plan_for(m, RiskColour::Yellow, false).unwrap();
+        assert!(!yellow.case && yellow.report_hours.is_none());
+        let orange = plan_for(m, RiskColour::Orange, false).unwrap();
+        assert!(orange.case);
+        assert_eq!(orange.report_hours, Some(72));
+        let red = plan_for(m, RiskColour::Red, false).unwrap();
+        assert_eq!((red.report_hours, red.delivery_min_level.as_str()), (Some(24), "city"));
+        let purple_only = plan_for(m, RiskColour::Green, true).unwrap();
+        assert!(purple_only.case && purple_only.report_hours.is_none());
+        let red_purple = plan_for(m, RiskColour::Red, true).unwrap();
+        assert_eq!(red_purple.follow_up_days, 7);
+        assert_eq!(red_purple.delivery_labels.len(), 2);
+        assert!(facility_fits(&red, "province", &["maternal_critical_care".into()]));
+        assert!(!facility_fits(&red, "county", &["maternal_critical_care".into()]));
+        assert!(!facility_fits(&orange, "county", &[]));
     }
 }

@@ -205,4 +205,110 @@ diesel::allow_tables_to_appear_in_same_query!(
     card_reads,
     pregnancies,
     visits,
+    risk_screenings,
+    risk_assessments,
+    risk_cases,
+    risk_case_events,
+    risk_case_reports,
 );
+
+diesel::table! {
+    risk_screenings (id) {
+        id -> Text,
+        pregnancy_id -> Text,
+        person_id -> Text,
+        positive -> Bool,
+        items -> Text,
+        screened_by -> Text,
+        facility_id -> Text,
+        follow_up_due -> Nullable<Date>,
+        graded_at -> Nullable<Timestamp>,
+        jurisdiction -> Text,
+        township_code -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    risk_assessments (id) {
+        id -> Text,
+        pregnancy_id -> Text,
+        person_id -> Text,
+        status -> Text,
+        colour -> Text,
+        purple -> Bool,
+        factors -> Text,
+        removed -> Text,
+        facts -> Text,
+        rule_set -> Text,
+        trigger -> Text,
+        note -> Text,
+        assessed_by -> Text,
+        facility_id -> Text,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        jurisdiction -> Text,
+        township_code -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    risk_cases (id) {
+        id -> Text,
+        pregnancy_id -> Text,
+        person_id -> Text,
+        status -> Text,
+        colour -> Text,
+        purple -> Bool,
+        case_manager_id -> Nullable<Text>,
+        delivery_level -> Text,
+        delivery_facility_id -> Nullable<Text>,
+        follow_up_days -> Integer,
+        next_follow_up -> Date,
+        last_contact -> Nullable<Date>,
+        opened_at -> Timestamp,
+        opened_by -> Text,
+        closed_at -> Nullable<Timestamp>,
+        close_reason -> Nullable<Text>,
+        moved_to -> Nullable<Text>,
+        escalation -> Integer,
+        jurisdiction -> Text,
+        township_code -> Nullable<Text>,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    risk_case_events (id) {
+        id -> Text,
+        case_id -> Text,
+        kind -> Text,
+        note -> Text,
+        actor_name -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    risk_case_reports (id) {
+        id -> Text,
+        case_id -> Text,
+        assessment_id -> Text,
+        colour -> Text,
+        purple -> Bool,
+        due_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+        sent_by -> Nullable<Text>,
+        ack_due_at -> Nullable<Timestamp>,
+        acknowledged_at -> Nullable<Timestamp>,
+        acknowledged_by -> Nullable<Text>,
+        jurisdiction -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(risk_assessments -> pregnancies (pregnancy_id));
+diesel::joinable!(risk_cases -> pregnancies (pregnancy_id));
+diesel::joinable!(risk_case_events -> risk_cases (case_id));
+diesel::joinable!(risk_case_reports -> risk_cases (case_id));

@@ -72,6 +72,15 @@ pub async fn record_visit(
             },
             &format!("visit recorded for pregnancy {}", p.id),
         )?;
+        // A new measurement may change the risk picture: propose a re-grade, count the follow-up.
+        crate::risk::service::after_new_data(
+            c,
+            actor,
+            crate::risk::model::active_rule_set(),
+            &p,
+            &format!("visit {}", v.visit_date),
+            Some(v.visit_date),
+        )?;
         Ok(v)
     })
     .await

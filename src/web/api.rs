@@ -147,14 +147,9 @@ pub async fn record_visit(
 }
 
 /// Grade facts without storing anything (any authenticated caller; the facts carry no identity).
-pub async fn risk_evaluate(
-    st: web::Data<AppState>,
-    req: HttpRequest,
-    ApiCtx(ctx): ApiCtx,
-    body: web::Json<Facts>,
-) -> ApiResult {
+pub async fn risk_evaluate(req: HttpRequest, ApiCtx(ctx): ApiCtx, body: web::Json<Facts>) -> ApiResult {
     csrf(&req, &ctx)?;
-    Ok(HttpResponse::Ok().json(risk::evaluate(&st.risk_rule_set, &body)?))
+    Ok(HttpResponse::Ok().json(risk::evaluate(crate::risk::model::active_rule_set(), &body)?))
 }
 
 pub async fn worklist(st: web::Data<AppState>, ApiCtx(ctx): ApiCtx) -> ApiResult {

@@ -5,6 +5,7 @@
 mod api;
 mod context;
 mod pages;
+mod risk;
 mod templates;
 
 use std::net::TcpListener;
@@ -24,8 +25,6 @@ pub use context::{Ctx, SESSION_COOKIE};
 pub struct AppState {
     pub db: Db,
     pub templates: Handlebars<'static>,
-    /// The risk grading rule set in force (MCH_RISK_RULE_SET).
-    pub risk_rule_set: String,
 }
 
 /// Refuse state-changing requests sent from another site (RELIABILITY.md 23): a foreign `Origin`
@@ -122,6 +121,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/pregnancies/{id}/visits/new", web::get().to(pages::new_visit_form))
         .route("/pregnancies/{id}/visits", web::post().to(pages::record_visit))
         .route("/audit", web::get().to(pages::audit))
+        .route("/pregnancies/{id}/risk/screen", web::get().to(risk::screening_form))
+        .route("/pregnancies/{id}/risk/screen", web::post().to(risk::screen))
+        .route("/pregnancies/{id}/risk/grade", web::get().to(risk::grading_form))
+        .route("/pregnancies/{id}/risk/grade", web::post().to(risk::grade))
+        .route("/risk/board", web::get().to(risk::board))
+        .route("/risk/cases/{id}", web::get().to(risk::case_page))
+        .route("/risk/cases/{id}", web::post().to(risk::case_action))
+        .route("/risk/cases/{id}/card", web::get().to(risk::print_case_card))
+        .route("/risk/cases/{id}/reports/{report}", web::get().to(risk::print_report))
+        .route("/risk/reports/{id}/{action}", web::post().to(risk::report_action))
         .service(
             web::scope("/api")
                 .route("/card-reads", web::post().to(api::card_read))
@@ -133,6 +142,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/pregnancies/{id}/visits", web::post().to(api::record_visit))
                 .route("/worklist", web::get().to(api::worklist))
                 .route("/risk/evaluate", web::post().to(api::risk_evaluate))
+                .route("/risk/board", web::get().to(risk::api_board))
+                .route("/risk/cases/{id}", web::get().to(risk::api_case))
+                .route("/risk/cases/{id}/actions", web::post().to(risk::api_case_action))
+                .route("/risk/reports/{id}/{action}", web::post().to(risk::api_report_action))
+                .route("/pregnancies/{id}/risk/screen", web::post().to(risk::api_screen))
+                .route("/pregnancies/{id}/risk/grade", web::post().to(risk::api_grade))
                 .route("/audit/persons/{id}", web::get().to(api::person_access_log))
                 .default_service(web::to(api::not_found)),
         )
@@ -144,7 +159,6 @@ pub fn server(listener: TcpListener, db: Db, settings: &crate::config::Settings)
     let state = web::Data::new(AppState {
         db,
         templates: templates::registry()?,
-        risk_rule_set: settings.risk_rule_set.clone(),
     });
     let workers = settings.workers;
     let mut server = HttpServer::new(move || {

@@ -31,11 +31,19 @@ impl AppState {
             "facility": a.facility.name, "facility_level": a.facility.level.label_zh(),
             "can_read": a.may(Action::ReadRecord), "can_register": a.may(Action::RegisterPerson),
             "can_book": a.may(Action::BookPregnancy), "can_visit": a.may(Action::RecordVisit), "can_audit": a.may(Action::ReadAudit),
+            "can_screen": a.may(Action::Screen), "can_grade": a.may(Action::Grade),
         })
     }
 
     /// Render a page with the common context (who I am, CSRF token) merged in.
-    fn page(&self, status: StatusCode, template: &str, ctx: Option<&Ctx>, title: &str, mut data: Value) -> PageResult {
+    pub(super) fn page(
+        &self,
+        status: StatusCode,
+        template: &str,
+        ctx: Option<&Ctx>,
+        title: &str,
+        mut data: Value,
+    ) -> PageResult {
         if let Some(obj) = data.as_object_mut() {
             obj.insert("title".into(), json!(title));
             obj.insert("me".into(), ctx.map(Self::me).unwrap_or(Value::Null));
@@ -59,7 +67,7 @@ impl AppState {
     }
 
     /// The error page for a refused or failed service call.
-    fn error(&self, ctx: Option<&Ctx>, e: ServiceError) -> PageError {
+    pub(super) fn error(&self, ctx: Option<&Ctx>, e: ServiceError) -> PageError {
         if matches!(e, ServiceError::Unauthenticated) {
             return PageError::redirect("/login");
         }
@@ -246,13 +254,17 @@ pub async fn home(st: web::Data<AppState>, PageCtx(ctx): PageCtx) -> PageResult 
             "pages/home",
             Some(&ctx),
             "工作台",
-            json!({"worklist": [], "card_reads": [], "scope": scope_label(&ctx), "overdue": 0, "due": 0}),
+            json!({"worklist": [], "card_reads": [], "scope": scope_label(&ctx), "overdue": 0, "due": 0,
+                   "risk": crate::risk::service::RiskTasks::default()}),
         );
     }
     let worklist = visits::worklist(&st.db, &ctx.actor, 100)
         .await
         .map_err(|e| st.error(Some(&ctx), e))?;
     let card_reads = identity::recent_card_reads(&st.db, &ctx.actor)
+        .await
+        .map_err(|e| st.error(Some(&ctx), e))?;
+    let risk_tasks = crate::risk::service::tasks(&st.db, &ctx.actor)
         .await
         .map_err(|e| st.error(Some(&ctx), e))?;
     let overdue = worklist.iter().filter(|w| w.overdue).count();
@@ -265,7 +277,7 @@ pub async fn home(st: web::Data<AppState>, PageCtx(ctx): PageCtx) -> PageResult 
         "pages/home",
         Some(&ctx),
         "工作台",
-        json!({"worklist": worklist, "card_reads": cards, "scope": scope_label(&ctx), "overdue": overdue, "due": worklist.len() - overdue}),
+        json!({"worklist": worklist, "card_reads": cards, "scope": scope_label(&ctx), "overdue": overdue, "due": worklist.len() - overdue, "risk": risk_tasks}),
     )
 }
 
@@ -466,6 +478,8 @@ pub async fn book_pregnancy(
 pub struct PregnancyQuery {
     booked: Option<String>,
     saved: Option<String>,
+    graded: Option<String>,
+    screened: Option<String>,
 }
 
 pub async fn pregnancy(
@@ -483,6 +497,10 @@ pub async fn pregnancy(
         json!("建册成功")
     } else if q.saved.is_some() {
         json!("随访记录已保存")
+    } else if q.graded.is_some() {
+        json!("妊娠风险评估分级已确认")
+    } else if q.screened.is_some() {
+        json!("妊娠风险筛查结果已保存")
     } else {
         Value::Null
     };

@@ -16,6 +16,46 @@ struct Templates;
 pub struct Static;
 
 handlebars_helper!(eq: |a: Json, b: Json| a == b);
+handlebars_helper!(concat: |a: str, b: str| format!("{a}{b}"));
+handlebars_helper!(contains: |list: Json, v: Json| list.as_array().is_some_and(|l| l.contains(v)));
+
+/// `(list "a" "b")`: an array of the parameters, for `{{#each}}`.
+struct ListHelper;
+
+impl handlebars::HelperDef for ListHelper {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<handlebars::ScopedJson<'rc>, handlebars::RenderError> {
+        let items: Vec<serde_json::Value> = h.params().iter().map(|p| p.value().clone()).collect();
+        Ok(handlebars::ScopedJson::Derived(serde_json::Value::Array(items)))
+    }
+}
+
+/// `{{opt-empty value}}`: the value for an input field, or nothing (whole numbers without ".0").
+fn opt_empty_helper(
+    h: &Helper,
+    _: &Handlebars,
+    _: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let v = h.param(0).map(|p| p.value().clone()).unwrap_or_default();
+    let text = match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s,
+        serde_json::Value::Number(n) => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 => format!("{f:.0}"),
+            _ => n.to_string(),
+        },
+        other => other.to_string(),
+    };
+    out.write(&handlebars::html_escape(&text))?;
+    Ok(())
+}
 
 /// `{{err errors "field"}}`: the message for a field, or nothing.
 fn err_helper(h: &Helper, _: &Handlebars, _: &Context, _: &mut RenderContext, out: &mut dyn Output) -> HelperResult {
@@ -76,5 +116,9 @@ pub fn registry() -> anyhow::Result<Handlebars<'static>> {
     hb.register_helper("err", Box::new(err_helper));
     hb.register_helper("dt", Box::new(dt_helper));
     hb.register_helper("opt", Box::new(opt_helper));
+    hb.register_helper("opt-empty", Box::new(opt_empty_helper));
+    hb.register_helper("concat", Box::new(concat));
+    hb.register_helper("contains", Box::new(contains));
+    hb.register_helper("list", Box::new(ListHelper));
     Ok(hb)
 }
