@@ -243,6 +243,7 @@ pub async fn seed_if_empty(db: &Db) -> Result<Option<Vec<DemoLogin>>, ServiceErr
         ));
     }
     // Run in groups so the group-commit writer batches them.
+    let mut pregnancies = Vec::new();
     let mut pending = tasks.into_iter();
     loop {
         let group: Vec<_> = pending.by_ref().take(32).collect();
@@ -250,10 +251,63 @@ pub async fn seed_if_empty(db: &Db) -> Result<Option<Vec<DemoLogin>>, ServiceErr
             break;
         }
         for r in futures_util::future::join_all(group).await {
-            r?;
+            pregnancies.extend(r?);
         }
     }
+    grade_some(db, &facilities, &pregnancies, &mut rng).await?;
     Ok(Some(logins))
+}
+
+/// The county MCH centre grades one woman in six, so the board, cases and reports have content:
+/// a mix of yellow, orange, red and purple, some reports sent and acknowledged.
+async fn grade_some(
+    db: &Db,
+    facilities: &[Facility],
+    pregnancies: &[(String, String)],
+    rng: &mut StdRng,
+) -> Result<(), ServiceError> {
+    let profiles: [serde_json::Value; 6] = [
+        serde_json::json!({"factors": ["Y1.5"]}),
+        serde_json::json!({"hb_g_l": 55}),
+        serde_json::json!({"factors": ["O3.7"]}),
+        serde_json::json!({"hb_g_l": 38}),
+        serde_json::json!({"factors": ["R2.2"]}),
+        serde_json::json!({"hbsag": "positive"}),
+    ];
+    for (i, (pid, county)) in pregnancies.iter().enumerate().filter(|(i, _)| i % 6 == 0) {
+        // The county's MCH centre grades its own women.
+        let Some(centre) = facilities
+            .iter()
+            .find(|f| f.level.as_str() == "county" && f.kind.as_str() == "mch_centre" && &f.jurisdiction == county)
+        else {
+            continue;
+        };
+        let grader = system_actor(centre.clone(), Role::Clinician);
+        let facts: crate::risk::model::Facts =
+            serde_json::from_value(profiles[(i / 6) % profiles.len()].clone()).unwrap_or_default();
+        let input = crate::risk::service::GradeInput {
+            facts,
+            ..Default::default()
+        };
+        let a = crate::risk::service::grade(
+            db,
+            &grader,
+            crate::risk::model::active_rule_set().to_string(),
+            pid.clone(),
+            input,
+        )
+        .await?;
+        if a.colour >= crate::risk::model::RiskColour::Orange && rng.gen_bool(0.6) {
+            let view = crate::risk::service::unsent_reports(db, pid.clone()).await?;
+            for report_id in view {
+                crate::risk::service::send_report(db, &grader, report_id.clone()).await?;
+                if rng.gen_bool(0.5) {
+                    crate::risk::service::acknowledge_report(db, &grader, report_id).await?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn seed_woman(
@@ -263,8 +317,9 @@ async fn seed_woman(
     id_number: String,
     ga_today: Option<u64>,
     seed: u64,
-) -> Result<(), ServiceError> {
+) -> Result<Option<(String, String)>, ServiceError> {
     let mut rng = StdRng::seed_from_u64(seed);
+    let county = home.jurisdiction.clone();
     let actor = system_actor(home, Role::Clinician);
     let today = today_china();
     let reg = identity::service::register(
@@ -280,10 +335,10 @@ async fn seed_woman(
     )
     .await?;
     let (Registration::Created { person_id } | Registration::Existing { person_id }) = reg else {
-        return Ok(());
+        return Ok(None);
     };
     let Some(ga_today) = ga_today else {
-        return Ok(());
+        return Ok(None);
     };
     let lmp = today - Days::new(ga_today);
     let booking_ga = rng.gen_range(42..=140).min(ga_today);
@@ -347,5 +402,5 @@ async fn seed_woman(
         )
         .await?;
     }
-    Ok(())
+    Ok(Some((p.id, county)))
 }

@@ -937,6 +937,23 @@ fn other_kind(a: &CaseAction) -> &'static str {
     }
 }
 
+/// The ids of a pregnancy's reports not yet sent.
+pub async fn unsent_reports(db: &Db, pregnancy_id: String) -> Result<Vec<String>, ServiceError> {
+    db.read(move |c| {
+        let mut out = Vec::new();
+        for case in repo::cases_for_pregnancy(c, &pregnancy_id)? {
+            out.extend(
+                repo::reports(c, &case.id)?
+                    .into_iter()
+                    .filter(|r| r.sent_at.is_none())
+                    .map(|r| r.id),
+            );
+        }
+        Ok(out)
+    })
+    .await
+}
+
 /// Send the report to the district (the grading side or the case manager).
 pub async fn send_report(db: &Db, actor: &Actor, report_id: String) -> Result<CaseReport, ServiceError> {
     let actor2 = actor.clone();
