@@ -175,3 +175,223 @@ async fn the_login_page_rejects_a_wrong_password() {
 
     b.quit().await;
 }
+
+/// A woman (`seq` makes her ID number unique) with a pregnancy booked `weeks_ago` weeks ago,
+/// through the JSON API as `api`'s user; returns the pregnancy id.
+async fn booked(api: &mut helpers::Client, name: &str, seq: u32, weeks_ago: i64) -> String {
+    let id_number = helpers::id_number("340524", "1993-05-12", seq);
+    let (status, person) = api
+        .post_json("/api/persons", &json!({"name": name, "id_number": id_number}))
+        .await;
+    assert_eq!(status, 201, "{person}");
+    let person_id = person["person_id"].as_str().unwrap();
+    let (status, pregnancy) = api
+        .post_json(
+            &format!("/api/persons/{person_id}/pregnancies"),
+            &json!({"lmp": helpers::days_ago(weeks_ago * 7), "gravidity": "1", "parity": "0"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{pregnancy}");
+    pregnancy["id"].as_str().unwrap().to_string()
+}
+
+/// Tick a catalogue item of the grading form, opening its `<details>` group first if closed.
+async fn tick_catalogue_item(b: &Browser, code: &str) {
+    let css = format!("[id=\"tick-{code}\"]");
+    let opened = b
+        .execute(
+            "const d = document.querySelector(arguments[0]).closest('details'); \
+             if (!d.open) { d.querySelector('summary').click(); } return d.open;",
+            json!([css]),
+        )
+        .await;
+    assert_eq!(opened, true, "the catalogue group of {code} did not open");
+    b.click(&css).await;
+    let checked = b
+        .execute("return document.querySelector(arguments[0]).checked;", json!([css]))
+        .await;
+    assert_eq!(checked, true, "{code} is not ticked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_county_clinician_grades_a_woman_orange_in_the_form_and_sees_the_case_and_report() {
+    if !webdriver::available() {
+        return;
+    }
+    let app = helpers::spawn_app().await;
+    let mut town = app.login("clinician", "TWN-A").await;
+    let pregnancy_id = booked(&mut town, "周晓燕", 20, 20).await;
+
+    let base = browser_base(&app);
+    let b = Browser::start().await;
+    log_in(&b, &base, "clinician.county").await;
+    b.goto(&format!("{base}/pregnancies/{pregnancy_id}/risk/grade")).await;
+    b.find("#grade-form").await;
+    assert!(b.text("h1").await.contains("周晓燕"));
+
+    // Hb 58 g/L (O2.6) and a clinician-ticked orange item (O3.7).
+    b.clear("#hb_g_l").await;
+    b.type_into("#hb_g_l", "58").await;
+    let hb = b
+        .execute("return document.querySelector('#hb_g_l').value;", json!([]))
+        .await;
+    assert_eq!(hb, "58");
+    tick_catalogue_item(&b, "O3.7").await;
+
+    let png = b.screenshot_png().await;
+    let shot = tempfile::Builder::new().suffix(".png").tempfile().unwrap();
+    std::fs::write(shot.path(), &png).unwrap();
+    let saved = std::fs::read(shot.path()).unwrap();
+    assert!(saved.starts_with(b"\x89PNG\r\n\x1a\n"), "screenshot is not a PNG");
+    assert!(
+        saved.len() > 10_000,
+        "screenshot suspiciously small: {} bytes",
+        saved.len()
+    );
+
+    b.click_and_wait("#grade-submit").await;
+    assert_eq!(path(&b, &base).await, format!("/pregnancies/{pregnancy_id}"));
+    assert_eq!(b.text("#risk-colour").await, "橙色");
+    let factors = b.text("#risk").await;
+    assert!(factors.contains("O2.6") && factors.contains("O3.7"), "{factors}");
+
+    // The case page: orange, with a report to send and (as the county MCH centre) acknowledge.
+    b.click_and_wait("#case-link").await;
+    assert!(path(&b, &base).await.starts_with("/risk/cases/"));
+    assert_eq!(b.text("#case-colour").await, "橙色");
+    let reports = b.text("#reports").await;
+    assert!(reports.contains("未报送"), "{reports}");
+    b.click_and_wait(".send-report").await;
+    assert_eq!(b.text("#notice").await, "已保存");
+    assert!(b.try_find(".send-report").await.is_none(), "still unsent");
+    b.click_and_wait(".ack-report").await;
+    assert_eq!(b.text("#notice").await, "已保存");
+    assert!(b.try_find(".ack-report").await.is_none(), "still unacknowledged");
+    // The 签收 column now shows when and by whom (no button, no 待签收).
+    let ack_cell = b.text("#reports tbody tr td:nth-child(5)").await;
+    assert!(
+        ack_cell.contains("（clinician.county）") && !ack_cell.contains("待签收"),
+        "no acknowledgement in the reports table: {ack_cell:?}"
+    );
+    let sent_cell = b.text("#reports tbody tr td:nth-child(3)").await;
+    assert!(sent_cell.contains("（clinician.county）"), "{sent_cell:?}");
+    let events = b.text("#case-events").await;
+    assert!(events.contains("report_acknowledged"), "{events}");
+
+    b.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_data_factor_without_a_reason_is_refused_in_the_form() {
+    if !webdriver::available() {
+        return;
+    }
+    let app = helpers::spawn_app().await;
+    let mut town = app.login("clinician", "TWN-A").await;
+    let pregnancy_id = booked(&mut town, "孙丽娟", 22, 18).await;
+    let (status, visit) = town
+        .post_json(
+            &format!("/api/pregnancies/{pregnancy_id}/visits"),
+            &json!({"hb_g_l": "58"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{visit}");
+
+    let base = browser_base(&app);
+    let b = Browser::start().await;
+    log_in(&b, &base, "clinician.county").await;
+    let form_path = format!("/pregnancies/{pregnancy_id}/risk/grade");
+    b.goto(&format!("{base}{form_path}")).await;
+    let proposed = b.text("#proposed-factors").await;
+    assert!(proposed.contains("O2.6"), "{proposed}");
+    assert_eq!(b.text("#proposal-colour").await, "橙色");
+
+    b.click("input[name=\"remove_O2.6\"]").await;
+    b.click_and_wait("#grade-submit").await;
+
+    let errors = b.text("#grade-errors").await;
+    assert!(errors.contains("理由"), "{errors}");
+    assert_eq!(path(&b, &base).await, form_path);
+    b.find("#grade-form").await;
+    assert!(
+        b.try_find("#risk-colour").await.is_none(),
+        "landed on the pregnancy page"
+    );
+    // The error also sits next to the reason field, and the facts are kept for correction.
+    let field_error = b.text("#proposed-factors .field-error").await;
+    assert!(field_error.contains("理由"), "{field_error:?}");
+    let hb = b
+        .execute("return document.querySelector('#hb_g_l').value;", json!([]))
+        .await;
+    assert_eq!(hb, "58");
+
+    let mut county = app.login("clinician", "COUNTY").await;
+    let (status, record) = county.get_json(&format!("/api/pregnancies/{pregnancy_id}")).await;
+    assert_eq!(status, 200, "{record}");
+    assert!(record["risk"]["current"].is_null(), "a grade was confirmed: {record}");
+    assert!(record["risk"]["case"].is_null(), "a case was opened: {record}");
+    assert_eq!(
+        record["risk"]["pending"]["colour"], "orange",
+        "the system's proposal is still waiting: {record}"
+    );
+
+    b.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_district_board_lists_open_cases_and_filters_by_colour() {
+    if !webdriver::available() {
+        return;
+    }
+    let app = helpers::spawn_app().await;
+    let mut town = app.login("clinician", "TWN-A").await;
+    let mut county = app.login("clinician", "COUNTY").await;
+    // Booked and graded orange first, so a board in insertion order would list her first.
+    let orange = booked(&mut town, "钱橙橙", 24, 26).await;
+    let red = booked(&mut town, "赵红红", 26, 22).await;
+    for (p, facts, colour) in [
+        (&orange, json!({"factors": ["O3.2"]}), "orange"),
+        (&red, json!({"hb_g_l": 35}), "red"),
+    ] {
+        let (status, a) = county
+            .post_json(&format!("/api/pregnancies/{p}/risk/grade"), &json!({"facts": facts}))
+            .await;
+        assert_eq!(status, 201, "{a}");
+        assert_eq!(a["colour"], colour, "{a}");
+    }
+
+    let base = browser_base(&app);
+    let b = Browser::start().await;
+    log_in(&b, &base, "clinician.county").await;
+    b.goto(&format!("{base}/risk/board")).await;
+    let board = b.text("#board").await;
+    let (at_red, at_orange) = (board.find("赵红红"), board.find("钱橙橙"));
+    assert!(at_red.is_some() && at_orange.is_some(), "{board}");
+    assert!(at_red < at_orange, "red is not listed first:\n{board}");
+    let counts = b.text("#board-counts").await;
+    assert!(counts.contains("红色 1") && counts.contains("橙色 1"), "{counts}");
+    let rows = "return document.querySelectorAll('#board tbody tr').length;";
+    assert_eq!(b.execute(rows, json!([])).await, 2);
+
+    b.click("#board-filter select[name=colour] option[value=red]").await;
+    b.click_and_wait("#board-filter button[type=submit]").await;
+    assert_eq!(path(&b, &base).await, "/risk/board");
+    assert!(b.current_url().await.contains("colour=red"));
+    let board = b.text("#board").await;
+    assert!(board.contains("赵红红") && !board.contains("钱橙橙"), "{board}");
+    assert_eq!(b.execute(rows, json!([])).await, 1);
+    let selected = b
+        .execute(
+            "return document.querySelector('#board-filter select[name=colour]').value;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(selected, "red", "the filter does not keep its choice");
+
+    // The name links to the case.
+    b.click_and_wait("#board tbody a").await;
+    assert!(path(&b, &base).await.starts_with("/risk/cases/"));
+    assert_eq!(b.text("#case-colour").await, "红色");
+
+    b.quit().await;
+}

@@ -1,6 +1,6 @@
 //! A minimal W3C WebDriver client over reqwest, driving headless Chromium through chromedriver.
-//! Only what the browser tests need: sessions, navigation, CSS lookup, typing, clicking, reading
-//! text, scripts and screenshots.
+//! Only what the browser tests need: sessions, navigation, CSS lookup, typing, clearing, clicking,
+//! reading text, scripts and screenshots.
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -194,6 +194,12 @@ impl Browser {
         let e = self.find(css).await;
         self.post(&format!("/element/{}/value", e.0), json!({ "text": text }))
             .await;
+    }
+
+    /// Empty an input (WebDriver Element Clear), e.g. before typing over a pre-filled value.
+    pub async fn clear(&self, css: &str) {
+        let e = self.find(css).await;
+        self.post(&format!("/element/{}/clear", e.0), json!({})).await;
     }
 
     pub async fn click(&self, css: &str) {
