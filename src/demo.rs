@@ -398,6 +398,7 @@ async fn seed_woman(
                 next_appointment: next
                     .filter(|n| n > d && (*n - *d).num_days() <= 120)
                     .map(|n| n.to_string()),
+                ..Default::default()
             },
         )
         .await?;

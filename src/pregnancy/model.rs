@@ -347,6 +347,155 @@ impl BookingInput {
     }
 }
 
+// ------------------------------------------------------------------ outcome (分娩)
+
+/// Earliest gestation at which an outcome is recorded as a delivery here (20+0 weeks); earlier
+/// losses are not deliveries.
+pub const MIN_DELIVERY_GA_DAYS: i64 = 20 * 7;
+
+pub const DELIVERY_MODES: [(&str, &str); 3] = [
+    ("vaginal", "阴道分娩"),
+    ("assisted_vaginal", "阴道助产"),
+    ("caesarean", "剖宫产"),
+];
+
+/// A recorded delivery.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    pub id: String,
+    pub pregnancy_id: String,
+    pub delivery_date: NaiveDate,
+    pub discharge_date: Option<NaiveDate>,
+    pub facility_name: String,
+    pub mode: String,
+    pub live_births: i32,
+    pub stillbirths: i32,
+    pub maternal_death: bool,
+    pub complications: String,
+    pub recorded_by: String,
+}
+
+impl Delivery {
+    /// The day postpartum contacts count from for the home visit ("出院后1周内"): discharge, or
+    /// the delivery day when discharge is not known (the earlier, safer anchor).
+    pub fn home_visit_anchor(&self) -> NaiveDate {
+        self.discharge_date.unwrap_or(self.delivery_date)
+    }
+}
+
+/// The delivery form as typed.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct DeliveryInput {
+    pub delivery_date: Option<String>,
+    pub discharge_date: Option<String>,
+    pub facility_name: Option<String>,
+    pub mode: Option<String>,
+    pub live_births: Option<String>,
+    pub stillbirths: Option<String>,
+    #[serde(default)]
+    pub maternal_death: Option<String>,
+    pub complications: Option<String>,
+}
+
+/// A checked delivery (no ids yet).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryData {
+    pub delivery_date: NaiveDate,
+    pub discharge_date: Option<NaiveDate>,
+    pub facility_name: String,
+    pub mode: String,
+    pub live_births: i32,
+    pub stillbirths: i32,
+    pub maternal_death: bool,
+    pub complications: String,
+}
+
+impl DeliveryInput {
+    pub fn validate(&self, dating: &Dating, today: NaiveDate) -> Result<DeliveryData, ServiceError> {
+        let mut e = Vec::new();
+        let delivery_date = parse_date("delivery_date", opt_str(&self.delivery_date), &mut e);
+        if opt_str(&self.delivery_date).is_none() {
+            e.push(FieldError::new("delivery_date", "required", "请填写分娩日期"));
+        }
+        if let Some(d) = delivery_date {
+            let ga = dating.gestational_age_on(d).days;
+            if d > today {
+                e.push(FieldError::new("delivery_date", "future", "分娩日期不能晚于今天"));
+            } else if ga < MIN_DELIVERY_GA_DAYS {
+                e.push(FieldError::new(
+                    "delivery_date",
+                    "too_early",
+                    "分娩时孕周不足 20 周，请核对日期（流产不在此登记）",
+                ));
+            } else if ga > MAX_GESTATION_DAYS {
+                e.push(FieldError::new(
+                    "delivery_date",
+                    "too_late",
+                    "分娩时孕周超过 44 周，请核对日期或预产期",
+                ));
+            }
+        }
+        let discharge_date = parse_date("discharge_date", opt_str(&self.discharge_date), &mut e);
+        if let (Some(dis), Some(del)) = (discharge_date, delivery_date)
+            && (dis < del || dis > today || (dis - del).num_days() > 90)
+        {
+            e.push(FieldError::new(
+                "discharge_date",
+                "range",
+                "出院日期须在分娩之后、今天之前（90 天内）",
+            ));
+        }
+        let facility_name = opt_str(&self.facility_name).unwrap_or("").to_string();
+        if facility_name.is_empty() || facility_name.chars().count() > 100 {
+            e.push(FieldError::new(
+                "facility_name",
+                "required",
+                "请填写分娩机构（100 字以内）",
+            ));
+        }
+        let mode = opt_str(&self.mode).unwrap_or("").to_string();
+        if !DELIVERY_MODES.iter().any(|(c, _)| *c == mode) {
+            e.push(FieldError::new("mode", "choice", "请选择分娩方式"));
+        }
+        let live_births = parse_int(
+            "live_births",
+            opt_str(&self.live_births).or(Some("0")),
+            0..=8,
+            "活产数",
+            &mut e,
+        );
+        let stillbirths = parse_int(
+            "stillbirths",
+            opt_str(&self.stillbirths).or(Some("0")),
+            0..=8,
+            "死胎死产数",
+            &mut e,
+        );
+        if let (Some(l), Some(s)) = (live_births, stillbirths)
+            && l + s == 0
+        {
+            e.push(FieldError::new("live_births", "none", "活产数与死胎死产数不能都为 0"));
+        }
+        let complications = opt_str(&self.complications).unwrap_or("").to_string();
+        if complications.chars().count() > 500 {
+            e.push(FieldError::new("complications", "too_long", "并发症说明最多 500 字"));
+        }
+        match (delivery_date, live_births, stillbirths, e.is_empty()) {
+            (Some(delivery_date), Some(live_births), Some(stillbirths), true) => Ok(DeliveryData {
+                delivery_date,
+                discharge_date,
+                facility_name,
+                mode,
+                live_births,
+                stillbirths,
+                maternal_death: opt_str(&self.maternal_death) == Some("1"),
+                complications,
+            }),
+            _ => Err(ServiceError::Invalid(e)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -437,5 +586,41 @@ mod tests {
             ..ok
         };
         assert!(ancient_lmp.validate(today).is_err());
+    }
+
+    #[test]
+    fn a_delivery_must_fall_between_20_and_44_weeks_and_count_at_least_one_birth() {
+        let dating = date_pregnancy(Some(d(2026, 1, 1)), None).unwrap();
+        let today = d(2026, 11, 24);
+        let ok = DeliveryInput {
+            delivery_date: Some("2026-10-05".into()),
+            discharge_date: Some("2026-10-08".into()),
+            facility_name: Some("示范县人民医院".into()),
+            mode: Some("caesarean".into()),
+            live_births: Some("1".into()),
+            ..Default::default()
+        };
+        let v = ok.validate(&dating, today).unwrap();
+        assert_eq!((v.live_births, v.stillbirths, v.maternal_death), (1, 0, false));
+        let early = DeliveryInput {
+            delivery_date: Some("2026-05-01".into()),
+            ..ok.clone()
+        };
+        assert!(early.validate(&dating, today).is_err());
+        let none = DeliveryInput {
+            live_births: Some("0".into()),
+            ..ok.clone()
+        };
+        assert!(none.validate(&dating, today).is_err());
+        let discharge_before = DeliveryInput {
+            discharge_date: Some("2026-10-01".into()),
+            ..ok.clone()
+        };
+        assert!(discharge_before.validate(&dating, today).is_err());
+        let bad_mode = DeliveryInput {
+            mode: Some("water".into()),
+            ..ok
+        };
+        assert!(bad_mode.validate(&dating, today).is_err());
     }
 }

@@ -128,3 +128,113 @@ pub fn active_in_area(
         .map(Pregnancy::from)
         .collect())
 }
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = crate::storage::schema::deliveries)]
+struct DeliveryRow {
+    id: String,
+    pregnancy_id: String,
+    delivery_date: NaiveDate,
+    discharge_date: Option<NaiveDate>,
+    facility_name: String,
+    mode: String,
+    live_births: i32,
+    stillbirths: i32,
+    maternal_death: bool,
+    complications: String,
+    recorded_by: String,
+}
+
+impl From<DeliveryRow> for super::model::Delivery {
+    fn from(r: DeliveryRow) -> Self {
+        super::model::Delivery {
+            id: r.id,
+            pregnancy_id: r.pregnancy_id,
+            delivery_date: r.delivery_date,
+            discharge_date: r.discharge_date,
+            facility_name: r.facility_name,
+            mode: r.mode,
+            live_births: r.live_births,
+            stillbirths: r.stillbirths,
+            maternal_death: r.maternal_death,
+            complications: r.complications,
+            recorded_by: r.recorded_by,
+        }
+    }
+}
+
+pub fn insert_delivery(conn: &mut AnyConnection, d: &super::model::Delivery, p: &Pregnancy) -> QueryResult<()> {
+    use crate::storage::schema::deliveries as t;
+    diesel::insert_into(t::table)
+        .values((
+            t::id.eq(&d.id),
+            t::pregnancy_id.eq(&d.pregnancy_id),
+            t::person_id.eq(&p.person_id),
+            t::delivery_date.eq(d.delivery_date),
+            t::discharge_date.eq(d.discharge_date),
+            t::facility_name.eq(&d.facility_name),
+            t::mode.eq(&d.mode),
+            t::live_births.eq(d.live_births),
+            t::stillbirths.eq(d.stillbirths),
+            t::maternal_death.eq(d.maternal_death),
+            t::complications.eq(&d.complications),
+            t::recorded_by.eq(&d.recorded_by),
+            t::jurisdiction.eq(&p.jurisdiction),
+            t::township_code.eq(&p.township_code),
+            t::created_at.eq(now_utc()),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn delivery_for(conn: &mut AnyConnection, pregnancy_id: &str) -> QueryResult<Option<super::model::Delivery>> {
+    use crate::storage::schema::deliveries as t;
+    Ok(t::table
+        .filter(t::pregnancy_id.eq(pregnancy_id))
+        .select(DeliveryRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(super::model::Delivery::from))
+}
+
+/// Change the status of a pregnancy if nobody changed it meanwhile (optimistic lock).
+pub fn set_status(conn: &mut AnyConnection, p: &Pregnancy, status: PregnancyStatus) -> QueryResult<bool> {
+    let n = diesel::update(
+        pregnancies::table
+            .find(&p.id)
+            .filter(pregnancies::version.eq(p.version)),
+    )
+    .set((
+        pregnancies::status.eq(status.as_str()),
+        pregnancies::updated_at.eq(now_utc()),
+        pregnancies::version.eq(p.version + 1),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Delivered pregnancies in an area whose delivery was on or after `since` (postpartum care).
+pub fn delivered_since(
+    conn: &mut AnyConnection,
+    township: Option<&str>,
+    prefix: Option<&str>,
+    since: NaiveDate,
+) -> QueryResult<Vec<(Pregnancy, super::model::Delivery)>> {
+    use crate::storage::schema::deliveries as t;
+    let mut q = pregnancies::table
+        .inner_join(t::table.on(t::pregnancy_id.eq(pregnancies::id)))
+        .filter(pregnancies::status.eq("delivered"))
+        .filter(t::delivery_date.ge(since))
+        .into_boxed();
+    if let Some(tc) = township {
+        q = q.filter(pregnancies::township_code.eq(tc.to_string()));
+    }
+    if let Some(p) = prefix {
+        q = q.filter(pregnancies::jurisdiction.like(format!("{p}%")));
+    }
+    Ok(q.select((PregnancyRow::as_select(), DeliveryRow::as_select()))
+        .load::<(PregnancyRow, DeliveryRow)>(conn)?
+        .into_iter()
+        .map(|(p, d)| (Pregnancy::from(p), super::model::Delivery::from(d)))
+        .collect())
+}

@@ -161,6 +161,8 @@ pub struct PregnancyRecord {
     pub schedule: Vec<ContactStatus>,
     pub access_log: Vec<AuditEvent>,
     pub risk: crate::risk::service::RiskSummary,
+    pub delivery: Option<super::model::Delivery>,
+    pub postpartum_schedule: Vec<ContactStatus>,
 }
 
 pub async fn open(db: &Db, actor: &Actor, pregnancy_id: String) -> Result<PregnancyRecord, ServiceError> {
@@ -182,9 +184,37 @@ pub async fn open(db: &Db, actor: &Actor, pregnancy_id: String) -> Result<Pregna
                 visit: v.clone(),
             })
             .collect();
-        let visit_dates: Vec<_> = visits.iter().map(|v| v.visit_date).collect();
-        let plan = schedule::national();
-        let statuses = schedule::statuses(plan, &p.dating, &visit_dates, today);
+        let delivery = repo::delivery_for(c, &p.id)?;
+        let antenatal_dates: Vec<_> = visits
+            .iter()
+            .filter(|v| !v.kind.is_postpartum())
+            .map(|v| v.visit_date)
+            .collect();
+        // After delivery the antenatal schedule is judged as of the delivery day; later contacts lapse.
+        let (statuses, postpartum_schedule) = match &delivery {
+            None => (
+                schedule::statuses(schedule::national(), &p.dating, &antenatal_dates, today),
+                Vec::new(),
+            ),
+            Some(d) => {
+                let antenatal = schedule::statuses(schedule::national(), &p.dating, &antenatal_dates, d.delivery_date)
+                    .into_iter()
+                    .filter(|s| s.window_start <= d.delivery_date)
+                    .collect();
+                let seen: Vec<(String, chrono::NaiveDate)> = visits
+                    .iter()
+                    .map(|v| (v.kind.as_str().to_string(), v.visit_date))
+                    .collect();
+                let post = schedule::postpartum_statuses(
+                    schedule::postpartum(),
+                    d.delivery_date,
+                    d.discharge_date,
+                    &seen,
+                    today,
+                );
+                (antenatal, post)
+            }
+        };
         let access_log = crate::audit::repo::for_person(c, &p.person_id, None, None, 30)?;
         let ga_today = p.dating.gestational_age_on(today);
         let risk = crate::risk::service::summary(c, &p.id)?;
@@ -198,7 +228,56 @@ pub async fn open(db: &Db, actor: &Actor, pregnancy_id: String) -> Result<Pregna
             visits: rows,
             schedule: statuses,
             access_log,
+            delivery,
+            postpartum_schedule,
         })
+    })
+    .await
+}
+
+/// Record the delivery (分娩): the pregnancy becomes delivered and postpartum care begins. A
+/// maternal death closes an open high-risk case with that reason.
+pub async fn record_delivery(
+    db: &Db,
+    actor: &Actor,
+    pregnancy_id: String,
+    input: super::model::DeliveryInput,
+) -> Result<super::model::Delivery, ServiceError> {
+    let actor2 = actor.clone();
+    guarded(db, actor, "create", move |c| {
+        let actor = &actor2;
+        let p = pregnancy_for(c, actor, Action::RecordVisit, &pregnancy_id)?;
+        if p.status != PregnancyStatus::Active {
+            return Err(ServiceError::Conflict("该孕产期档案已结束或已登记分娩".into()));
+        }
+        let data = input.validate(&p.dating, today_china())?;
+        let d = super::model::Delivery {
+            id: new_id(),
+            pregnancy_id: p.id.clone(),
+            delivery_date: data.delivery_date,
+            discharge_date: data.discharge_date,
+            facility_name: data.facility_name,
+            mode: data.mode,
+            live_births: data.live_births,
+            stillbirths: data.stillbirths,
+            maternal_death: data.maternal_death,
+            complications: data.complications,
+            recorded_by: actor.name.clone(),
+        };
+        repo::insert_delivery(c, &d, &p).map_err(|e| match e {
+            diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+                ServiceError::Conflict("该孕产期已登记分娩".into())
+            }
+            e => e.into(),
+        })?;
+        if !repo::set_status(c, &p, PregnancyStatus::Delivered)? {
+            return Err(ServiceError::Conflict("孕产期档案刚被他人修改，请刷新后重试".into()));
+        }
+        record(c, actor, "create", pregnancy_target(&p), "delivery recorded")?;
+        if d.maternal_death {
+            crate::risk::service::close_on_death(c, actor, &p.id)?;
+        }
+        Ok(d)
     })
     .await
 }

@@ -125,6 +125,44 @@ pub fn known_facts(conn: &mut AnyConnection, p: &Pregnancy, person: &Person) -> 
     Ok(f)
 }
 
+/// RULES.md §1.3 red 2.x "红色预警范畴疾病产后尚未稳定": after delivery, a woman graded red keeps
+/// red until a clinician confirms she is stable (by removing this factor with a reason).
+fn postpartum_red_carry_over(
+    p: &Pregnancy,
+    history: &[AssessmentRecord],
+    rules: &super::model::RuleSet,
+) -> Option<RiskFactor> {
+    if p.status != PregnancyStatus::Delivered {
+        return None;
+    }
+    let confirmed = || history.iter().filter(|a| a.status == AssessmentStatus::Confirmed);
+    let was_red = confirmed().any(|a| a.colour == RiskColour::Red);
+    let declared_stable = confirmed().any(|a| a.removed.iter().any(|r| r.code == "R2.3"));
+    let item = rules.item("R2.3")?;
+    (was_red && !declared_stable).then(|| RiskFactor {
+        code: item.code.clone(),
+        colour: item.colour,
+        reason: "孕期评估为红色，产后尚未确认病情稳定".to_string(),
+    })
+}
+
+/// Grade the known facts, adding the postpartum carry-over of red.
+fn assess(
+    p: &Pregnancy,
+    history: &[AssessmentRecord],
+    rules: &super::model::RuleSet,
+    facts: &Facts,
+) -> Result<Assessment, ServiceError> {
+    let mut a = grade_facts(rules, facts).map_err(|e| ServiceError::invalid("facts", "facts", e))?;
+    if let Some(f) = postpartum_red_carry_over(p, history, rules)
+        && !a.factors.iter().any(|x| x.code == f.code)
+    {
+        a.factors.push(f);
+        a = Assessment::of(a.factors, &rules.id);
+    }
+    Ok(a)
+}
+
 // ------------------------------------------------------------------ screening
 
 /// The screening form: the table, what data already shows.
@@ -248,8 +286,9 @@ pub async fn grading_form(
         )?;
         let rules = rule_set(&rule_set_id).map_err(config_error)?;
         let facts = known_facts(c, &p, &person)?;
-        let proposal = grade_facts(rules, &facts).map_err(|e| ServiceError::invalid("facts", "facts", e))?;
-        let current = repo::assessments(c, &p.id)?
+        let history = repo::assessments(c, &p.id)?;
+        let proposal = assess(&p, &history, rules, &facts)?;
+        let current = history
             .into_iter()
             .rev()
             .find(|a| a.status == AssessmentStatus::Confirmed);
@@ -314,11 +353,12 @@ pub async fn grade(
     guarded(db, actor, "create", move |c| {
         let actor = &actor2;
         let p = pregnancy_for(c, actor, Action::Grade, &pregnancy_id)?;
-        if p.status != PregnancyStatus::Active {
+        if p.status == PregnancyStatus::Ended {
             return Err(ServiceError::Conflict("该孕产期档案已结束".into()));
         }
         let rules = rule_set(&rule_set_id).map_err(config_error)?;
-        let evaluated = grade_facts(rules, &input.facts).map_err(|e| ServiceError::invalid("facts", "facts", e))?;
+        let history = repo::assessments(c, &p.id)?;
+        let evaluated = assess(&p, &history, rules, &input.facts)?;
         let mut errors = Vec::new();
         for r in &input.removed {
             if !evaluated.factors.iter().any(|f| f.code == r.code) {
@@ -341,7 +381,6 @@ pub async fn grade(
             .filter(|f| !input.removed.iter().any(|r| r.code == f.code))
             .collect();
         let result = Assessment::of(kept, &rules.id);
-        let history = repo::assessments(c, &p.id)?;
         let current = history.iter().rev().find(|a| a.status == AssessmentStatus::Confirmed);
         if let Some(cur) = current {
             let lower = result.colour < cur.colour || (cur.purple && !result.purple);
@@ -382,10 +421,10 @@ pub async fn grade(
                 .collect(),
             facts: input.facts.clone(),
             rule_set: rules.id.clone(),
-            trigger: if current.is_some() {
-                "re-grading".into()
-            } else {
-                "grading".into()
+            trigger: match (p.status, current.is_some()) {
+                (PregnancyStatus::Delivered, _) => "postpartum grading".into(),
+                (_, true) => "re-grading".into(),
+                (_, false) => "grading".into(),
             },
             note: input.note.trim().to_string(),
             assessed_by: actor.name.clone(),
@@ -540,15 +579,18 @@ pub fn after_new_data(
         return Ok(());
     };
     let facts = known_facts(c, p, &person)?;
-    let Ok(result) = grade_facts(rules, &facts) else {
+    let history = repo::assessments(c, &p.id)?;
+    let Ok(result) = assess(p, &history, rules, &facts) else {
         return Ok(());
     };
-    let history = repo::assessments(c, &p.id)?;
     let current = history.iter().rev().find(|a| a.status == AssessmentStatus::Confirmed);
     let pending = history.iter().rev().find(|a| a.status == AssessmentStatus::Proposed);
     let already_proposed =
         pending.is_some_and(|q| q.colour == result.colour && q.purple == result.purple && q.factors == result.factors);
-    if adds_risk(current, &result) && !already_proposed {
+    // Risk is assessed again at the postpartum visit and the 42-day check (RULES.md §1.1).
+    let postpartum_reassessment = p.status == PregnancyStatus::Delivered
+        && (current.is_some() || result.colour > RiskColour::Green || result.purple);
+    if (adds_risk(current, &result) || postpartum_reassessment) && !already_proposed {
         let now = now_utc();
         repo::dismiss_proposals(c, &p.id, "system", now)?;
         let a = AssessmentRecord {
@@ -856,7 +898,12 @@ pub async fn case_action(
                     }
                     _ => return Err(ServiceError::invalid("action", "action", "未知的专案操作")),
                 };
-                let facts = ClosingFacts::default();
+                let facts = ClosingFacts {
+                    delivered: crate::pregnancy::repo::delivery_for(c, &case.pregnancy_id)?.is_some(),
+                    postpartum_42d_done: crate::visits::repo::for_pregnancy(c, &case.pregnancy_id)?
+                        .iter()
+                        .any(|v| v.kind == crate::visits::model::VisitKind::Postpartum42d),
+                };
                 let next = cases::transition(case.status, &action, overdue, facts).map_err(ServiceError::Conflict)?;
                 let detail = match &action {
                     CaseAction::FollowUp => {
@@ -935,6 +982,20 @@ fn other_kind(a: &CaseAction) -> &'static str {
         CaseAction::MoveOut => "moved_out",
         CaseAction::Close(_) => "closed",
     }
+}
+
+/// A maternal death recorded with the delivery closes the open case (reason: death).
+pub fn close_on_death(c: &mut AnyConnection, actor: &Actor, pregnancy_id: &str) -> Result<(), ServiceError> {
+    if let Some(mut case) = repo::open_case_for(c, pregnancy_id)? {
+        case.status = CaseStatus::Closed;
+        case.closed_at = Some(now_utc());
+        case.close_reason = Some(CloseReason::Death.as_str().to_string());
+        if repo::update_case(c, &case)? {
+            repo::add_event(c, &case.id, "closed", "结案：死亡（随分娩登记）", &actor.name)?;
+            record(c, actor, "update", case_target(&case), "case closed: maternal death")?;
+        }
+    }
+    Ok(())
 }
 
 /// The ids of a pregnancy's reports not yet sent.

@@ -181,6 +181,27 @@ diesel::table! {
         township_code -> Nullable<Text>,
         recorded_by -> Text,
         created_at -> Timestamp,
+        postpartum_recovered -> Nullable<Bool>,
+    }
+}
+
+diesel::table! {
+    deliveries (id) {
+        id -> Text,
+        pregnancy_id -> Text,
+        person_id -> Text,
+        delivery_date -> Date,
+        discharge_date -> Nullable<Date>,
+        facility_name -> Text,
+        mode -> Text,
+        live_births -> Integer,
+        stillbirths -> Integer,
+        maternal_death -> Bool,
+        complications -> Text,
+        recorded_by -> Text,
+        jurisdiction -> Text,
+        township_code -> Nullable<Text>,
+        created_at -> Timestamp,
     }
 }
 
@@ -210,6 +231,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     risk_cases,
     risk_case_events,
     risk_case_reports,
+    deliveries,
 );
 
 diesel::table! {

@@ -16,6 +16,10 @@ use crate::pregnancy::model::{Dating, MAX_GESTATION_DAYS, opt_str, parse_date};
 pub enum VisitKind {
     AntenatalFirst,
     Antenatal,
+    /// 产后访视: a home visit within a week of discharge.
+    PostpartumHome,
+    /// 产后42天健康检查.
+    Postpartum42d,
 }
 
 impl VisitKind {
@@ -23,19 +27,28 @@ impl VisitKind {
         match self {
             VisitKind::AntenatalFirst => "antenatal_first",
             VisitKind::Antenatal => "antenatal",
+            VisitKind::PostpartumHome => "postpartum_home",
+            VisitKind::Postpartum42d => "postpartum_42d",
         }
     }
     pub fn parse(s: &str) -> Option<VisitKind> {
         match s {
             "antenatal_first" => Some(VisitKind::AntenatalFirst),
             "antenatal" => Some(VisitKind::Antenatal),
+            "postpartum_home" => Some(VisitKind::PostpartumHome),
+            "postpartum_42d" => Some(VisitKind::Postpartum42d),
             _ => None,
         }
+    }
+    pub fn is_postpartum(self) -> bool {
+        matches!(self, VisitKind::PostpartumHome | VisitKind::Postpartum42d)
     }
     pub fn label_zh(self) -> &'static str {
         match self {
             VisitKind::AntenatalFirst => "第1次产前检查",
             VisitKind::Antenatal => "产前随访",
+            VisitKind::PostpartumHome => "产后访视",
+            VisitKind::Postpartum42d => "产后42天检查",
         }
     }
 }
@@ -89,6 +102,8 @@ pub struct Visit {
     pub advice: String,
     pub next_appointment: Option<NaiveDate>,
     pub recorded_by: String,
+    /// 42-day check: recovered (已恢复) or not (未恢复).
+    pub postpartum_recovered: Option<bool>,
 }
 
 /// BMI = weight / height² (kg/m²), derived, never stored.
@@ -117,6 +132,12 @@ pub struct VisitInput {
     pub complaints: Option<String>,
     pub advice: Option<String>,
     pub next_appointment: Option<String>,
+    /// Postpartum only: `postpartum_home` or `postpartum_42d`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// 42-day check only: "1" recovered, "0" not recovered.
+    #[serde(default)]
+    pub postpartum_recovered: Option<String>,
 }
 
 /// Checked visit content (no ids yet).
@@ -137,7 +158,11 @@ pub struct VisitData {
     pub complaints: String,
     pub advice: String,
     pub next_appointment: Option<NaiveDate>,
+    pub postpartum: Option<(VisitKind, Option<bool>)>,
 }
+
+/// Postpartum visits may be recorded up to this many days after delivery.
+pub const POSTPARTUM_MAX_DAYS: i64 = 120;
 
 fn number(
     field: &str,
@@ -220,27 +245,68 @@ fn text(field: &str, raw: &Option<String>, max: usize, label: &str, errors: &mut
 impl VisitInput {
     /// Validate against the pregnancy's dating: the visit must fall between the dating start and
     /// today, within 44 weeks of gestation.
-    pub fn validate(&self, dating: &Dating, today: NaiveDate) -> Result<VisitData, ServiceError> {
+    /// Validate an antenatal visit (`delivered_on` None) against the pregnancy's dating — between
+    /// the dating start and today, within 44 weeks — or a postpartum visit against the delivery date.
+    pub fn validate(
+        &self,
+        dating: &Dating,
+        delivered_on: Option<NaiveDate>,
+        today: NaiveDate,
+    ) -> Result<VisitData, ServiceError> {
         let mut e = Vec::new();
         let visit_date = parse_date("visit_date", opt_str(&self.visit_date), &mut e)
             .or_else(|| opt_str(&self.visit_date).is_none().then_some(today));
-        if let Some(d) = visit_date {
-            if d > today {
-                e.push(FieldError::new("visit_date", "future", "随访日期不能晚于今天"));
-            } else if d < dating.start() {
-                e.push(FieldError::new(
-                    "visit_date",
-                    "before_lmp",
-                    "随访日期早于末次月经（孕期开始），请核对",
-                ));
-            } else if dating.gestational_age_on(d).days > MAX_GESTATION_DAYS {
-                e.push(FieldError::new(
-                    "visit_date",
-                    "after_term",
-                    "随访日期时孕周已超过 44 周，请核对日期或预产期",
-                ));
-            }
+        match (visit_date, delivered_on) {
+            (Some(d), _) if d > today => e.push(FieldError::new("visit_date", "future", "随访日期不能晚于今天")),
+            (Some(d), None) if d < dating.start() => e.push(FieldError::new(
+                "visit_date",
+                "before_lmp",
+                "随访日期早于末次月经（孕期开始），请核对",
+            )),
+            (Some(d), None) if dating.gestational_age_on(d).days > MAX_GESTATION_DAYS => e.push(FieldError::new(
+                "visit_date",
+                "after_term",
+                "随访日期时孕周已超过 44 周，请核对日期或预产期",
+            )),
+            (Some(d), Some(del)) if d < del || (d - del).num_days() > POSTPARTUM_MAX_DAYS => e.push(FieldError::new(
+                "visit_date",
+                "postpartum_range",
+                format!("产后访视日期须在分娩（{del}）之后 {POSTPARTUM_MAX_DAYS} 天内"),
+            )),
+            _ => {}
         }
+        let postpartum = match delivered_on {
+            None => None,
+            Some(_) => match opt_str(&self.kind)
+                .and_then(VisitKind::parse)
+                .filter(|k| k.is_postpartum())
+            {
+                Some(kind) => {
+                    let recovered = match (kind, opt_str(&self.postpartum_recovered)) {
+                        (VisitKind::Postpartum42d, Some("1")) => Some(true),
+                        (VisitKind::Postpartum42d, Some("0")) => Some(false),
+                        (VisitKind::Postpartum42d, _) => {
+                            e.push(FieldError::new(
+                                "postpartum_recovered",
+                                "required",
+                                "产后42天检查须判断“已恢复”或“未恢复”",
+                            ));
+                            None
+                        }
+                        _ => None,
+                    };
+                    Some((kind, recovered))
+                }
+                None => {
+                    e.push(FieldError::new(
+                        "kind",
+                        "required",
+                        "已分娩：请选择“产后访视”或“产后42天检查”",
+                    ));
+                    None
+                }
+            },
+        };
         let weight_kg = number(
             "weight_kg",
             opt_str(&self.weight_kg),
@@ -366,6 +432,7 @@ impl VisitInput {
                 complaints,
                 advice,
                 next_appointment,
+                postpartum,
             }),
             _ => Err(ServiceError::Invalid(e)),
         }
@@ -403,7 +470,7 @@ mod tests {
             next_appointment: Some("2026-12-18".into()),
             ..Default::default()
         }
-        .validate(&dating, d(2026, 11, 24))
+        .validate(&dating, None, d(2026, 11, 24))
         .unwrap();
         assert_eq!(v.weight_kg, Some(62.5));
         assert!((bmi(v.weight_kg, v.height_cm).unwrap() - 24.4).abs() < 0.1);
@@ -419,34 +486,78 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            fields(bp.validate(&dating, today)),
+            fields(bp.validate(&dating, None, today)),
             vec!["systolic_mmhg", "diastolic_mmhg"]
         );
         let hb = VisitInput {
             hb_g_l: Some("900".into()),
             ..Default::default()
         };
-        assert_eq!(fields(hb.validate(&dating, today)), vec!["hb_g_l"]);
+        assert_eq!(fields(hb.validate(&dating, None, today)), vec!["hb_g_l"]);
         let before = VisitInput {
             visit_date: Some("2026-05-01".into()),
             ..Default::default()
         };
-        assert_eq!(fields(before.validate(&dating, today)), vec!["visit_date"]);
+        assert_eq!(fields(before.validate(&dating, None, today)), vec!["visit_date"]);
         let future = VisitInput {
             visit_date: Some("2026-11-25".into()),
             ..Default::default()
         };
-        assert_eq!(fields(future.validate(&dating, today)), vec!["visit_date"]);
+        assert_eq!(fields(future.validate(&dating, None, today)), vec!["visit_date"]);
         let inverted = VisitInput {
             systolic_mmhg: Some("80".into()),
             diastolic_mmhg: Some("90".into()),
             ..Default::default()
         };
-        assert_eq!(fields(inverted.validate(&dating, today)), vec!["systolic_mmhg"]);
+        assert_eq!(fields(inverted.validate(&dating, None, today)), vec!["systolic_mmhg"]);
         let half = VisitInput {
             systolic_mmhg: Some("120".into()),
             ..Default::default()
         };
-        assert_eq!(fields(half.validate(&dating, today)), vec!["diastolic_mmhg"]);
+        assert_eq!(fields(half.validate(&dating, None, today)), vec!["diastolic_mmhg"]);
+    }
+
+    #[test]
+    fn a_postpartum_visit_needs_its_kind_a_date_after_delivery_and_at_42_days_a_classification() {
+        let dating = date_pregnancy(Some(d(2026, 1, 1)), None).unwrap();
+        let today = d(2026, 11, 24);
+        let delivered = Some(d(2026, 10, 5));
+        let home = VisitInput {
+            visit_date: Some("2026-10-10".into()),
+            kind: Some("postpartum_home".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            home.validate(&dating, delivered, today).unwrap().postpartum,
+            Some((VisitKind::PostpartumHome, None))
+        );
+        let no_kind = VisitInput {
+            visit_date: Some("2026-10-10".into()),
+            ..Default::default()
+        };
+        assert_eq!(fields(no_kind.validate(&dating, delivered, today)), vec!["kind"]);
+        let before = VisitInput {
+            visit_date: Some("2026-10-01".into()),
+            kind: Some("postpartum_home".into()),
+            ..Default::default()
+        };
+        assert_eq!(fields(before.validate(&dating, delivered, today)), vec!["visit_date"]);
+        let check = VisitInput {
+            visit_date: Some("2026-11-16".into()),
+            kind: Some("postpartum_42d".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            fields(check.validate(&dating, delivered, today)),
+            vec!["postpartum_recovered"]
+        );
+        let check = VisitInput {
+            postpartum_recovered: Some("1".into()),
+            ..check
+        };
+        assert_eq!(
+            check.validate(&dating, delivered, today).unwrap().postpartum,
+            Some((VisitKind::Postpartum42d, Some(true)))
+        );
     }
 }

@@ -32,6 +32,7 @@ struct VisitRow {
     advice: String,
     next_appointment: Option<NaiveDate>,
     recorded_by: String,
+    postpartum_recovered: Option<bool>,
 }
 
 impl From<VisitRow> for Visit {
@@ -58,6 +59,7 @@ impl From<VisitRow> for Visit {
             advice: r.advice,
             next_appointment: r.next_appointment,
             recorded_by: r.recorded_by,
+            postpartum_recovered: r.postpartum_recovered,
         }
     }
 }
@@ -88,6 +90,7 @@ pub fn insert(conn: &mut AnyConnection, v: &Visit, jurisdiction: &str, township_
             visits::jurisdiction.eq(jurisdiction),
             visits::township_code.eq(township_code),
             visits::recorded_by.eq(&v.recorded_by),
+            visits::postpartum_recovered.eq(v.postpartum_recovered),
             visits::created_at.eq(now_utc()),
         ))
         .execute(conn)
@@ -105,15 +108,15 @@ pub fn for_pregnancy(conn: &mut AnyConnection, pregnancy_id: &str) -> QueryResul
         .collect())
 }
 
-/// Visit dates of many pregnancies at once (for the worklist), as (pregnancy id, date).
-pub fn dates_for(conn: &mut AnyConnection, pregnancy_ids: &[String]) -> QueryResult<Vec<(String, NaiveDate)>> {
+/// Visits of many pregnancies at once (for the worklist), as (pregnancy id, kind, date).
+pub fn dates_for(conn: &mut AnyConnection, pregnancy_ids: &[String]) -> QueryResult<Vec<(String, String, NaiveDate)>> {
     let mut out = Vec::new();
     for chunk in pregnancy_ids.chunks(500) {
         out.extend(
             visits::table
                 .filter(visits::pregnancy_id.eq_any(chunk))
-                .select((visits::pregnancy_id, visits::visit_date))
-                .load::<(String, NaiveDate)>(conn)?,
+                .select((visits::pregnancy_id, visits::kind, visits::visit_date))
+                .load::<(String, String, NaiveDate)>(conn)?,
         );
     }
     Ok(out)

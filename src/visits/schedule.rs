@@ -146,6 +146,96 @@ pub fn next_action(statuses: &[ContactStatus]) -> Option<&ContactStatus> {
         .or_else(|| statuses.iter().find(|s| s.status == Status::Due))
 }
 
+// ------------------------------------------------------------------ postpartum
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PostpartumContact {
+    pub number: u32,
+    /// The visit kind that completes it.
+    pub kind: String,
+    /// `delivery` or `discharge` (discharge falls back to the delivery day when unknown).
+    pub anchor: String,
+    pub label: String,
+    pub from_days: i64,
+    pub to_days: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PostpartumSchedule {
+    pub id: String,
+    pub name: String,
+    pub source: String,
+    pub due_ahead_days: i64,
+    #[serde(rename = "contact")]
+    pub contacts: Vec<PostpartumContact>,
+}
+
+const POSTPARTUM_2017: &str = include_str!("../../rules/schedule/postpartum-2017.toml");
+
+pub fn postpartum() -> &'static PostpartumSchedule {
+    static S: OnceLock<PostpartumSchedule> = OnceLock::new();
+    S.get_or_init(|| {
+        toml::from_str(POSTPARTUM_2017).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "embedded postpartum schedule is invalid");
+            PostpartumSchedule {
+                id: "invalid".into(),
+                name: "invalid".into(),
+                source: String::new(),
+                due_ahead_days: 7,
+                contacts: Vec::new(),
+            }
+        })
+    })
+}
+
+/// Postpartum contacts' status from the delivery (and discharge) dates and the visits recorded
+/// (kind code, date): a contact is done by any visit of its kind.
+pub fn postpartum_statuses(
+    schedule: &PostpartumSchedule,
+    delivery: NaiveDate,
+    discharge: Option<NaiveDate>,
+    visits: &[(String, NaiveDate)],
+    today: NaiveDate,
+) -> Vec<ContactStatus> {
+    schedule
+        .contacts
+        .iter()
+        .map(|c| {
+            let anchor = if c.anchor == "discharge" {
+                discharge.unwrap_or(delivery)
+            } else {
+                delivery
+            };
+            let start = anchor + Days::new(c.from_days.max(0) as u64);
+            let end = anchor + Days::new(c.to_days.max(0) as u64);
+            let done_on = visits.iter().filter(|(k, _)| *k == c.kind).map(|(_, d)| *d).min();
+            let status = if done_on.is_some() {
+                Status::Done
+            } else if today > end {
+                Status::Overdue
+            } else if (start - today).num_days() <= schedule.due_ahead_days {
+                Status::Due
+            } else {
+                Status::Upcoming
+            };
+            ContactStatus {
+                number: c.number,
+                label: c.label.clone(),
+                window_start: start,
+                window_end: end,
+                status,
+                status_label: status.label_zh(),
+                done_on,
+                days_overdue: if status == Status::Overdue {
+                    (today - end).num_days()
+                } else {
+                    0
+                },
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,5 +285,27 @@ mod tests {
         let next = next_action(&st).unwrap();
         assert_eq!(next.number, 1);
         assert!(next.days_overdue > 60);
+    }
+
+    #[test]
+    fn postpartum_contacts_count_from_discharge_and_delivery() {
+        let s = postpartum();
+        assert_eq!(s.contacts.len(), 2);
+        let delivered = d(2026, 10, 1);
+        let st = postpartum_statuses(s, delivered, Some(d(2026, 10, 4)), &[], d(2026, 10, 5));
+        assert_eq!((st[0].status, st[0].window_end), (Status::Due, d(2026, 10, 11)));
+        assert_eq!(st[1].status, Status::Upcoming);
+        let st = postpartum_statuses(s, delivered, None, &[], d(2026, 10, 9));
+        assert_eq!(
+            (st[0].status, st[0].days_overdue),
+            (Status::Overdue, 1),
+            "without discharge the delivery day anchors"
+        );
+        let visits = vec![("postpartum_home".to_string(), d(2026, 10, 6))];
+        let st = postpartum_statuses(s, delivered, None, &visits, d(2026, 11, 8));
+        assert_eq!(st[0].status, Status::Done);
+        assert_eq!(st[1].status, Status::Due, "42-day check due a week ahead");
+        let st = postpartum_statuses(s, delivered, None, &visits, d(2026, 11, 27));
+        assert_eq!(st[1].status, Status::Overdue);
     }
 }

@@ -17,7 +17,8 @@ use crate::pregnancy::model::PregnancyStatus;
 use crate::pregnancy::service::pregnancy_for;
 use crate::storage::Db;
 
-/// Record an antenatal visit. The first visit of a pregnancy is its 第1次产前检查.
+/// Record a visit: antenatal while the pregnancy is active (the first is its 第1次产前检查),
+/// postpartum (产后访视, 产后42天检查) once the delivery is recorded.
 pub async fn record_visit(
     db: &Db,
     actor: &Actor,
@@ -28,14 +29,18 @@ pub async fn record_visit(
     guarded(db, actor, "create", move |c| {
         let actor = &actor2;
         let p = pregnancy_for(c, actor, Action::RecordVisit, &pregnancy_id)?;
-        if p.status != PregnancyStatus::Active {
-            return Err(ServiceError::Conflict("该孕产期档案已结束，不能再记录产前随访".into()));
+        let delivered_on = match p.status {
+            PregnancyStatus::Active | PregnancyStatus::Ended => None,
+            PregnancyStatus::Delivered => crate::pregnancy::repo::delivery_for(c, &p.id)?.map(|d| d.delivery_date),
+        };
+        if p.status == PregnancyStatus::Ended || (p.status == PregnancyStatus::Delivered && delivered_on.is_none()) {
+            return Err(ServiceError::Conflict("该孕产期档案已结束，不能再记录随访".into()));
         }
-        let data = input.validate(&p.dating, today_china())?;
-        let kind = if repo::count_for_pregnancy(c, &p.id)? == 0 {
-            VisitKind::AntenatalFirst
-        } else {
-            VisitKind::Antenatal
+        let data = input.validate(&p.dating, delivered_on, today_china())?;
+        let kind = match data.postpartum {
+            Some((k, _)) => k,
+            None if repo::count_for_pregnancy(c, &p.id)? == 0 => VisitKind::AntenatalFirst,
+            None => VisitKind::Antenatal,
         };
         let v = Visit {
             id: new_id(),
@@ -59,6 +64,7 @@ pub async fn record_visit(
             advice: data.advice,
             next_appointment: data.next_appointment,
             recorded_by: actor.name.clone(),
+            postpartum_recovered: data.postpartum.and_then(|(_, r)| r),
         };
         repo::insert(c, &v, &p.jurisdiction, p.township_code.as_deref())?;
         record(
@@ -78,7 +84,15 @@ pub async fn record_visit(
             actor,
             crate::risk::model::active_rule_set(),
             &p,
-            &format!("visit {}", v.visit_date),
+            &format!(
+                "{} {}",
+                if kind.is_postpartum() {
+                    "postpartum visit"
+                } else {
+                    "visit"
+                },
+                v.visit_date
+            ),
             Some(v.visit_date),
         )?;
         Ok(v)
@@ -91,7 +105,8 @@ pub async fn record_visit(
 pub struct WorklistItem {
     pub person: PersonSummary,
     pub pregnancy_id: String,
-    pub ga_today: String,
+    /// Where she is on the pathway: `孕 12+3 周`, or `产后` once delivered.
+    pub stage: String,
     pub edd: NaiveDate,
     pub contact: ContactStatus,
     pub overdue: bool,
@@ -114,21 +129,40 @@ pub async fn worklist(db: &Db, actor: &Actor, limit: usize) -> Result<Vec<Workli
             Scope::Area(p) => (None, Some(p.as_str())),
         };
         let pregnancies = crate::pregnancy::repo::active_in_area(c, township, prefix)?;
-        let ids: Vec<String> = pregnancies.iter().map(|p| p.id.clone()).collect();
-        let mut dates: HashMap<String, Vec<NaiveDate>> = HashMap::new();
-        for (pid, d) in repo::dates_for(c, &ids)? {
-            dates.entry(pid).or_default().push(d);
+        // Postpartum care runs to the 42-day check and its grace period; look back 90 days.
+        let delivered = crate::pregnancy::repo::delivered_since(c, township, prefix, today - chrono::Days::new(90))?;
+        let ids: Vec<String> = pregnancies
+            .iter()
+            .map(|p| p.id.clone())
+            .chain(delivered.iter().map(|(p, _)| p.id.clone()))
+            .collect();
+        let mut seen: HashMap<String, Vec<(String, NaiveDate)>> = HashMap::new();
+        for (pid, kind, d) in repo::dates_for(c, &ids)? {
+            seen.entry(pid).or_default().push((kind, d));
         }
-        let plan = schedule::national();
         let mut items: Vec<(i64, NaiveDate, crate::pregnancy::model::Pregnancy, ContactStatus)> = Vec::new();
         for p in pregnancies {
-            let st = schedule::statuses(
-                plan,
-                &p.dating,
-                dates.get(&p.id).map(Vec::as_slice).unwrap_or(&[]),
+            let dates: Vec<NaiveDate> = seen
+                .get(&p.id)
+                .map(|v| v.iter().map(|(_, d)| *d).collect())
+                .unwrap_or_default();
+            let st = schedule::statuses(schedule::national(), &p.dating, &dates, today);
+            if let Some(next) = schedule::next_action(&st) {
+                items.push((next.days_overdue, next.window_end, p, next.clone()));
+            }
+        }
+        for (p, d) in delivered {
+            let visits = seen.get(&p.id).cloned().unwrap_or_default();
+            let st = schedule::postpartum_statuses(
+                schedule::postpartum(),
+                d.delivery_date,
+                d.discharge_date,
+                &visits,
                 today,
             );
-            if let Some(next) = schedule::next_action(&st) {
+            if !d.maternal_death
+                && let Some(next) = schedule::next_action(&st)
+            {
                 items.push((next.days_overdue, next.window_end, p, next.clone()));
             }
         }
@@ -144,7 +178,11 @@ pub async fn worklist(db: &Db, actor: &Actor, limit: usize) -> Result<Vec<Workli
             out.push(WorklistItem {
                 person: PersonSummary::of(&person, today),
                 pregnancy_id: p.id.clone(),
-                ga_today: p.dating.gestational_age_on(today).to_string(),
+                stage: if p.status == PregnancyStatus::Delivered {
+                    "产后".to_string()
+                } else {
+                    format!("孕 {} 周", p.dating.gestational_age_on(today))
+                },
                 edd: p.dating.edd,
                 overdue: contact.status == schedule::Status::Overdue,
                 contact,

@@ -152,6 +152,18 @@ pub async fn risk_evaluate(req: HttpRequest, ApiCtx(ctx): ApiCtx, body: web::Jso
     Ok(HttpResponse::Ok().json(risk::evaluate(crate::risk::model::active_rule_set(), &body)?))
 }
 
+pub async fn record_delivery(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+    ApiCtx(ctx): ApiCtx,
+    path: web::Path<String>,
+    body: web::Json<crate::pregnancy::model::DeliveryInput>,
+) -> ApiResult {
+    csrf(&req, &ctx)?;
+    let d = pregnancy::record_delivery(&st.db, &ctx.actor, id(path.into_inner())?, body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(d))
+}
+
 pub async fn worklist(st: web::Data<AppState>, ApiCtx(ctx): ApiCtx) -> ApiResult {
     let items = visits::worklist(&st.db, &ctx.actor, 500).await?;
     Ok(HttpResponse::Ok().json(json!({"items": items})))

@@ -16,7 +16,7 @@ use crate::error::{FieldError, ServiceError};
 use crate::identity::model::PersonInput;
 use crate::identity::service::{self as identity, Registration};
 use crate::ids::is_id;
-use crate::pregnancy::model::BookingInput;
+use crate::pregnancy::model::{BookingInput, DELIVERY_MODES, DeliveryInput, PregnancyStatus};
 use crate::pregnancy::service as pregnancy;
 use crate::visits::model::{OEDEMA, PRESENTATIONS, URINE_PROTEIN, VisitInput, label_of};
 use crate::visits::service as visits;
@@ -480,6 +480,7 @@ pub struct PregnancyQuery {
     saved: Option<String>,
     graded: Option<String>,
     screened: Option<String>,
+    delivered: Option<String>,
 }
 
 pub async fn pregnancy(
@@ -490,9 +491,6 @@ pub async fn pregnancy(
 ) -> PageResult {
     let id = path.into_inner();
     check_id(&st, &ctx, &id)?;
-    let record = pregnancy::open(&st.db, &ctx.actor, id)
-        .await
-        .map_err(|e| st.error(Some(&ctx), e))?;
     let notice = if q.booked.is_some() {
         json!("建册成功")
     } else if q.saved.is_some() {
@@ -501,9 +499,30 @@ pub async fn pregnancy(
         json!("妊娠风险评估分级已确认")
     } else if q.screened.is_some() {
         json!("妊娠风险筛查结果已保存")
+    } else if q.delivered.is_some() {
+        json!("分娩已登记")
     } else {
         Value::Null
     };
+    pregnancy_page(&st, &ctx, id, StatusCode::OK, notice, empty_delivery_form(), Vec::new()).await
+}
+
+fn empty_delivery_form() -> Value {
+    json!({"delivery_date": "", "discharge_date": "", "facility_name": "", "mode": "", "live_births": "1", "stillbirths": "0", "complications": ""})
+}
+
+async fn pregnancy_page(
+    st: &AppState,
+    ctx: &Ctx,
+    id: String,
+    status: StatusCode,
+    notice: Value,
+    delivery_form: Value,
+    delivery_errors: Vec<FieldError>,
+) -> PageResult {
+    let record = pregnancy::open(&st.db, &ctx.actor, id)
+        .await
+        .map_err(|e| st.error(Some(ctx), e))?;
     let visit_labels: Vec<Value> = record
         .visits
         .iter()
@@ -517,14 +536,83 @@ pub async fn pregnancy(
         })
         .collect();
     let title = format!("{} 的孕产期档案", record.person.person.name);
-    let active = record.pregnancy.status == crate::pregnancy::model::PregnancyStatus::Active;
+    let active = record.pregnancy.status == PregnancyStatus::Active;
+    let delivered = record.pregnancy.status == PregnancyStatus::Delivered;
+    let mode_label = record
+        .delivery
+        .as_ref()
+        .map(|d| label_of(&DELIVERY_MODES, &d.mode))
+        .unwrap_or("");
     st.page(
-        StatusCode::OK,
+        status,
         "pages/pregnancy",
-        Some(&ctx),
+        Some(ctx),
         &title,
-        json!({"record": record, "labels": visit_labels, "notice": notice, "dating_label": record.pregnancy.dating.method.label_zh(), "active": active}),
+        json!({"record": record, "labels": visit_labels, "notice": notice, "dating_label": record.pregnancy.dating.method.label_zh(),
+               "active": active, "delivered": delivered, "mode_label": mode_label, "delivery_form": delivery_form,
+               "delivery_errors": delivery_errors, "delivery_modes": choices(&DELIVERY_MODES)}),
     )
+}
+
+#[derive(Deserialize, Serialize)]
+pub struct DeliveryForm {
+    csrf_token: Option<String>,
+    delivery_date: Option<String>,
+    discharge_date: Option<String>,
+    facility_name: Option<String>,
+    mode: Option<String>,
+    live_births: Option<String>,
+    stillbirths: Option<String>,
+    maternal_death: Option<String>,
+    complications: Option<String>,
+}
+
+pub async fn record_delivery(
+    st: web::Data<AppState>,
+    PageCtx(ctx): PageCtx,
+    path: web::Path<String>,
+    form: web::Form<DeliveryForm>,
+) -> PageResult {
+    let id = path.into_inner();
+    check_id(&st, &ctx, &id)?;
+    ctx.check_csrf(form.csrf_token.as_deref())
+        .map_err(|e| st.error(Some(&ctx), e))?;
+    let f = form.into_inner();
+    let input = DeliveryInput {
+        delivery_date: f.delivery_date.clone(),
+        discharge_date: f.discharge_date.clone(),
+        facility_name: f.facility_name.clone(),
+        mode: f.mode.clone(),
+        live_births: f.live_births.clone(),
+        stillbirths: f.stillbirths.clone(),
+        maternal_death: f.maternal_death.clone(),
+        complications: f.complications.clone(),
+    };
+    match pregnancy::record_delivery(&st.db, &ctx.actor, id.clone(), input).await {
+        Ok(_) => Ok(see_other(&format!("/pregnancies/{id}?delivered=1"))),
+        Err(ServiceError::Invalid(errors)) => {
+            let mut form = serde_json::to_value(&f).unwrap_or_else(|_| empty_delivery_form());
+            if let (Some(obj), Some(defaults)) = (form.as_object_mut(), empty_delivery_form().as_object()) {
+                obj.remove("csrf_token");
+                for (k, v) in defaults {
+                    if obj.get(k).is_none_or(Value::is_null) {
+                        obj.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            pregnancy_page(
+                &st,
+                &ctx,
+                id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Value::Null,
+                form,
+                errors,
+            )
+            .await
+        }
+        Err(e) => Err(st.error(Some(&ctx), e)),
+    }
 }
 
 fn choices(table: &[(&str, &str)]) -> Value {
@@ -544,13 +632,18 @@ fn visit_form_page(
     form: Value,
     errors: Vec<FieldError>,
 ) -> PageResult {
-    let title = format!("{} 产前随访", record.person.person.name);
+    let delivered = record.delivery.is_some();
+    let title = format!(
+        "{} {}",
+        record.person.person.name,
+        if delivered { "产后访视" } else { "产前随访" }
+    );
     st.page(
         status,
         "pages/visit_form",
         Some(ctx),
         &title,
-        json!({"record": record, "form": form, "errors": errors, "today": crate::ids::today_china(),
+        json!({"record": record, "form": form, "errors": errors, "today": crate::ids::today_china(), "delivered": delivered,
                "presentations": choices(&PRESENTATIONS), "oedema_choices": choices(&OEDEMA), "urine_choices": choices(&URINE_PROTEIN)}),
     )
 }
@@ -558,7 +651,8 @@ fn visit_form_page(
 fn empty_visit_form() -> Value {
     json!({"visit_date": crate::ids::today_china(), "weight_kg": "", "height_cm": "", "systolic_mmhg": "", "diastolic_mmhg": "",
            "fundal_height_cm": "", "abdominal_circumference_cm": "", "fetal_heart_rate_bpm": "", "fetal_presentation": "",
-           "oedema": "", "hb_g_l": "", "urine_protein": "", "complaints": "", "advice": "", "next_appointment": ""})
+           "oedema": "", "hb_g_l": "", "urine_protein": "", "complaints": "", "advice": "", "next_appointment": "",
+           "kind": "", "postpartum_recovered": ""})
 }
 
 pub async fn new_visit_form(st: web::Data<AppState>, PageCtx(ctx): PageCtx, path: web::Path<String>) -> PageResult {
@@ -603,6 +697,8 @@ pub struct VisitFields {
     complaints: Option<String>,
     advice: Option<String>,
     next_appointment: Option<String>,
+    kind: Option<String>,
+    postpartum_recovered: Option<String>,
 }
 
 impl From<VisitFields> for VisitInput {
@@ -623,6 +719,8 @@ impl From<VisitFields> for VisitInput {
             complaints: f.complaints,
             advice: f.advice,
             next_appointment: f.next_appointment,
+            kind: f.kind,
+            postpartum_recovered: f.postpartum_recovered,
         }
     }
 }

@@ -176,12 +176,20 @@ async fn grading_page(
         form.facts = input.facts;
     }
     let ticked: Vec<String> = form.facts.factors.clone();
-    let data_codes: Vec<String> = form
+    // Each proposed factor with what the clinician chose for it, so a refused form keeps the removals.
+    let removed: Vec<RemovedFactor> = submitted
+        .and_then(|s| grade_input(s).ok())
+        .map(|i| i.removed)
+        .unwrap_or_default();
+    let proposal_rows: Vec<Value> = form
         .proposal
         .factors
         .iter()
-        .filter(|f| !f.reason.starts_with("医生勾选"))
-        .map(|f| f.code.clone())
+        .map(|f| {
+            let r = removed.iter().find(|r| r.code == f.code);
+            json!({"code": f.code, "colour": f.colour, "colour_label": f.colour.label_zh(), "reason": f.reason,
+                   "removed": r.is_some(), "remove_reason": r.map(|r| r.reason.as_str()).unwrap_or("")})
+        })
         .collect();
     let title = format!("{} 妊娠风险评估分级", form.person.name);
     st.page(
@@ -189,7 +197,8 @@ async fn grading_page(
         "pages/risk_grade",
         Some(ctx),
         &title,
-        json!({"form": form, "errors": errors, "ticked": ticked, "data_codes": data_codes,
+        json!({"form": form, "errors": errors, "ticked": ticked, "proposal_rows": proposal_rows,
+               "confirm_downgrade": submitted.and_then(|s| field(s, "confirm_downgrade")) == Some("1"),
                "note": submitted.and_then(|s| field(s, "note")).unwrap_or("")}),
     )
 }

@@ -8,5 +8,6 @@ mod access;
 mod auth;
 mod cli;
 mod identity;
+mod postpartum;
 mod pregnancy;
 mod risk;

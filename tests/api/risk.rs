@@ -469,3 +469,87 @@ async fn case_actions_follow_the_state_rules_and_managers_and_delivery_must_fit(
         "closed cases leave the board"
     );
 }
+
+/// The whole chain through the pages a person uses: screen → grade → case → report → overdue → escalated.
+#[tokio::test]
+async fn screen_grade_case_report_overdue_and_escalation_through_the_web_pages() {
+    let app = spawn_app().await;
+    let mut town = app.login("clinician", "TWN-A").await;
+    let (_, preg) = booked(&mut town, "全流程", 90, 18).await;
+    let p = town
+        .post_form(&format!("/pregnancies/{preg}/risk/screen"), &[("item_S7.1", "1")])
+        .await;
+    assert_eq!(p.status, 303);
+    let mut county = app.login("clinician", "COUNTY").await;
+    let p = county
+        .post_form(
+            &format!("/pregnancies/{preg}/risk/grade"),
+            &[("age_years", "32"), ("tick_O3.7", "1")],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let page = county.get(&format!("/pregnancies/{preg}")).await;
+    let case_link = page
+        .body
+        .split("href=\"/risk/cases/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let case_page = county.get(&format!("/risk/cases/{case_link}")).await;
+    assert_eq!(case_page.status, 200);
+    assert!(case_page.body.contains("id=\"case-colour\">橙色"));
+    let report_id = case_page
+        .body
+        .split("/risk/reports/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    // The township (case area) sends the report; the county MCH centre acknowledges it.
+    let mut town_case = town.get(&format!("/risk/cases/{case_link}")).await;
+    assert_eq!(town_case.status, 200);
+    let sent = town
+        .post_form(&format!("/risk/reports/{report_id}/send"), &[("case_id", &case_link)])
+        .await;
+    assert_eq!(sent.status, 303);
+    let ack = county
+        .post_form(
+            &format!("/risk/reports/{report_id}/acknowledge"),
+            &[("case_id", &case_link)],
+        )
+        .await;
+    assert_eq!(ack.status, 303);
+    town_case = town.get(&format!("/risk/cases/{case_link}")).await;
+    assert!(town_case.body.contains("辖区妇幼保健机构已签收报告单"));
+    // Seventeen days on, nobody has followed her up (orange: every 14 days): 3 days overdue, escalated
+    // by the timer to her case manager's facility (the supervisor).
+    let later = mch_chain::ids::today_china() + chrono::Duration::days(17);
+    assert_eq!(
+        mch_chain::risk::service::escalate_overdue(&app.db, later)
+            .await
+            .unwrap(),
+        1
+    );
+    let case_page = county.get(&format!("/risk/cases/{case_link}")).await;
+    assert!(
+        case_page.body.contains("随访逾期 3 天，已上报机构负责人"),
+        "the escalation is on the case record"
+    );
+    let board = county.get("/risk/board").await;
+    assert!(board.body.contains("全流程"));
+    // A follow-up recorded on the case page puts her back on schedule.
+    let f = town
+        .post_form(
+            &format!("/risk/cases/{case_link}"),
+            &[("action", "follow_up"), ("note", "入户随访")],
+        )
+        .await;
+    assert_eq!(f.status, 303, "{}", f.body);
+    let case_page = town.get(&format!("/risk/cases/{case_link}")).await;
+    assert!(case_page.body.contains("入户随访"));
+}
