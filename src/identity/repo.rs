@@ -203,3 +203,52 @@ pub fn recent_card_reads(
 pub fn count(conn: &mut AnyConnection) -> QueryResult<i64> {
     persons::table.count().get_result(conn)
 }
+
+/// Move a person and every record that carries her area to another county (a hand-over between
+/// jurisdictions): the township is cleared, the receiving county assigns one.
+pub fn move_to_jurisdiction(conn: &mut AnyConnection, person_id: &str, jurisdiction: &str) -> QueryResult<()> {
+    use crate::storage::schema::{deliveries, pregnancies, risk_assessments, risk_cases, risk_screenings, visits};
+    let none: Option<String> = None;
+    diesel::update(persons::table.find(person_id))
+        .set((
+            persons::jurisdiction.eq(jurisdiction),
+            persons::township_code.eq(&none),
+            persons::updated_at.eq(now_utc()),
+            persons::version.eq(persons::version + 1),
+        ))
+        .execute(conn)?;
+    diesel::update(pregnancies::table.filter(pregnancies::person_id.eq(person_id)))
+        .set((
+            pregnancies::jurisdiction.eq(jurisdiction),
+            pregnancies::township_code.eq(&none),
+        ))
+        .execute(conn)?;
+    diesel::update(visits::table.filter(visits::person_id.eq(person_id)))
+        .set((visits::jurisdiction.eq(jurisdiction), visits::township_code.eq(&none)))
+        .execute(conn)?;
+    diesel::update(deliveries::table.filter(deliveries::person_id.eq(person_id)))
+        .set((
+            deliveries::jurisdiction.eq(jurisdiction),
+            deliveries::township_code.eq(&none),
+        ))
+        .execute(conn)?;
+    diesel::update(risk_screenings::table.filter(risk_screenings::person_id.eq(person_id)))
+        .set((
+            risk_screenings::jurisdiction.eq(jurisdiction),
+            risk_screenings::township_code.eq(&none),
+        ))
+        .execute(conn)?;
+    diesel::update(risk_assessments::table.filter(risk_assessments::person_id.eq(person_id)))
+        .set((
+            risk_assessments::jurisdiction.eq(jurisdiction),
+            risk_assessments::township_code.eq(&none),
+        ))
+        .execute(conn)?;
+    diesel::update(risk_cases::table.filter(risk_cases::person_id.eq(person_id)))
+        .set((
+            risk_cases::jurisdiction.eq(jurisdiction),
+            risk_cases::township_code.eq(&none),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

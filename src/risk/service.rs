@@ -934,6 +934,13 @@ pub async fn case_action(
                                 "请填写迁入地的 6 位区划代码（与本辖区不同）",
                             ));
                         }
+                        if !crate::facility::repo::all(c)?.iter().any(|f| f.jurisdiction == to) {
+                            return Err(ServiceError::invalid(
+                                "moved_to",
+                                "jurisdiction",
+                                format!("区划 {to} 没有登记的机构，无法交接"),
+                            ));
+                        }
                         case.moved_to = Some(to.clone());
                         format!("迁出至 {to}，待接收")
                     }
@@ -962,6 +969,18 @@ pub async fn case_action(
             return Err(ServiceError::Conflict("专案已被他人更新，请刷新页面后重试".into()));
         }
         case.version = old_version + 1;
+        // An accepted hand-over moves her record to the receiving county, which manages her from now on.
+        if case.close_reason.as_deref() == Some(CloseReason::MoveOutAccepted.as_str())
+            && let Some(to) = case.moved_to.clone()
+        {
+            crate::identity::repo::move_to_jurisdiction(c, &case.person_id, &to)?;
+            let person = AuditTarget {
+                entity_type: "person",
+                entity_id: Some(case.person_id.clone()),
+                person_id: Some(case.person_id.clone()),
+            };
+            record(c, actor, "update", person, &format!("jurisdiction handed over to {to}"))?;
+        }
         let text = if note.is_empty() {
             detail.clone()
         } else {
@@ -1137,6 +1156,16 @@ pub struct BoardRow {
 pub struct Board {
     pub rows: Vec<BoardRow>,
     pub counts: HashMap<String, usize>,
+    /// Cases moved out of another county into mine, waiting for me to accept the hand-over.
+    pub incoming: Vec<IncomingCase>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IncomingCase {
+    pub case_id: String,
+    pub name: String,
+    pub from: String,
+    pub colour_label: &'static str,
 }
 
 fn colour_weight(c: RiskColour, purple: bool) -> i64 {
@@ -1237,7 +1266,22 @@ pub async fn board(db: &Db, actor: &Actor, filter: BoardFilter) -> Result<Board,
                 .then(b.case.colour.cmp(&a.case.colour))
                 .then(a.case.next_follow_up.cmp(&b.case.next_follow_up))
         });
-        Ok(Board { rows, counts })
+        let mut incoming = Vec::new();
+        if let Scope::Area(prefix) = &actor.scope {
+            for case in repo::incoming_cases(c, prefix)? {
+                let Some(person) = crate::identity::repo::by_id(c, &case.person_id)? else {
+                    continue;
+                };
+                record(c, actor, "search", case_target(&case), "incoming hand-over")?;
+                incoming.push(IncomingCase {
+                    case_id: case.id.clone(),
+                    name: person.name,
+                    from: case.jurisdiction.clone(),
+                    colour_label: case.colour_label,
+                });
+            }
+        }
+        Ok(Board { rows, counts, incoming })
     })
     .await
 }

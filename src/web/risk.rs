@@ -386,7 +386,7 @@ pub async fn board(st: web::Data<AppState>, PageCtx(ctx): PageCtx, q: web::Query
         "pages/risk_board",
         Some(&ctx),
         "高危孕产妇管理看板",
-        json!({"rows": b.rows, "counts": {"green": count("green"), "yellow": count("yellow"), "orange": count("orange"), "red": count("red"), "purple": count("purple")},
+        json!({"rows": b.rows, "incoming": b.incoming, "counts": {"green": count("green"), "yellow": count("yellow"), "orange": count("orange"), "red": count("red"), "purple": count("purple")},
                "filter": {"colour": filter.colour.unwrap_or_default(), "ga_from": filter.ga_from, "ga_to": filter.ga_to, "overdue": filter.overdue, "no_delivery": filter.no_delivery}}),
     )
 }

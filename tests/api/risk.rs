@@ -553,3 +553,171 @@ async fn screen_grade_case_report_overdue_and_escalation_through_the_web_pages()
     let case_page = town.get(&format!("/risk/cases/{case_link}")).await;
     assert!(case_page.body.contains("入户随访"));
 }
+
+#[tokio::test]
+async fn a_woman_who_moves_is_handed_over_and_the_receiving_county_manages_her() {
+    let app = spawn_app().await;
+    let mut town = app.login("clinician", "TWN-A").await;
+    let mut county = app.login("clinician", "COUNTY").await;
+    let mut nbr = app.login("clinician", "NBR").await;
+    let (person, preg) = booked(&mut town, "迁出案", 92, 20).await;
+    county
+        .post_json(
+            &format!("/api/pregnancies/{preg}/risk/grade"),
+            &json!({"facts": {"factors": ["O3.2"]}}),
+        )
+        .await;
+    let case_id = case_of(&mut county, &preg).await["case"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let act = format!("/api/risk/cases/{case_id}/actions");
+    assert_eq!(
+        nbr.get_json(&format!("/api/risk/cases/{case_id}")).await.0,
+        403,
+        "not hers yet"
+    );
+    assert_eq!(
+        town.post_json(&act, &json!({"action": "move_out", "moved_to": "999999", "note": "x"}))
+            .await
+            .0,
+        422,
+        "unknown area"
+    );
+    let (s, c) = town
+        .post_json(
+            &act,
+            &json!({"action": "move_out", "moved_to": "340525", "note": "随丈夫迁居邻县"}),
+        )
+        .await;
+    assert_eq!((s, c["status"].as_str()), (200, Some("moved_out")));
+    // The receiving county sees the incoming case, may open it, and accepts the hand-over.
+    let (_, board) = nbr.get_json("/api/risk/board").await;
+    assert_eq!(board["incoming"][0]["case_id"], case_id.as_str());
+    assert_eq!(nbr.get_json(&format!("/api/risk/cases/{case_id}")).await.0, 200);
+    assert_eq!(
+        town.post_json(
+            &act,
+            &json!({"action": "close", "close_reason": "move_out_accepted", "note": "x"})
+        )
+        .await
+        .0,
+        403,
+        "only the receiver accepts"
+    );
+    let (s, c) = nbr
+        .post_json(
+            &act,
+            &json!({"action": "close", "close_reason": "move_out_accepted", "note": "已接收"}),
+        )
+        .await;
+    assert_eq!((s, c["status"].as_str()), (200, Some("closed")), "{c}");
+    // Her record now belongs to the receiving county: they see her, her old township does not.
+    assert_eq!(nbr.get_json(&format!("/api/persons/{person}")).await.0, 200);
+    assert_eq!(nbr.get_json(&format!("/api/pregnancies/{preg}")).await.0, 200);
+    assert_eq!(town.get_json(&format!("/api/pregnancies/{preg}")).await.0, 403);
+    // …and can open a new case for her with its own grading.
+    let (s, a) = nbr
+        .post_json(
+            &format!("/api/pregnancies/{preg}/risk/grade"),
+            &json!({"facts": {"factors": ["O3.2"]}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    let risk = case_of(&mut nbr, &preg).await;
+    assert_ne!(risk["case"]["id"], case_id.as_str());
+    assert_eq!(risk["case"]["jurisdiction"], "340525");
+}
+
+#[tokio::test]
+async fn every_role_gets_exactly_what_the_risk_access_matrix_allows() {
+    let app = spawn_app().await;
+    let mut town = app.login("clinician", "TWN-A").await;
+    let mut county = app.login("clinician", "COUNTY").await;
+    let (_, preg) = booked(&mut town, "权限案", 94, 20).await;
+    county
+        .post_json(
+            &format!("/api/pregnancies/{preg}/risk/grade"),
+            &json!({"facts": {"factors": ["O3.2"]}}),
+        )
+        .await;
+    let case_id = case_of(&mut county, &preg).await["case"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // (role, facility, read case+board, screen, grade, manage case)
+    let matrix = [
+        ("clinician", "TWN-A", true, true, false, true),
+        ("clinician", "TWN-B", false, false, false, false),
+        ("clinician", "COUNTY", true, true, true, true),
+        ("registrar", "TWN-A", true, false, false, false),
+        ("referral_coordinator", "COUNTY", true, false, false, false),
+        ("clinician", "NBR", false, false, false, false),
+        ("admin", "PROV", false, false, false, false),
+        ("auditor", "PROV", false, false, false, false),
+    ];
+    for (role, fac, read, screen, grade, manage) in matrix {
+        let mut c = app.login(role, fac).await;
+        let who = format!("{role}@{fac}");
+        assert_eq!(
+            c.get_json(&format!("/api/risk/cases/{case_id}")).await.0 == 200,
+            read,
+            "{who} case"
+        );
+        assert_eq!(
+            c.get(&format!("/risk/cases/{case_id}/card")).await.status == 200,
+            read,
+            "{who} print"
+        );
+        let (s, _) = c.get_json("/api/risk/board").await;
+        assert_eq!(s == 200, role != "admin" && role != "auditor", "{who} board");
+        assert_eq!(
+            c.post_json(&format!("/api/pregnancies/{preg}/risk/screen"), &json!({"items": []}))
+                .await
+                .0
+                == 201,
+            screen,
+            "{who} screen"
+        );
+        let (s, _) = c
+            .post_json(
+                &format!("/api/pregnancies/{preg}/risk/grade"),
+                &json!({"facts": {"factors": ["O3.2"]}}),
+            )
+            .await;
+        assert_eq!(s == 201, grade, "{who} grade → {s}");
+        let (s, _) = c
+            .post_json(
+                &format!("/api/risk/cases/{case_id}/actions"),
+                &json!({"action": "follow_up", "note": "x"}),
+            )
+            .await;
+        assert_eq!(s == 200, manage, "{who} manage → {s}");
+        if !manage {
+            assert_eq!(s, 403, "{who}");
+        }
+    }
+    // Every refusal above is in the audit log.
+    let mut auditor = app.login("auditor", "PROV").await;
+    let person = case_of(&mut county, &preg).await["case"]["person_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, log) = auditor.get_json(&format!("/api/audit/persons/{person}")).await;
+    let denied: Vec<&str> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["outcome"] == "denied")
+        .map(|e| e["actor_name"].as_str().unwrap())
+        .collect();
+    for who in [
+        "clinician.twn-b",
+        "clinician.nbr",
+        "admin.prov",
+        "auditor.prov",
+        "registrar.twn-a",
+    ] {
+        assert!(denied.contains(&who), "{who} refusal audited: {denied:?}");
+    }
+}
