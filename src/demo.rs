@@ -283,8 +283,21 @@ async fn grade_some(
             continue;
         };
         let grader = system_actor(centre.clone(), Role::Clinician);
-        let facts: crate::risk::model::Facts =
-            serde_json::from_value(profiles[(i / 6) % profiles.len()].clone()).unwrap_or_default();
+        // Start from what the record shows (as the grading form does) and add the profile's finding.
+        let form = crate::risk::service::grading_form(
+            db,
+            &grader,
+            crate::risk::model::active_rule_set().to_string(),
+            pid.clone(),
+        )
+        .await?;
+        let mut facts = serde_json::to_value(&form.facts).unwrap_or_default();
+        if let (Some(f), Some(extra)) = (facts.as_object_mut(), profiles[(i / 6) % profiles.len()].as_object()) {
+            for (k, v) in extra {
+                f.insert(k.clone(), v.clone());
+            }
+        }
+        let facts: crate::risk::model::Facts = serde_json::from_value(facts).unwrap_or_default();
         let input = crate::risk::service::GradeInput {
             facts,
             ..Default::default()

@@ -100,10 +100,11 @@ pub fn head(conn: &mut AnyConnection) -> QueryResult<(i64, String)> {
         .first(conn)
 }
 
-/// Rows in `seq` order from `after` (exclusive), at most `limit`.
-pub fn page(conn: &mut AnyConnection, after: i64, limit: i64) -> QueryResult<Vec<AuditEvent>> {
+/// Rows in `seq` order from `after` (exclusive) up to `upto` (inclusive), at most `limit`.
+pub fn page(conn: &mut AnyConnection, after: i64, upto: i64, limit: i64) -> QueryResult<Vec<AuditEvent>> {
     Ok(audit_events::table
         .filter(audit_events::seq.gt(after))
+        .filter(audit_events::seq.le(upto))
         .order(audit_events::seq.asc())
         .limit(limit)
         .select(AuditRow::as_select())

@@ -65,21 +65,50 @@ pub fn throttle(conn: &mut AnyConnection, username: &str) -> QueryResult<Option<
         .optional()
 }
 
-pub fn set_throttle(
+/// Whether a throttle key is locked now.
+pub fn is_locked(conn: &mut AnyConnection, key: &str, now: NaiveDateTime) -> QueryResult<bool> {
+    Ok(throttle(conn, key)?
+        .and_then(|(_, until)| until)
+        .is_some_and(|until| until > now))
+}
+
+/// Count one attempt for a key; returns true when the key is locked (the attempt is refused).
+/// The count is incremented in place (`failures = failures + 1`, a row lock on PostgreSQL), so
+/// concurrent attempts — also from several instances — all count. Reaching `max` locks the key
+/// for `lockout` and restarts the count.
+pub fn count_attempt(
     conn: &mut AnyConnection,
-    username: &str,
-    failures: i32,
-    locked_until: Option<NaiveDateTime>,
-) -> QueryResult<()> {
-    diesel::delete(login_throttle::table.find(username)).execute(conn)?;
-    diesel::insert_into(login_throttle::table)
-        .values((
-            login_throttle::username.eq(username),
-            login_throttle::failures.eq(failures),
-            login_throttle::locked_until.eq(locked_until),
-        ))
-        .execute(conn)
-        .map(|_| ())
+    key: &str,
+    now: NaiveDateTime,
+    max: i32,
+    lockout: chrono::Duration,
+) -> QueryResult<bool> {
+    if is_locked(conn, key, now)? {
+        return Ok(true);
+    }
+    let n = diesel::update(login_throttle::table.find(key))
+        .set(login_throttle::failures.eq(login_throttle::failures + 1))
+        .execute(conn)?;
+    if n == 0 {
+        diesel::insert_into(login_throttle::table)
+            .values((
+                login_throttle::username.eq(key),
+                login_throttle::failures.eq(1),
+                login_throttle::locked_until.eq(None::<NaiveDateTime>),
+            ))
+            .execute(conn)?;
+    }
+    if let Some((failures, _)) = throttle(conn, key)?
+        && failures >= max
+    {
+        diesel::update(login_throttle::table.find(key))
+            .set((
+                login_throttle::failures.eq(0),
+                login_throttle::locked_until.eq(Some(now + lockout)),
+            ))
+            .execute(conn)?;
+    }
+    Ok(false)
 }
 
 pub fn clear_throttle(conn: &mut AnyConnection, username: &str) -> QueryResult<()> {

@@ -24,6 +24,8 @@ use crate::storage::{AnyConnection, Db};
 pub const IDLE_TIMEOUT: Duration = Duration::minutes(30);
 pub const ABSOLUTE_LIFETIME: Duration = Duration::hours(12);
 pub const MAX_FAILURES: i32 = 10;
+/// Failed logins from one client address, whatever the usernames, before it is locked.
+pub const MAX_FAILURES_PER_ADDRESS: i32 = 30;
 pub const LOCKOUT: Duration = Duration::minutes(15);
 
 /// 32 random bytes as hex.
@@ -173,14 +175,16 @@ pub async fn login(
     let username = username.trim().to_string();
     let key = username.to_lowercase();
     let now = now_utc();
+    let ip_key = format!("ip:{}", client_addr.as_deref().unwrap_or("unknown"));
+    // Count the attempt against the username before verifying (so parallel guesses all count),
+    // and refuse at once while the username or the client address is locked.
     let (user, locked) = {
-        let (u, k) = (username.clone(), key.clone());
-        db.read(move |c| {
+        let (u, k, ik) = (username.clone(), key.clone(), ip_key.clone());
+        db.write(move |c| {
             let user = repo::user_by_username(c, &u)?;
-            let locked = repo::throttle(c, &k)?
-                .and_then(|(_, until)| until)
-                .is_some_and(|until| until > now);
-            Ok::<_, ServiceError>((user, locked))
+            let user_locked = repo::count_attempt(c, &k, now, MAX_FAILURES, LOCKOUT)?;
+            let ip_locked = repo::is_locked(c, &ik, now)?;
+            Ok::<_, ServiceError>((user, user_locked || ip_locked))
         })
         .await?
     };
@@ -232,9 +236,8 @@ pub async fn login(
         _ => {
             let e = login_failure_event(&username, client_addr.as_deref(), "wrong username or password");
             db.write(move |c| {
-                let failures = repo::throttle(c, &key)?.map(|(f, _)| f).unwrap_or(0) + 1;
-                let locked_until = (failures >= MAX_FAILURES).then(|| now + LOCKOUT);
-                repo::set_throttle(c, &key, if locked_until.is_some() { 0 } else { failures }, locked_until)?;
+                // Failures from one address across usernames (password spraying) lock the address.
+                repo::count_attempt(c, &ip_key, now, MAX_FAILURES_PER_ADDRESS, LOCKOUT)?;
                 crate::audit::repo::append(c, e)?;
                 Ok::<_, ServiceError>(())
             })

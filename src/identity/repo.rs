@@ -205,10 +205,15 @@ pub fn count(conn: &mut AnyConnection) -> QueryResult<i64> {
 }
 
 /// Move a person and every record that carries her area to another county (a hand-over between
-/// jurisdictions): the township is cleared, the receiving county assigns one.
-pub fn move_to_jurisdiction(conn: &mut AnyConnection, person_id: &str, jurisdiction: &str) -> QueryResult<()> {
+/// jurisdictions), under the receiving township when it is known.
+pub fn move_to_jurisdiction(
+    conn: &mut AnyConnection,
+    person_id: &str,
+    jurisdiction: &str,
+    township: Option<&str>,
+) -> QueryResult<()> {
     use crate::storage::schema::{deliveries, pregnancies, risk_assessments, risk_cases, risk_screenings, visits};
-    let none: Option<String> = None;
+    let none: Option<String> = township.map(str::to_string);
     diesel::update(persons::table.find(person_id))
         .set((
             persons::jurisdiction.eq(jurisdiction),

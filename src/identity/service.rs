@@ -127,6 +127,7 @@ pub async fn record_card_read(db: &Db, actor: &Actor, read: CardRead) -> Result<
             None => {
                 for other in repo::by_name_and_birth_date(c, &checked.person.name, checked.person.birth_date)? {
                     if actor.scope.covers(&other.jurisdiction, other.township_code.as_deref()) {
+                        record(c, actor, "search", person_target(&other.id), "near-duplicate check")?;
                         warnings.push(format!(
                             "存在同名同出生日期的档案（身份证号 {}），请核对是否重复",
                             other
@@ -145,7 +146,14 @@ pub async fn record_card_read(db: &Db, actor: &Actor, read: CardRead) -> Result<
                 return Err(ServiceError::Conflict("该卡号已登记在另一服务对象名下，请核对".into()));
             }
             Some(_) => {}
-            None => repo::add_identifier(c, &person.id, HEALTH_CARD_SYSTEM, &checked.card_number)?,
+            None => {
+                repo::add_identifier(c, &person.id, HEALTH_CARD_SYSTEM, &checked.card_number).map_err(|e| match e {
+                    diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+                        ServiceError::Conflict("该卡号刚被另一次读卡登记，请重试".into())
+                    }
+                    e => e.into(),
+                })?
+            }
         }
         repo::insert_card_read(
             c,
@@ -211,10 +219,19 @@ pub async fn register(
                 &existing.jurisdiction,
                 existing.township_code.as_deref(),
             ) {
-                return Err(ServiceError::Conflict(
-                    "该身份证号已在其他辖区建档，请联系原辖区办理迁入".into(),
-                ));
+                // Telling the registrar is needed to arrange a transfer; the disclosure is audited.
+                return Err(ServiceError::Forbidden {
+                    reason: "该身份证号已在其他辖区建档，请联系原辖区办理迁入".into(),
+                    target: Some(person_target(&existing.id)),
+                });
             }
+            record(
+                c,
+                actor,
+                "search",
+                person_target(&existing.id),
+                "registration found the existing record",
+            )?;
             return Ok(Registration::Existing { person_id: existing.id });
         }
         if !confirmed_not_duplicate {

@@ -358,10 +358,45 @@ pub async fn grade(
         }
         let rules = rule_set(&rule_set_id).map_err(config_error)?;
         let history = repo::assessments(c, &p.id)?;
-        let evaluated = assess(&p, &history, rules, &input.facts)?;
+        let person = person_for(c, actor, Action::ReadRecord, &p.person_id)?;
+        let known = known_facts(c, &p, &person)?;
+        // Age comes from the record (birth date and booking), never from what was typed.
+        let mut facts = input.facts.clone();
+        facts.age_years = known.age_years;
+        let evaluated = assess(&p, &history, rules, &facts)?;
+        // What the record shows must not disappear silently: a data-decided factor that the
+        // submitted facts no longer produce (a value edited or left out) needs a reason, like an
+        // explicit removal.
+        let from_record = assess(
+            &p,
+            &history,
+            rules,
+            &Facts {
+                factors: Vec::new(),
+                ..known
+            },
+        )?;
         let mut errors = Vec::new();
+        for f in &from_record.factors {
+            let explained = input
+                .removed
+                .iter()
+                .any(|r| r.code == f.code && r.reason.trim().chars().count() >= 2);
+            if !evaluated.factors.iter().any(|e| e.code == f.code) && !explained {
+                errors.push(FieldError::new(
+                    &format!("remove_reason_{}", f.code),
+                    "reason_required",
+                    format!("档案数据提示 {}（{}），本次评估未纳入，须写明理由", f.code, f.reason),
+                ));
+            }
+        }
         for r in &input.removed {
-            if !evaluated.factors.iter().any(|f| f.code == r.code) {
+            let known_factor = evaluated
+                .factors
+                .iter()
+                .chain(from_record.factors.iter())
+                .any(|f| f.code == r.code);
+            if !known_factor {
                 errors.push(FieldError::new(
                     "removed",
                     "unknown_factor",
@@ -419,7 +454,7 @@ pub async fn grade(
                     reason: r.reason.trim().to_string(),
                 })
                 .collect(),
-            facts: input.facts.clone(),
+            facts,
             rule_set: rules.id.clone(),
             trigger: match (p.status, current.is_some()) {
                 (PregnancyStatus::Delivered, _) => "postpartum grading".into(),
@@ -457,7 +492,31 @@ fn apply_plan(
     previous: Option<RiskColour>,
 ) -> Result<(), ServiceError> {
     let m = management().map_err(config_error)?;
-    let Some(plan) = plan_for(m, a.colour, a.purple) else {
+    let plan = plan_for(m, a.colour, a.purple);
+    // A grade that no longer calls for a case does not end one: the rule (and the safer
+    // reading) keeps a case until the 42-day check, death or an accepted move-out. The case takes
+    // the new colour and the calmer follow-up interval, so escalation follows the current risk.
+    if !plan.as_ref().is_some_and(|pl| pl.case) {
+        if let Some(mut case) = repo::open_case_for(c, &p.id)? {
+            case.colour = a.colour;
+            case.purple = a.purple;
+            case.follow_up_days = plan.as_ref().map_or(m.yellow.follow_up_days, |pl| pl.follow_up_days) as i32;
+            if !repo::update_case(c, &case)? {
+                return Err(ServiceError::Conflict("专案刚被他人修改，请刷新后重试".into()));
+            }
+            let note = format!("重新评估为{}，专案继续管理至产后42天检查", a.colour_label);
+            repo::add_event(c, &case.id, "regraded", &note, &actor.name)?;
+            record(
+                c,
+                actor,
+                "update",
+                case_target(&case),
+                "case re-graded below case level",
+            )?;
+        }
+        return Ok(());
+    }
+    let Some(plan) = plan else {
         return Ok(());
     };
     let today = today_china();
@@ -491,7 +550,12 @@ fn apply_plan(
                 township_code: p.township_code.clone(),
                 version: 1,
             };
-            repo::insert_case(c, &case)?;
+            repo::insert_case(c, &case).map_err(|e| match e {
+                diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+                    ServiceError::Conflict("该孕妇的专案刚由他人建立，请刷新后查看".into())
+                }
+                e => e.into(),
+            })?;
             repo::add_event(
                 c,
                 &case.id,
@@ -817,6 +881,8 @@ pub struct CaseActionInput {
     pub moved_to: Option<String>,
     pub manager_id: Option<String>,
     pub facility_id: Option<String>,
+    /// On accepting a hand-over: the receiving township (9 digits), so its clinicians see her.
+    pub township_code: Option<String>,
     pub version: Option<i32>,
 }
 
@@ -973,7 +1039,17 @@ pub async fn case_action(
         if case.close_reason.as_deref() == Some(CloseReason::MoveOutAccepted.as_str())
             && let Some(to) = case.moved_to.clone()
         {
-            crate::identity::repo::move_to_jurisdiction(c, &case.person_id, &to)?;
+            let township = input.township_code.as_deref().map(str::trim).filter(|t| !t.is_empty());
+            if let Some(t) = township
+                && !(t.len() == 9 && t.bytes().all(|b| b.is_ascii_digit()) && t.starts_with(&to))
+            {
+                return Err(ServiceError::invalid(
+                    "township_code",
+                    "township_code",
+                    format!("乡镇代码须为以 {to} 开头的 9 位数字"),
+                ));
+            }
+            crate::identity::repo::move_to_jurisdiction(c, &case.person_id, &to, township)?;
             let person = AuditTarget {
                 entity_type: "person",
                 entity_id: Some(case.person_id.clone()),

@@ -164,18 +164,40 @@ fn begin_outer(conn: &mut AnyConnection) -> diesel::QueryResult<()> {
     match conn {
         // BEGIN IMMEDIATE takes the write lock up front, so a commit never fails on a lock upgrade.
         AnyConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
-        AnyConnection::Postgresql(c) => AnsiTransactionManager::begin_transaction(c),
+        // Every batch writes audit rows, which serialise on the chain head. Taking that lock first
+        // gives all instances one lock order, so two instances cannot deadlock on a case row and
+        // the head.
+        AnyConnection::Postgresql(c) => {
+            AnsiTransactionManager::begin_transaction(c)?;
+            c.batch_execute("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE")
+        }
     }
+}
+
+/// Whether the batch's outer transaction is still open (depth 1) after a unit ran.
+fn outer_open(conn: &mut AnyConnection) -> bool {
+    let depth = match conn {
+        AnyConnection::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth(),
+        AnyConnection::Postgresql(c) => AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth(),
+    };
+    matches!(depth, Ok(Some(d)) if d.get() == 1)
 }
 
 fn run_batch(conn: &mut AnyConnection, batch: Vec<Job>) -> Result<(), StorageError> {
     if let Err(e) = begin_outer(conn) {
         let reason = e.to_string();
+        if outer_open(conn) {
+            let _ = match conn {
+                AnyConnection::Sqlite(c) => AnsiTransactionManager::rollback_transaction(c),
+                AnyConnection::Postgresql(c) => AnsiTransactionManager::rollback_transaction(c),
+            };
+        }
         fail_all(batch, &reason);
         return Err(StorageError::Query(e));
     }
     let mut answers: Vec<(Deliver, Option<String>)> = Vec::with_capacity(batch.len());
-    for job in batch {
+    let mut queue = batch.into_iter();
+    while let Some(job) = queue.next() {
         let mut slot: Option<(bool, Deliver)> = None;
         let savepoint = conn.transaction::<(), diesel::result::Error, _>(|sp| {
             match catch_unwind(AssertUnwindSafe(|| job(Ok(sp)))) {
@@ -202,6 +224,22 @@ fn run_batch(conn: &mut AnyConnection, batch: Vec<Job>) -> Result<(), StorageErr
             answers.push((deliver, failure));
         }
         // A panicked unit drops its reply channel: the caller sees WriterGone, nothing persisted.
+        if !outer_open(conn) {
+            // Some errors (SQLITE_FULL, an I/O error, a lost connection) end the whole transaction:
+            // the work of every unit so far is gone. Say so to each caller, run nothing more in
+            // autocommit, and let the writer reconnect.
+            let reason = "the database ended the transaction (disk full, I/O error or lost connection)".to_string();
+            tracing::error!(units = answers.len(), "group commit aborted by the database");
+            for (deliver, _) in answers {
+                deliver(Some(reason.clone()));
+            }
+            fail_all(queue.collect(), &reason);
+            let _ = match conn {
+                AnyConnection::Sqlite(c) => AnsiTransactionManager::rollback_transaction(c),
+                AnyConnection::Postgresql(c) => AnsiTransactionManager::rollback_transaction(c),
+            };
+            return Err(StorageError::Commit(reason));
+        }
     }
     let committed = match conn {
         AnyConnection::Sqlite(c) => AnsiTransactionManager::commit_transaction(c),

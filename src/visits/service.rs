@@ -113,7 +113,15 @@ pub struct WorklistItem {
 }
 
 /// Women of my area whose next contact is due within a week or overdue, most overdue first.
-pub async fn worklist(db: &Db, actor: &Actor, limit: usize) -> Result<Vec<WorklistItem>, ServiceError> {
+/// The worklist: the first `limit` lines, and the totals over all of them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Worklist {
+    pub items: Vec<WorklistItem>,
+    pub overdue_total: usize,
+    pub due_total: usize,
+}
+
+pub async fn worklist(db: &Db, actor: &Actor, limit: usize) -> Result<Worklist, ServiceError> {
     let actor2 = actor.clone();
     guarded(db, actor, "search", move |c| {
         let actor = &actor2;
@@ -129,8 +137,8 @@ pub async fn worklist(db: &Db, actor: &Actor, limit: usize) -> Result<Vec<Workli
             Scope::Area(p) => (None, Some(p.as_str())),
         };
         let pregnancies = crate::pregnancy::repo::active_in_area(c, township, prefix)?;
-        // Postpartum care runs to the 42-day check and its grace period; look back 90 days.
-        let delivered = crate::pregnancy::repo::delivered_since(c, township, prefix, today - chrono::Days::new(90))?;
+        // Postpartum care runs to the 42-day check; an unfinished one stays listed for six months.
+        let delivered = crate::pregnancy::repo::delivered_since(c, township, prefix, today - chrono::Days::new(180))?;
         let ids: Vec<String> = pregnancies
             .iter()
             .map(|p| p.id.clone())
@@ -168,6 +176,8 @@ pub async fn worklist(db: &Db, actor: &Actor, limit: usize) -> Result<Vec<Workli
         }
         // Most overdue first; among due contacts, the one whose window closes soonest.
         items.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let overdue_total = items.iter().filter(|i| i.3.status == schedule::Status::Overdue).count();
+        let due_total = items.len() - overdue_total;
         items.truncate(limit);
         let mut out = Vec::with_capacity(items.len());
         for (_, _, p, contact) in items {
@@ -188,7 +198,11 @@ pub async fn worklist(db: &Db, actor: &Actor, limit: usize) -> Result<Vec<Workli
                 contact,
             });
         }
-        Ok(out)
+        Ok(Worklist {
+            items: out,
+            overdue_total,
+            due_total,
+        })
     })
     .await
 }

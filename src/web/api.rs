@@ -165,8 +165,8 @@ pub async fn record_delivery(
 }
 
 pub async fn worklist(st: web::Data<AppState>, ApiCtx(ctx): ApiCtx) -> ApiResult {
-    let items = visits::worklist(&st.db, &ctx.actor, 500).await?;
-    Ok(HttpResponse::Ok().json(json!({"items": items})))
+    let w = visits::worklist(&st.db, &ctx.actor, 500).await?;
+    Ok(HttpResponse::Ok().json(json!({"items": w.items, "overdue_total": w.overdue_total, "due_total": w.due_total})))
 }
 
 #[derive(Deserialize)]

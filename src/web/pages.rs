@@ -267,7 +267,8 @@ pub async fn home(st: web::Data<AppState>, PageCtx(ctx): PageCtx) -> PageResult 
     let risk_tasks = crate::risk::service::tasks(&st.db, &ctx.actor)
         .await
         .map_err(|e| st.error(Some(&ctx), e))?;
-    let overdue = worklist.iter().filter(|w| w.overdue).count();
+    let (overdue, due) = (worklist.overdue_total, worklist.due_total);
+    let worklist = worklist.items;
     let cards: Vec<Value> = card_reads
         .iter()
         .map(|(at, p)| json!({"at": at, "person": p}))
@@ -277,7 +278,7 @@ pub async fn home(st: web::Data<AppState>, PageCtx(ctx): PageCtx) -> PageResult 
         "pages/home",
         Some(&ctx),
         "工作台",
-        json!({"worklist": worklist, "card_reads": cards, "scope": scope_label(&ctx), "overdue": overdue, "due": worklist.len() - overdue, "risk": risk_tasks}),
+        json!({"worklist": worklist, "card_reads": cards, "scope": scope_label(&ctx), "overdue": overdue, "due": due, "risk": risk_tasks}),
     )
 }
 

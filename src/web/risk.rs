@@ -286,6 +286,7 @@ pub struct CaseFields {
     moved_to: Option<String>,
     manager_id: Option<String>,
     facility_id: Option<String>,
+    township_code: Option<String>,
     version: Option<i32>,
 }
 
@@ -299,6 +300,7 @@ impl From<CaseFields> for CaseActionInput {
             moved_to: f.moved_to,
             manager_id: f.manager_id,
             facility_id: f.facility_id,
+            township_code: f.township_code,
             version: f.version,
         }
     }

@@ -11,3 +11,4 @@ mod identity;
 mod postpartum;
 mod pregnancy;
 mod risk;
+mod storage;

@@ -320,7 +320,7 @@ async fn overdue_case_follow_ups_escalate_once_and_the_board_orders_by_risk_and_
     let (_, other_township) = booked(&mut app.login("clinician", "TWN-B").await, "西河案", 70, 20).await;
     for (p, facts) in [
         (&red, json!({"hb_g_l": 35})),
-        (&orange, json!({"age_years": 41})),
+        (&orange, json!({"factors": ["O3.2"]})),
         (&other_township, json!({"factors": ["R2.2"]})),
     ] {
         let (s, a) = county
@@ -720,4 +720,63 @@ async fn every_role_gets_exactly_what_the_risk_access_matrix_allows() {
     ] {
         assert!(denied.contains(&who), "{who} refusal audited: {denied:?}");
     }
+}
+
+#[tokio::test]
+async fn grading_cannot_silently_drop_what_the_record_shows_and_age_comes_from_the_record() {
+    let app = spawn_app().await;
+    let mut town = app.login("clinician", "TWN-A").await;
+    let mut county = app.login("clinician", "COUNTY").await;
+    // A woman of 42 at booking (O1.1) whose visit shows Hb 58 (O2.6).
+    let (_, r) = town
+        .post_json(
+            "/api/persons",
+            &json!({"name": "高龄案", "id_number": crate::helpers::id_number("340524", "1984-01-15", 98)}),
+        )
+        .await;
+    let person = r["person_id"].as_str().unwrap();
+    let (_, p) = town
+        .post_json(
+            &format!("/api/persons/{person}/pregnancies"),
+            &json!({"lmp": crate::helpers::days_ago(100), "gravidity": "1"}),
+        )
+        .await;
+    let preg = p["id"].as_str().unwrap().to_string();
+    town.post_json(&format!("/api/pregnancies/{preg}/visits"), &json!({"hb_g_l": "58"}))
+        .await;
+    // Typing a younger age and leaving Hb out does not make her green.
+    let (s, r) = county
+        .post_json(
+            &format!("/api/pregnancies/{preg}/risk/grade"),
+            &json!({"facts": {"age_years": 30}}),
+        )
+        .await;
+    assert_eq!(s, 422, "{r}");
+    assert!(r["error"].as_str().unwrap().contains("O2.6"), "{r}");
+    let (s, a) = county
+        .post_json(
+            &format!("/api/pregnancies/{preg}/risk/grade"),
+            &json!({"facts": {"age_years": 30}, "removed": [{"code": "O2.6", "reason": "当日复查 Hb 105 g/L"}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    assert_eq!(a["colour"], "orange", "O1.1 from the record's age stands");
+    assert_eq!(a["facts"]["age_years"], 42.0);
+    // Graded down to yellow (with confirmation), the case stays open with the new colour and pace.
+    let case_id = case_of(&mut county, &preg).await["case"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, a) = county
+        .post_json(
+            &format!("/api/pregnancies/{preg}/risk/grade"),
+            &json!({"facts": {}, "removed": [{"code": "O2.6", "reason": "贫血已纠正"}, {"code": "O1.1", "reason": "核对"}],
+                    "confirm_downgrade": true, "note": "复评"}),
+        )
+        .await;
+    assert_eq!((s, a["colour"].as_str()), (201, Some("green")), "{a}");
+    let (_, view) = county.get_json(&format!("/api/risk/cases/{case_id}")).await;
+    assert_eq!(view["case"]["status"], "active", "a case runs until the 42-day check");
+    assert_eq!(view["case"]["colour"], "green");
+    assert_eq!(view["case"]["follow_up_days"], 28);
 }
