@@ -7,6 +7,7 @@ mod helpers;
 mod access;
 mod auth;
 mod cli;
+mod hl7;
 mod identity;
 mod postpartum;
 mod pregnancy;
