@@ -405,7 +405,7 @@ impl Path {
         let mut parts = rest.split('.');
         let (field, repetition) = index_suffix(parts.next().ok_or_else(err)?)?;
         let field: usize = field.parse().ok().filter(|n| *n >= 1).ok_or_else(err)?;
-        let mut num = |p: Option<&str>| -> Result<Option<usize>, PathError> {
+        let num = |p: Option<&str>| -> Result<Option<usize>, PathError> {
             p.map(|x| x.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(err))
                 .transpose()
         };
