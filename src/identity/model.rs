@@ -236,7 +236,7 @@ impl Person {
 pub const HEALTH_CARD_SYSTEM: &str = "health_card";
 
 /// What a registrar or clinician typed to register a person.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct PersonInput {
     pub name: String,
     pub id_number: Option<String>,

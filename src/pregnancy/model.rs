@@ -185,7 +185,7 @@ pub struct Pregnancy {
 }
 
 /// What a clinician typed at booking (form strings; empty = not given).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct BookingInput {
     pub booking_date: Option<String>,
     pub lmp: Option<String>,
@@ -384,7 +384,7 @@ impl Delivery {
 }
 
 /// The delivery form as typed.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct DeliveryInput {
     pub delivery_date: Option<String>,
     pub discharge_date: Option<String>,

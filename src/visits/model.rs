@@ -115,7 +115,7 @@ pub fn bmi(weight_kg: Option<f64>, height_cm: Option<f64>) -> Option<f64> {
 }
 
 /// The visit form as typed (strings; empty = not measured).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct VisitInput {
     pub visit_date: Option<String>,
     pub weight_kg: Option<String>,

@@ -21,12 +21,12 @@ use crate::visits::service as visits;
 
 type ApiResult = Result<HttpResponse, ApiError>;
 
-fn csrf(req: &HttpRequest, ctx: &Ctx) -> Result<(), ApiError> {
+pub(super) fn csrf(req: &HttpRequest, ctx: &Ctx) -> Result<(), ApiError> {
     let presented = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok());
     ctx.check_csrf(presented).map_err(ApiError)
 }
 
-fn id(raw: String) -> Result<String, ApiError> {
+pub(super) fn id(raw: String) -> Result<String, ApiError> {
     if is_id(&raw) {
         Ok(raw)
     } else {

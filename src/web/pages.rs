@@ -102,8 +102,23 @@ fn body_of(resp: HttpResponse) -> String {
         .unwrap_or_default()
 }
 
-fn see_other(to: &str) -> HttpResponse {
+pub(super) fn see_other(to: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish()
+}
+
+/// What the user typed, for showing a refused form again: every key of `defaults` present (strict
+/// templates need them), typed values kept.
+fn typed_values(typed: &impl Serialize, defaults: Value) -> Value {
+    let mut form = serde_json::to_value(typed).unwrap_or(Value::Null);
+    let mut out = defaults;
+    if let (Some(obj), Some(typed)) = (out.as_object_mut(), form.as_object_mut()) {
+        for (k, v) in obj.iter_mut() {
+            if let Some(t) = typed.remove(k).filter(|t| !t.is_null()) {
+                *v = t;
+            }
+        }
+    }
+    out
 }
 
 fn field_errors(e: &ServiceError) -> Option<Vec<FieldError>> {
@@ -113,7 +128,7 @@ fn field_errors(e: &ServiceError) -> Option<Vec<FieldError>> {
     }
 }
 
-fn check_id(st: &AppState, ctx: &Ctx, id: &str) -> Result<(), PageError> {
+pub(super) fn check_id(st: &AppState, ctx: &Ctx, id: &str) -> Result<(), PageError> {
     if is_id(id) {
         Ok(())
     } else {
@@ -317,16 +332,11 @@ pub async fn persons(st: web::Data<AppState>, PageCtx(ctx): PageCtx, q: web::Que
     )
 }
 
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize)]
 pub struct PersonForm {
     csrf_token: Option<String>,
-    name: String,
-    id_number: Option<String>,
-    sex: Option<String>,
-    birth_date: Option<String>,
-    nation_code: Option<String>,
-    phone: Option<String>,
-    address: Option<String>,
+    #[serde(flatten)]
+    person: PersonInput,
     confirm_not_duplicate: Option<String>,
 }
 
@@ -338,37 +348,25 @@ pub async fn register_person(
     ctx.check_csrf(form.csrf_token.as_deref())
         .map_err(|e| st.error(Some(&ctx), e))?;
     let f = form.into_inner();
-    let input = PersonInput {
-        name: f.name.clone(),
-        id_number: f.id_number.clone(),
-        sex: f.sex.clone(),
-        birth_date: f.birth_date.clone(),
-        nation_code: f.nation_code.clone(),
-        phone: f.phone.clone(),
-        address: f.address.clone(),
-    };
     let confirmed = f.confirm_not_duplicate.as_deref() == Some("1");
+    let typed = typed_values(&f.person, empty_person_form());
     let rerender = |status: StatusCode, errors: Vec<FieldError>, candidates: Value| {
+        let confirm = candidates.as_array().is_some_and(|a| !a.is_empty());
         st.page(
             status,
             "pages/persons",
             Some(&ctx),
             "服务对象",
-            json!({"q": "", "searched": false, "results": [], "search_errors": [], "form": {
-                "name": f.name, "id_number": f.id_number.clone().unwrap_or_default(), "sex": f.sex.clone().unwrap_or_default(),
-                "birth_date": f.birth_date.clone().unwrap_or_default(), "nation_code": f.nation_code.clone().unwrap_or_default(),
-                "phone": f.phone.clone().unwrap_or_default(), "address": f.address.clone().unwrap_or_default()},
-                "errors": errors, "candidates": candidates, "confirm": !candidates.as_array().is_none_or(|a| a.is_empty())}),
+            json!({"q": "", "searched": false, "results": [], "search_errors": [], "form": typed,
+                   "errors": errors, "candidates": candidates, "confirm": confirm}),
         )
     };
-    match identity::register(&st.db, &ctx.actor, input, confirmed).await {
+    match identity::register(&st.db, &ctx.actor, f.person.clone(), confirmed).await {
         Ok(Registration::Created { person_id }) => Ok(see_other(&format!("/persons/{person_id}?created=1"))),
         Ok(Registration::Existing { person_id }) => Ok(see_other(&format!("/persons/{person_id}?existing=1"))),
         Ok(Registration::NearDuplicates { candidates }) => rerender(StatusCode::OK, Vec::new(), json!(candidates)),
-        Err(e) => match field_errors(&e) {
-            Some(errors) => rerender(StatusCode::UNPROCESSABLE_ENTITY, errors, json!([])),
-            None => Err(st.error(Some(&ctx), e)),
-        },
+        Err(ServiceError::Invalid(errors)) => rerender(StatusCode::UNPROCESSABLE_ENTITY, errors, json!([])),
+        Err(e) => Err(st.error(Some(&ctx), e)),
     }
 }
 
@@ -425,12 +423,8 @@ pub async fn person(
 #[derive(Deserialize)]
 pub struct BookingForm {
     csrf_token: Option<String>,
-    booking_date: Option<String>,
-    lmp: Option<String>,
-    ultrasound_date: Option<String>,
-    ultrasound_ga: Option<String>,
-    gravidity: Option<String>,
-    parity: Option<String>,
+    #[serde(flatten)]
+    input: BookingInput,
 }
 
 pub async fn book_pregnancy(
@@ -443,35 +437,23 @@ pub async fn book_pregnancy(
     check_id(&st, &ctx, &id)?;
     ctx.check_csrf(form.csrf_token.as_deref())
         .map_err(|e| st.error(Some(&ctx), e))?;
-    let f = form.into_inner();
-    let input = BookingInput {
-        booking_date: f.booking_date.clone(),
-        lmp: f.lmp.clone(),
-        ultrasound_date: f.ultrasound_date.clone(),
-        ultrasound_ga: f.ultrasound_ga.clone(),
-        gravidity: f.gravidity.clone(),
-        parity: f.parity.clone(),
-    };
-    match pregnancy::book(&st.db, &ctx.actor, id.clone(), input).await {
+    let input = form.into_inner().input;
+    match pregnancy::book(&st.db, &ctx.actor, id.clone(), input.clone()).await {
         Ok(p) => Ok(see_other(&format!("/pregnancies/{}?booked=1", p.id))),
-        Err(e) => match field_errors(&e) {
-            Some(errors) => {
-                let booking = json!({"booking_date": f.booking_date.unwrap_or_default(), "lmp": f.lmp.unwrap_or_default(),
-                    "ultrasound_date": f.ultrasound_date.unwrap_or_default(), "ultrasound_ga": f.ultrasound_ga.unwrap_or_default(),
-                    "gravidity": f.gravidity.unwrap_or_default(), "parity": f.parity.unwrap_or_default()});
-                person_page(
-                    &st,
-                    &ctx,
-                    id,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    Value::Null,
-                    booking,
-                    errors,
-                )
-                .await
-            }
-            None => Err(st.error(Some(&ctx), e)),
-        },
+        Err(ServiceError::Invalid(errors)) => {
+            let booking = typed_values(&input, empty_booking());
+            person_page(
+                &st,
+                &ctx,
+                id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Value::Null,
+                booking,
+                errors,
+            )
+            .await
+        }
+        Err(e) => Err(st.error(Some(&ctx), e)),
     }
 }
 
@@ -555,17 +537,11 @@ async fn pregnancy_page(
     )
 }
 
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize)]
 pub struct DeliveryForm {
     csrf_token: Option<String>,
-    delivery_date: Option<String>,
-    discharge_date: Option<String>,
-    facility_name: Option<String>,
-    mode: Option<String>,
-    live_births: Option<String>,
-    stillbirths: Option<String>,
-    maternal_death: Option<String>,
-    complications: Option<String>,
+    #[serde(flatten)]
+    input: DeliveryInput,
 }
 
 pub async fn record_delivery(
@@ -578,29 +554,11 @@ pub async fn record_delivery(
     check_id(&st, &ctx, &id)?;
     ctx.check_csrf(form.csrf_token.as_deref())
         .map_err(|e| st.error(Some(&ctx), e))?;
-    let f = form.into_inner();
-    let input = DeliveryInput {
-        delivery_date: f.delivery_date.clone(),
-        discharge_date: f.discharge_date.clone(),
-        facility_name: f.facility_name.clone(),
-        mode: f.mode.clone(),
-        live_births: f.live_births.clone(),
-        stillbirths: f.stillbirths.clone(),
-        maternal_death: f.maternal_death.clone(),
-        complications: f.complications.clone(),
-    };
-    match pregnancy::record_delivery(&st.db, &ctx.actor, id.clone(), input).await {
+    let input = form.into_inner().input;
+    match pregnancy::record_delivery(&st.db, &ctx.actor, id.clone(), input.clone()).await {
         Ok(_) => Ok(see_other(&format!("/pregnancies/{id}?delivered=1"))),
         Err(ServiceError::Invalid(errors)) => {
-            let mut form = serde_json::to_value(&f).unwrap_or_else(|_| empty_delivery_form());
-            if let (Some(obj), Some(defaults)) = (form.as_object_mut(), empty_delivery_form().as_object()) {
-                obj.remove("csrf_token");
-                for (k, v) in defaults {
-                    if obj.get(k).is_none_or(Value::is_null) {
-                        obj.insert(k.clone(), v.clone());
-                    }
-                }
-            }
+            let form = typed_values(&input, empty_delivery_form());
             pregnancy_page(
                 &st,
                 &ctx,
@@ -674,56 +632,11 @@ pub async fn new_visit_form(st: web::Data<AppState>, PageCtx(ctx): PageCtx, path
     visit_form_page(&st, &ctx, StatusCode::OK, &record, empty_visit_form(), Vec::new())
 }
 
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize)]
 pub struct VisitForm {
     csrf_token: Option<String>,
     #[serde(flatten)]
-    input: VisitFields,
-}
-
-#[derive(Deserialize, Serialize, Clone, Default)]
-pub struct VisitFields {
-    visit_date: Option<String>,
-    weight_kg: Option<String>,
-    height_cm: Option<String>,
-    systolic_mmhg: Option<String>,
-    diastolic_mmhg: Option<String>,
-    fundal_height_cm: Option<String>,
-    abdominal_circumference_cm: Option<String>,
-    fetal_heart_rate_bpm: Option<String>,
-    fetal_presentation: Option<String>,
-    oedema: Option<String>,
-    hb_g_l: Option<String>,
-    urine_protein: Option<String>,
-    complaints: Option<String>,
-    advice: Option<String>,
-    next_appointment: Option<String>,
-    kind: Option<String>,
-    postpartum_recovered: Option<String>,
-}
-
-impl From<VisitFields> for VisitInput {
-    fn from(f: VisitFields) -> VisitInput {
-        VisitInput {
-            visit_date: f.visit_date,
-            weight_kg: f.weight_kg,
-            height_cm: f.height_cm,
-            systolic_mmhg: f.systolic_mmhg,
-            diastolic_mmhg: f.diastolic_mmhg,
-            fundal_height_cm: f.fundal_height_cm,
-            abdominal_circumference_cm: f.abdominal_circumference_cm,
-            fetal_heart_rate_bpm: f.fetal_heart_rate_bpm,
-            fetal_presentation: f.fetal_presentation,
-            oedema: f.oedema,
-            hb_g_l: f.hb_g_l,
-            urine_protein: f.urine_protein,
-            complaints: f.complaints,
-            advice: f.advice,
-            next_appointment: f.next_appointment,
-            kind: f.kind,
-            postpartum_recovered: f.postpartum_recovered,
-        }
-    }
+    input: VisitInput,
 }
 
 pub async fn record_visit(
@@ -736,27 +649,19 @@ pub async fn record_visit(
     check_id(&st, &ctx, &id)?;
     ctx.check_csrf(form.csrf_token.as_deref())
         .map_err(|e| st.error(Some(&ctx), e))?;
-    let fields = form.into_inner().input;
-    match visits::record_visit(&st.db, &ctx.actor, id.clone(), fields.clone().into()).await {
+    let input = form.into_inner().input;
+    match visits::record_visit(&st.db, &ctx.actor, id.clone(), input.clone()).await {
         Ok(_) => Ok(see_other(&format!("/pregnancies/{id}?saved=1"))),
-        Err(e) => match field_errors(&e) {
-            Some(errors) => {
-                let record = pregnancy::open(&st.db, &ctx.actor, id)
-                    .await
-                    .map_err(|e| st.error(Some(&ctx), e))?;
-                let mut form = serde_json::to_value(&fields).unwrap_or_else(|_| empty_visit_form());
-                // Absent fields render as empty inputs (strict templates need every key).
-                if let (Some(obj), Some(defaults)) = (form.as_object_mut(), empty_visit_form().as_object()) {
-                    for (k, v) in defaults {
-                        if obj.get(k).is_none_or(Value::is_null) {
-                            obj.insert(k.clone(), if k == "visit_date" { json!("") } else { v.clone() });
-                        }
-                    }
-                }
-                visit_form_page(&st, &ctx, StatusCode::UNPROCESSABLE_ENTITY, &record, form, errors)
-            }
-            None => Err(st.error(Some(&ctx), e)),
-        },
+        Err(ServiceError::Invalid(errors)) => {
+            let record = pregnancy::open(&st.db, &ctx.actor, id)
+                .await
+                .map_err(|e| st.error(Some(&ctx), e))?;
+            let mut defaults = empty_visit_form();
+            defaults["visit_date"] = json!("");
+            let form = typed_values(&input, defaults);
+            visit_form_page(&st, &ctx, StatusCode::UNPROCESSABLE_ENTITY, &record, form, errors)
+        }
+        Err(e) => Err(st.error(Some(&ctx), e)),
     }
 }
 

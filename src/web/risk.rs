@@ -1,30 +1,19 @@
 //! Risk pages and JSON: screening, grading, cases, reports, the district board, print documents.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::api::{csrf, id};
 use super::context::{ApiCtx, ApiError, Ctx, PageCtx, PageError};
+use super::pages::{check_id, see_other};
 use crate::error::{FieldError, ServiceError};
-use crate::ids::is_id;
 use crate::risk::model::{Facts, RemovedFactor, TestResult, active_rule_set};
 use crate::risk::service::{self as risk, BoardFilter, CaseActionInput, GradeInput};
 
 type PageResult = Result<HttpResponse, PageError>;
-
-fn see_other(to: &str) -> HttpResponse {
-    HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish()
-}
-
-fn valid_id(st: &AppState, ctx: &Ctx, id: &str) -> Result<(), PageError> {
-    if is_id(id) {
-        Ok(())
-    } else {
-        Err(st.error(Some(ctx), ServiceError::NotFound("没有找到该记录")))
-    }
-}
 
 /// Look a field up in a submitted form (forms with repeated or dynamic names arrive as pairs).
 fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -124,7 +113,7 @@ fn csrf_of(form: &[(String, String)]) -> Option<&str> {
 
 pub async fn screening_form(st: web::Data<AppState>, PageCtx(ctx): PageCtx, path: web::Path<String>) -> PageResult {
     let id = path.into_inner();
-    valid_id(&st, &ctx, &id)?;
+    check_id(&st, &ctx, &id)?;
     let form = risk::screening_form(&st.db, &ctx.actor, id)
         .await
         .map_err(|e| st.error(Some(&ctx), e))?;
@@ -145,7 +134,7 @@ pub async fn screen(
     form: web::Form<Vec<(String, String)>>,
 ) -> PageResult {
     let id = path.into_inner();
-    valid_id(&st, &ctx, &id)?;
+    check_id(&st, &ctx, &id)?;
     ctx.check_csrf(csrf_of(&form)).map_err(|e| st.error(Some(&ctx), e))?;
     let ticked: Vec<String> = form
         .iter()
@@ -205,7 +194,7 @@ async fn grading_page(
 
 pub async fn grading_form(st: web::Data<AppState>, PageCtx(ctx): PageCtx, path: web::Path<String>) -> PageResult {
     let id = path.into_inner();
-    valid_id(&st, &ctx, &id)?;
+    check_id(&st, &ctx, &id)?;
     grading_page(&st, &ctx, id, StatusCode::OK, Vec::new(), None).await
 }
 
@@ -216,7 +205,7 @@ pub async fn grade(
     form: web::Form<Vec<(String, String)>>,
 ) -> PageResult {
     let id = path.into_inner();
-    valid_id(&st, &ctx, &id)?;
+    check_id(&st, &ctx, &id)?;
     ctx.check_csrf(csrf_of(&form)).map_err(|e| st.error(Some(&ctx), e))?;
     let result = match grade_input(&form) {
         Ok(input) => risk::grade(&st.db, &ctx.actor, active_rule_set().to_string(), id.clone(), input).await,
@@ -240,7 +229,7 @@ pub async fn case_page(
     q: web::Query<Notice>,
 ) -> PageResult {
     let id = path.into_inner();
-    valid_id(&st, &ctx, &id)?;
+    check_id(&st, &ctx, &id)?;
     case_page_with(&st, &ctx, id, StatusCode::OK, Vec::new(), q.done.clone()).await
 }
 
@@ -313,7 +302,7 @@ pub async fn case_action(
     form: web::Form<CaseForm>,
 ) -> PageResult {
     let id = path.into_inner();
-    valid_id(&st, &ctx, &id)?;
+    check_id(&st, &ctx, &id)?;
     ctx.check_csrf(form.csrf_token.as_deref())
         .map_err(|e| st.error(Some(&ctx), e))?;
     let form = form.into_inner();
@@ -339,8 +328,8 @@ pub async fn report_action(
     form: web::Form<ReportForm>,
 ) -> PageResult {
     let (id, action) = path.into_inner();
-    valid_id(&st, &ctx, &id)?;
-    valid_id(&st, &ctx, &form.case_id)?;
+    check_id(&st, &ctx, &id)?;
+    check_id(&st, &ctx, &form.case_id)?;
     ctx.check_csrf(form.csrf_token.as_deref())
         .map_err(|e| st.error(Some(&ctx), e))?;
     let r = match action.as_str() {
@@ -397,7 +386,7 @@ pub async fn board(st: web::Data<AppState>, PageCtx(ctx): PageCtx, q: web::Query
 
 pub async fn print_case_card(st: web::Data<AppState>, PageCtx(ctx): PageCtx, path: web::Path<String>) -> PageResult {
     let id = path.into_inner();
-    valid_id(&st, &ctx, &id)?;
+    check_id(&st, &ctx, &id)?;
     let view = risk::case_view(&st.db, &ctx.actor, id)
         .await
         .map_err(|e| st.error(Some(&ctx), e))?;
@@ -416,7 +405,7 @@ pub async fn print_report(
     path: web::Path<(String, String)>,
 ) -> PageResult {
     let (case_id, report_id) = path.into_inner();
-    valid_id(&st, &ctx, &case_id)?;
+    check_id(&st, &ctx, &case_id)?;
     let view = risk::case_view(&st.db, &ctx.actor, case_id)
         .await
         .map_err(|e| st.error(Some(&ctx), e))?;
@@ -434,19 +423,6 @@ pub async fn print_report(
 
 // ------------------------------------------------------------------ JSON
 
-fn api_csrf(req: &HttpRequest, ctx: &Ctx) -> Result<(), ApiError> {
-    ctx.check_csrf(req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()))
-        .map_err(ApiError)
-}
-
-fn api_id(raw: String) -> Result<String, ApiError> {
-    if is_id(&raw) {
-        Ok(raw)
-    } else {
-        Err(ApiError(ServiceError::NotFound("没有找到该记录")))
-    }
-}
-
 #[derive(Deserialize)]
 pub struct ScreenBody {
     #[serde(default)]
@@ -460,8 +436,8 @@ pub async fn api_screen(
     path: web::Path<String>,
     body: web::Json<ScreenBody>,
 ) -> Result<HttpResponse, ApiError> {
-    api_csrf(&req, &ctx)?;
-    let s = risk::screen(&st.db, &ctx.actor, api_id(path.into_inner())?, body.into_inner().items).await?;
+    csrf(&req, &ctx)?;
+    let s = risk::screen(&st.db, &ctx.actor, id(path.into_inner())?, body.into_inner().items).await?;
     Ok(HttpResponse::Created().json(s))
 }
 
@@ -472,14 +448,14 @@ pub async fn api_grade(
     path: web::Path<String>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    api_csrf(&req, &ctx)?;
+    csrf(&req, &ctx)?;
     let input: GradeInput = serde_json::from_value(body.into_inner())
         .map_err(|e| ApiError(ServiceError::invalid("body", "json", e.to_string())))?;
     let a = risk::grade(
         &st.db,
         &ctx.actor,
         active_rule_set().to_string(),
-        api_id(path.into_inner())?,
+        id(path.into_inner())?,
         input,
     )
     .await?;
@@ -491,7 +467,7 @@ pub async fn api_case(
     ApiCtx(ctx): ApiCtx,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(risk::case_view(&st.db, &ctx.actor, api_id(path.into_inner())?).await?))
+    Ok(HttpResponse::Ok().json(risk::case_view(&st.db, &ctx.actor, id(path.into_inner())?).await?))
 }
 
 pub async fn api_case_action(
@@ -501,10 +477,10 @@ pub async fn api_case_action(
     path: web::Path<String>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    api_csrf(&req, &ctx)?;
+    csrf(&req, &ctx)?;
     let input: CaseActionInput = serde_json::from_value(body.into_inner())
         .map_err(|e| ApiError(ServiceError::invalid("body", "json", e.to_string())))?;
-    Ok(HttpResponse::Ok().json(risk::case_action(&st.db, &ctx.actor, api_id(path.into_inner())?, input).await?))
+    Ok(HttpResponse::Ok().json(risk::case_action(&st.db, &ctx.actor, id(path.into_inner())?, input).await?))
 }
 
 pub async fn api_report_action(
@@ -513,9 +489,9 @@ pub async fn api_report_action(
     ApiCtx(ctx): ApiCtx,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    api_csrf(&req, &ctx)?;
-    let (id, action) = path.into_inner();
-    let id = api_id(id)?;
+    csrf(&req, &ctx)?;
+    let (raw_id, action) = path.into_inner();
+    let id = id(raw_id)?;
     let r = match action.as_str() {
         "send" => risk::send_report(&st.db, &ctx.actor, id).await?,
         "acknowledge" => risk::acknowledge_report(&st.db, &ctx.actor, id).await?,
