@@ -55,42 +55,86 @@ impl From<AuditRow> for AuditEvent {
 /// Append one event. `e.seq`, `prev_hash` and `hash` are filled in here. Must run inside the
 /// caller's transaction: the UPDATE of the head row locks it (PostgreSQL row lock; SQLite's
 /// writer lock), so appends from several writers or instances form one chain.
-pub fn append(conn: &mut AnyConnection, mut e: AuditEvent) -> QueryResult<AuditEvent> {
+pub fn append(conn: &mut AnyConnection, e: AuditEvent) -> QueryResult<AuditEvent> {
+    let mut done = append_many(conn, vec![e])?;
+    done.pop().ok_or(diesel::result::Error::NotFound)
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = audit_events)]
+struct NewAuditRow<'a> {
+    seq: i64,
+    at: chrono::NaiveDateTime,
+    actor_kind: &'a str,
+    actor_id: Option<&'a str>,
+    actor_name: &'a str,
+    actor_role: &'a str,
+    facility_id: Option<&'a str>,
+    client_addr: Option<&'a str>,
+    action: &'a str,
+    outcome: &'a str,
+    entity_type: &'a str,
+    entity_id: Option<&'a str>,
+    person_id: Option<&'a str>,
+    purpose: &'a str,
+    detail: &'a str,
+    prev_hash: &'a str,
+    hash: &'a str,
+}
+
+/// Append several events with one head update and one multi-row insert (a list page audits every
+/// woman it shows). Same locking and chaining as [`append`].
+pub fn append_many(conn: &mut AnyConnection, mut events: Vec<AuditEvent>) -> QueryResult<Vec<AuditEvent>> {
+    if events.is_empty() {
+        return Ok(events);
+    }
+    let n = events.len() as i64;
     diesel::update(audit_head::table.find(1))
-        .set(audit_head::seq.eq(audit_head::seq + 1))
+        .set(audit_head::seq.eq(audit_head::seq + n))
         .execute(conn)?;
-    let (seq, prev_hash): (i64, String) = audit_head::table
+    let (last_seq, mut prev): (i64, String) = audit_head::table
         .find(1)
         .select((audit_head::seq, audit_head::hash))
         .first(conn)?;
-    e.seq = seq;
-    e.prev_hash = prev_hash;
-    e.hash = chain_hash(&e);
-    diesel::insert_into(audit_events::table)
-        .values((
-            audit_events::seq.eq(e.seq),
-            audit_events::at.eq(e.at),
-            audit_events::actor_kind.eq(&e.actor_kind),
-            audit_events::actor_id.eq(&e.actor_id),
-            audit_events::actor_name.eq(&e.actor_name),
-            audit_events::actor_role.eq(&e.actor_role),
-            audit_events::facility_id.eq(&e.facility_id),
-            audit_events::client_addr.eq(&e.client_addr),
-            audit_events::action.eq(&e.action),
-            audit_events::outcome.eq(&e.outcome),
-            audit_events::entity_type.eq(&e.entity_type),
-            audit_events::entity_id.eq(&e.entity_id),
-            audit_events::person_id.eq(&e.person_id),
-            audit_events::purpose.eq(&e.purpose),
-            audit_events::detail.eq(&e.detail),
-            audit_events::prev_hash.eq(&e.prev_hash),
-            audit_events::hash.eq(&e.hash),
-        ))
-        .execute(conn)?;
+    for (i, e) in events.iter_mut().enumerate() {
+        e.seq = last_seq - n + 1 + i as i64;
+        e.prev_hash = prev;
+        e.hash = chain_hash(e);
+        prev = e.hash.clone();
+    }
+    for chunk in events.chunks(200) {
+        let rows: Vec<NewAuditRow<'_>> = chunk
+            .iter()
+            .map(|e| NewAuditRow {
+                seq: e.seq,
+                at: e.at,
+                actor_kind: &e.actor_kind,
+                actor_id: e.actor_id.as_deref(),
+                actor_name: &e.actor_name,
+                actor_role: &e.actor_role,
+                facility_id: e.facility_id.as_deref(),
+                client_addr: e.client_addr.as_deref(),
+                action: &e.action,
+                outcome: &e.outcome,
+                entity_type: &e.entity_type,
+                entity_id: e.entity_id.as_deref(),
+                person_id: e.person_id.as_deref(),
+                purpose: &e.purpose,
+                detail: &e.detail,
+                prev_hash: &e.prev_hash,
+                hash: &e.hash,
+            })
+            .collect();
+        // Multi-row inserts are not expressible through the MultiConnection backend: per variant.
+        match conn {
+            AnyConnection::Sqlite(c) => diesel::insert_into(audit_events::table).values(&rows).execute(c)?,
+            AnyConnection::Postgresql(c) => diesel::insert_into(audit_events::table).values(&rows).execute(c)?,
+        };
+    }
     diesel::update(audit_head::table.find(1))
-        .set(audit_head::hash.eq(&e.hash))
+        .set(audit_head::hash.eq(&prev))
         .execute(conn)?;
-    Ok(e)
+    Ok(events)
 }
 
 pub fn head(conn: &mut AnyConnection) -> QueryResult<(i64, String)> {

@@ -73,6 +73,23 @@ pub fn record(
     Ok(())
 }
 
+/// Record the same access to many records at once (a list shows many women): one audit row per
+/// record, appended together.
+pub fn record_many(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    action: &str,
+    targets: Vec<AuditTarget>,
+    detail: &str,
+) -> Result<(), ServiceError> {
+    let events = targets
+        .iter()
+        .map(|t| event(actor, action, Outcome::Success, t, detail))
+        .collect();
+    repo::append_many(conn, events)?;
+    Ok(())
+}
+
 /// Run a unit of work through the group-commit writer; if it is refused for lack of access, the
 /// refusal is audited (in a commit of its own, since the refused work rolled back).
 pub async fn guarded<T, F>(db: &Db, actor: &Actor, action: &'static str, f: F) -> Result<T, ServiceError>

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::model::{CardRead, HEALTH_CARD_SYSTEM, IdNumber, NewPerson, Person, PersonInput, mask_id_number};
 use super::repo;
-use crate::audit::service::{guarded, record};
+use crate::audit::service::{guarded, record, record_many};
 use crate::auth::model::{Action, Actor, Scope};
 use crate::error::{AuditTarget, ServiceError};
 use crate::ids::{new_id, now_utc, today_china};
@@ -282,9 +282,13 @@ pub async fn search(db: &Db, actor: &Actor, query: String) -> Result<Vec<PersonS
             };
             repo::search_by_name(c, q, township, prefix, 50)?
         };
-        for p in &found {
-            record(c, actor, "search", person_target(&p.id), "person search")?;
-        }
+        record_many(
+            c,
+            actor,
+            "search",
+            found.iter().map(|p| person_target(&p.id)).collect(),
+            "person search",
+        )?;
         Ok(found.iter().map(|p| PersonSummary::of(p, today)).collect())
     })
     .await

@@ -17,7 +17,7 @@ use super::model::{
     evaluate as grade_facts, facility_fits, management, plan_for, rule_set, screen as screen_facts, screening_table,
 };
 use super::repo::{self, Scope as RowScope};
-use crate::audit::service::{guarded, record, record_system};
+use crate::audit::service::{guarded, record, record_many, record_system};
 use crate::auth::model::{Action, Actor, Scope};
 use crate::error::{AuditTarget, FieldError, ServiceError};
 use crate::identity::model::Person;
@@ -1299,17 +1299,6 @@ pub async fn board(db: &Db, actor: &Actor, filter: BoardFilter) -> Result<Board,
             let Some(person) = crate::identity::repo::by_id(c, &case.person_id)? else {
                 continue;
             };
-            record(
-                c,
-                actor,
-                "search",
-                AuditTarget {
-                    entity_type: "risk_case",
-                    entity_id: Some(case.id.clone()),
-                    person_id: Some(person.id.clone()),
-                },
-                "risk board",
-            )?;
             let esc = cases::escalation(
                 case.status,
                 days,
@@ -1357,6 +1346,13 @@ pub async fn board(db: &Db, actor: &Actor, filter: BoardFilter) -> Result<Board,
                 });
             }
         }
+        record_many(
+            c,
+            actor,
+            "search",
+            rows.iter().map(|r| case_target(&r.case)).collect(),
+            "risk board",
+        )?;
         Ok(Board { rows, counts, incoming })
     })
     .await

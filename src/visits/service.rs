@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::model::{Visit, VisitInput, VisitKind};
 use super::repo;
 use super::schedule::{self, ContactStatus};
-use crate::audit::service::{guarded, record};
+use crate::audit::service::{guarded, record, record_many};
 use crate::auth::model::{Action, Actor, Scope};
 use crate::error::{AuditTarget, ServiceError};
 use crate::identity::service::{PersonSummary, person_target};
@@ -184,7 +184,6 @@ pub async fn worklist(db: &Db, actor: &Actor, limit: usize) -> Result<Worklist, 
             let Some(person) = crate::identity::repo::by_id(c, &p.person_id)? else {
                 continue;
             };
-            record(c, actor, "search", person_target(&person.id), "worklist")?;
             out.push(WorklistItem {
                 person: PersonSummary::of(&person, today),
                 pregnancy_id: p.id.clone(),
@@ -198,6 +197,13 @@ pub async fn worklist(db: &Db, actor: &Actor, limit: usize) -> Result<Worklist, 
                 contact,
             });
         }
+        record_many(
+            c,
+            actor,
+            "search",
+            out.iter().map(|i| person_target(&i.person.id)).collect(),
+            "worklist",
+        )?;
         Ok(Worklist {
             items: out,
             overdue_total,
