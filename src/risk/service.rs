@@ -77,21 +77,33 @@ fn years_between(birth: NaiveDate, on: NaiveDate) -> f64 {
     f64::from(age)
 }
 
-fn pick(slot: &mut Option<f64>, done: &mut bool, value: Option<f64>, newer: bool) {
+/// Take a visit's value for a fact unless a newer source decided it; true when taken.
+fn pick(slot: &mut Option<f64>, done: &mut bool, value: Option<f64>, newer: bool) -> bool {
     if let Some(v) = value
         && !*done
     {
         *done = true;
         if newer || slot.is_none() {
             *slot = Some(v);
+            return true;
         }
     }
+    false
 }
 
 /// What the record already shows about a woman: age at booking, the latest measured values from
 /// visits, and what the last confirmed grading recorded (values entered on the grading form and
 /// the items a clinician ticked). A visit newer than that grading wins for the values it measured.
 pub fn known_facts(conn: &mut AnyConnection, p: &Pregnancy, person: &Person) -> Result<Facts, ServiceError> {
+    Ok(known_facts_dated(conn, p, person)?.0)
+}
+
+/// [`known_facts`] with the visit date each measured value came from (fact name → date).
+fn known_facts_dated(
+    conn: &mut AnyConnection,
+    p: &Pregnancy,
+    person: &Person,
+) -> Result<(Facts, Vec<(&'static str, NaiveDate)>), ServiceError> {
     let last = repo::assessments(conn, &p.id)?
         .into_iter()
         .rev()
@@ -103,15 +115,22 @@ pub fn known_facts(conn: &mut AnyConnection, p: &Pregnancy, person: &Person) -> 
     // than the last grading and that grading recorded the value itself.
     let visits = crate::visits::repo::for_pregnancy(conn, &p.id)?;
     let mut done = [false; 4];
+    let mut dated: Vec<(&'static str, NaiveDate)> = Vec::new();
     for v in visits.iter().rev() {
         let newer = since.is_none_or(|s| v.visit_date >= s);
         let bp = match (v.systolic_mmhg, v.diastolic_mmhg) {
             (Some(s), Some(d)) => Some((f64::from(s), f64::from(d))),
             _ => None,
         };
-        pick(&mut f.weight_kg, &mut done[0], v.weight_kg, newer);
-        pick(&mut f.height_cm, &mut done[1], v.height_cm, newer);
-        pick(&mut f.hb_g_l, &mut done[2], v.hb_g_l.map(f64::from), newer);
+        if pick(&mut f.weight_kg, &mut done[0], v.weight_kg, newer) {
+            dated.push(("weight_kg", v.visit_date));
+        }
+        if pick(&mut f.height_cm, &mut done[1], v.height_cm, newer) {
+            dated.push(("height_cm", v.visit_date));
+        }
+        if pick(&mut f.hb_g_l, &mut done[2], v.hb_g_l.map(f64::from), newer) {
+            dated.push(("hb_g_l", v.visit_date));
+        }
         if let Some((s, d)) = bp
             && !done[3]
         {
@@ -119,10 +138,32 @@ pub fn known_facts(conn: &mut AnyConnection, p: &Pregnancy, person: &Person) -> 
             if newer || f.systolic_mmhg.is_none() {
                 f.systolic_mmhg = Some(s);
                 f.diastolic_mmhg = Some(d);
+                dated.push(("systolic_mmhg", v.visit_date));
+                dated.push(("diastolic_mmhg", v.visit_date));
             }
         }
     }
-    Ok(f)
+    Ok((f, dated))
+}
+
+/// Say when a data-decided factor was measured ("血红蛋白 58 g/L（…）· 2026-03-02 随访").
+fn annotate_dates(
+    a: &mut Assessment,
+    rules: &super::model::RuleSet,
+    facts: &Facts,
+    dated: &[(&'static str, NaiveDate)],
+) {
+    for f in &mut a.factors {
+        let day = rules
+            .bands
+            .iter()
+            .filter(|b| b.code == f.code && facts.numeric(&b.fact).is_some_and(|v| b.contains(v)))
+            .map(|b| if b.fact == "bmi" { "weight_kg" } else { b.fact.as_str() })
+            .find_map(|fact| dated.iter().find(|(name, _)| *name == fact).map(|(_, d)| *d));
+        if let Some(d) = day {
+            f.reason = format!("{} · {d} 随访", f.reason);
+        }
+    }
 }
 
 /// RULES.md §1.3 red 2.x "红色预警范畴疾病产后尚未稳定": after delivery, a woman graded red keeps
@@ -285,9 +326,10 @@ pub async fn grading_form(
             "risk grading form",
         )?;
         let rules = rule_set(&rule_set_id).map_err(config_error)?;
-        let facts = known_facts(c, &p, &person)?;
+        let (facts, dated) = known_facts_dated(c, &p, &person)?;
         let history = repo::assessments(c, &p.id)?;
-        let proposal = assess(&p, &history, rules, &facts)?;
+        let mut proposal = assess(&p, &history, rules, &facts)?;
+        annotate_dates(&mut proposal, rules, &facts, &dated);
         let current = history
             .into_iter()
             .rev()
@@ -642,11 +684,12 @@ pub fn after_new_data(
     let Some(person) = crate::identity::repo::by_id(c, &p.person_id)? else {
         return Ok(());
     };
-    let facts = known_facts(c, p, &person)?;
+    let (facts, dated) = known_facts_dated(c, p, &person)?;
     let history = repo::assessments(c, &p.id)?;
-    let Ok(result) = assess(p, &history, rules, &facts) else {
+    let Ok(mut result) = assess(p, &history, rules, &facts) else {
         return Ok(());
     };
+    annotate_dates(&mut result, rules, &facts, &dated);
     let current = history.iter().rev().find(|a| a.status == AssessmentStatus::Confirmed);
     let pending = history.iter().rev().find(|a| a.status == AssessmentStatus::Proposed);
     let already_proposed =
@@ -744,8 +787,9 @@ pub struct ReportView {
     pub ack_late: bool,
 }
 
+/// One option of a select on the case page (a manager, a delivery facility).
 #[derive(Debug, Clone, Serialize)]
-pub struct Option2 {
+pub struct Choice {
     pub id: String,
     pub label: String,
 }
@@ -762,8 +806,8 @@ pub struct CaseView {
     pub plan: Option<Plan>,
     pub manager_name: Option<String>,
     pub delivery_facility_name: Option<String>,
-    pub managers: Vec<Option2>,
-    pub delivery_options: Vec<Option2>,
+    pub managers: Vec<Choice>,
+    pub delivery_options: Vec<Choice>,
     pub events: Vec<CaseEvent>,
     pub reports: Vec<ReportView>,
     pub current: Option<AssessmentRecord>,
@@ -797,7 +841,7 @@ fn build_case_view(c: &mut AnyConnection, actor: &Actor, case: CaseRecord) -> Re
         .filter(|u| u.active && u.role == "clinician")
         .filter_map(|u| facilities.iter().find(|f| f.id == u.facility_id).map(|f| (u, f)))
         .filter(|(_, f)| Scope::of_facility(f).covers(&case.jurisdiction, case.township_code.as_deref()))
-        .map(|(u, f)| Option2 {
+        .map(|(u, f)| Choice {
             id: u.id.clone(),
             label: format!("{}（{}）", u.display_name, f.name),
         })
@@ -808,7 +852,7 @@ fn build_case_view(c: &mut AnyConnection, actor: &Actor, case: CaseRecord) -> Re
             plan.as_ref()
                 .is_some_and(|pl| facility_fits(pl, f.level.as_str(), &f.capabilities))
         })
-        .map(|f| Option2 {
+        .map(|f| Choice {
             id: f.id.clone(),
             label: format!("{}（{}级）", f.name, f.level.label_zh()),
         })

@@ -196,6 +196,17 @@ async fn a_worse_result_at_a_visit_proposes_a_regrade_and_a_colour_never_drops_s
     );
     assert_eq!(risk["pending"]["colour"], "orange");
     assert!(risk["pending"]["trigger"].as_str().unwrap().starts_with("visit"));
+    let hb = risk["pending"]["factors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "O2.6")
+        .unwrap();
+    let reason = hb["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("58 g/L") && reason.contains(&format!("{} 随访", mch_chain::ids::today_china())),
+        "{reason}"
+    );
     let home = county.get("/").await;
     assert!(
         home.body.contains("risk-proposals") && home.body.contains("李敏"),
