@@ -98,12 +98,11 @@ pub fn known_facts(conn: &mut AnyConnection, p: &Pregnancy, person: &Person) -> 
     Ok(known_facts_dated(conn, p, person)?.0)
 }
 
-/// [`known_facts`] with the visit date each measured value came from (fact name → date).
-fn known_facts_dated(
-    conn: &mut AnyConnection,
-    p: &Pregnancy,
-    person: &Person,
-) -> Result<(Facts, Vec<(&'static str, NaiveDate)>), ServiceError> {
+/// Which visit date each measured value came from (fact name → date).
+type Dated = Vec<(&'static str, NaiveDate)>;
+
+/// [`known_facts`] with the visit date each measured value came from.
+fn known_facts_dated(conn: &mut AnyConnection, p: &Pregnancy, person: &Person) -> Result<(Facts, Dated), ServiceError> {
     let last = repo::assessments(conn, &p.id)?
         .into_iter()
         .rev()
