@@ -172,7 +172,18 @@ pub async fn open(db: &Db, actor: &Actor, pregnancy_id: String) -> Result<Pregna
         let p = pregnancy_for(c, actor, Action::ReadRecord, &pregnancy_id)?;
         record(c, actor, "read", pregnancy_target(&p), "pregnancy page")?;
         let person = person_for(c, actor, Action::ReadRecord, &p.person_id)?;
-        let person = view_of(c, actor, person)?;
+        let mut person = view_of(c, actor, person)?;
+        // The whole ID number is shown only on the person's own page (issue 2); here it is masked.
+        person.id_number_display = person
+            .person
+            .id_number
+            .as_deref()
+            .map(crate::identity::model::mask_id_number);
+        person.health_card_numbers = person
+            .health_card_numbers
+            .iter()
+            .map(|n| crate::identity::model::mask_id_number(n))
+            .collect();
         let today = today_china();
         let visits = crate::visits::repo::for_pregnancy(c, &p.id)?;
         let first_height = visits.iter().find_map(|v| v.height_cm);

@@ -122,6 +122,24 @@ async fn typing_an_existing_id_number_opens_the_existing_record_instead_of_creat
         page.body.contains(&id),
         "the registrar sees the whole number on the person's own page"
     );
+    // …and only there: the pregnancy page masks it.
+    let person = loc
+        .trim_start_matches("/persons/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let (s, _) = c
+        .post_json(
+            &format!("/api/persons/{person}/pregnancies"),
+            &serde_json::json!({"lmp": crate::helpers::days_ago(60), "gravidity": "1"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (_, rec) = c.get_json(&format!("/api/persons/{person}")).await;
+    let preg = rec["pregnancies"][0]["pregnancy"]["id"].as_str().unwrap().to_string();
+    let page = c.get(&format!("/pregnancies/{preg}")).await;
+    assert!(!page.body.contains(&id) && page.body.contains(&format!("{}********{}", &id[..6], &id[14..])));
 }
 
 #[tokio::test]
