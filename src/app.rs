@@ -10,6 +10,8 @@ use crate::web;
 
 pub struct Application {
     http_port: u16,
+    mllp: Option<std::net::TcpListener>,
+    mllp_port: Option<u16>,
     server: Server,
     db: Db,
 }
@@ -26,12 +28,33 @@ impl Application {
         let http_port = listener.local_addr()?.port();
         crate::risk::model::configure(&settings.risk_rule_set).map_err(|e| anyhow::anyhow!(e))?;
         let server = web::server(listener, db.clone(), settings)?;
+        let mllp = match settings.mllp_addr.as_str() {
+            "off" | "" => None,
+            addr => {
+                let l = std::net::TcpListener::bind(addr)
+                    .map_err(|e| anyhow::anyhow!("cannot bind MLLP address {addr}: {e}"))?;
+                l.set_nonblocking(true)?;
+                Some(l)
+            }
+        };
+        let mllp_port = mllp.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.port());
         tracing::info!(http_port, database = %redact_url(&settings.database_url), "mch-chain listening");
-        Ok(Application { http_port, server, db })
+        Ok(Application {
+            http_port,
+            mllp,
+            mllp_port,
+            server,
+            db,
+        })
     }
 
     pub fn http_port(&self) -> u16 {
         self.http_port
+    }
+
+    /// The MLLP port, when the listener is on.
+    pub fn mllp_port(&self) -> Option<u16> {
+        self.mllp_port
     }
 
     pub fn db(&self) -> Db {
@@ -51,8 +74,18 @@ impl Application {
                 }
             }
         });
+        let mllp = match self.mllp {
+            Some(l) => {
+                let listener = tokio::net::TcpListener::from_std(l)?;
+                Some(tokio::spawn(crate::hl7::server::serve(listener, self.db.clone())))
+            }
+            None => None,
+        };
         let result = self.server.await;
         timer.abort();
+        if let Some(m) = mllp {
+            m.abort();
+        }
         result
     }
 }

@@ -67,6 +67,11 @@ pub enum Command {
         #[command(subcommand)]
         command: IdCommand,
     },
+    /// HL7 v2 interface.
+    Hl7 {
+        #[command(subcommand)]
+        command: Hl7Command,
+    },
     /// Five-colour risk grading.
     Risk {
         #[command(subcommand)]
@@ -156,6 +161,34 @@ pub enum IdCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum Hl7Command {
+    /// Senders (MSH-3/MSH-4 bound to one of our facilities).
+    Sender {
+        #[command(subcommand)]
+        command: Hl7SenderCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Hl7SenderCommand {
+    /// Register a sender; messages from unregistered senders are rejected (AR).
+    Add {
+        #[command(flatten)]
+        settings: Settings,
+        #[arg(long)]
+        sending_app: String,
+        #[arg(long)]
+        sending_facility: String,
+        /// Our facility code the sender is bound to (its jurisdiction scopes what it may touch).
+        #[arg(long)]
+        facility: String,
+        /// Character set when MSH-18 is empty: utf8 or gb18030.
+        #[arg(long, default_value = "utf8")]
+        charset: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum RiskCommand {
     /// Read a JSON object of facts on standard input and print the five-colour assessment.
     Evaluate {
@@ -197,6 +230,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 settings.http_addr.replace(":0", &format!(":{}", app.http_port()))
             );
             println!("http_port={}", app.http_port());
+            if let Some(p) = app.mllp_port() {
+                println!("mllp_port={p}");
+            }
             app.run_until_stopped().await?;
             Ok(0)
         }
@@ -329,6 +365,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let (out, code) = id_check(&id);
             println!("{out}");
             Ok(code)
+        }
+        Command::Hl7 {
+            command:
+                Hl7Command::Sender {
+                    command:
+                        Hl7SenderCommand::Add {
+                            settings,
+                            sending_app,
+                            sending_facility,
+                            facility,
+                            charset,
+                        },
+                },
+        } => {
+            let db = open(&settings)?;
+            let id = crate::hl7::service::add_sender(&db, &sending_app, &sending_facility, &facility, &charset).await?;
+            println!(
+                "{}",
+                json!({"id": id, "sending_app": sending_app, "sending_facility": sending_facility, "facility": facility})
+            );
+            Ok(0)
         }
         Command::Risk {
             command: RiskCommand::Evaluate { rule_set },

@@ -8,6 +8,9 @@ pub struct Settings {
     /// HTTP listen address (port 0 picks a free port; the chosen one is printed).
     #[arg(long, env = "MCH_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: String,
+    /// HL7 v2 MLLP listen address (`off` disables it; port 0 picks a free port, printed as `mllp_port=N`).
+    #[arg(long, env = "MCH_MLLP_ADDR", default_value = "127.0.0.1:2575")]
+    pub mllp_addr: String,
     /// Read connections in the pool (writes go through the single group-commit writer).
     #[arg(long, env = "MCH_DB_POOL_SIZE", default_value_t = 8)]
     pub pool_size: u32,
@@ -28,6 +31,7 @@ impl Settings {
         Settings {
             database_url: database_url.to_string(),
             http_addr: "127.0.0.1:0".into(),
+            mllp_addr: "127.0.0.1:0".into(),
             pool_size: 4,
             workers: Some(2),
             risk_rule_set: crate::risk::model::DEFAULT_RULE_SET.into(),

@@ -113,6 +113,12 @@ pub struct Message {
 fn decode(bytes: &[u8], charset: Charset) -> Result<String, ParseError> {
     match charset {
         Charset::Utf8 => String::from_utf8(bytes.to_vec()).map_err(|_| ParseError::InvalidText("UTF-8")),
+        // GB 18030 decodes almost any bytes, so UTF-8 Chinese sent under a GB 18030 label would
+        // come out as mojibake without an error. Non-ASCII text that is valid UTF-8 is practically
+        // never GB 18030 Chinese: refuse it.
+        Charset::Gb18030 if !bytes.is_ascii() && std::str::from_utf8(bytes).is_ok() => {
+            Err(ParseError::InvalidText("GB 18030 (the bytes are UTF-8)"))
+        }
         Charset::Gb18030 => encoding_rs::GB18030
             .decode_without_bom_handling_and_without_replacement(bytes)
             .map(|c| c.into_owned())
@@ -601,6 +607,12 @@ ZMC|1|custom\r";
         assert_eq!(
             Message::parse(&bytes, Charset::Utf8).unwrap_err(),
             ParseError::InvalidText("UTF-8")
+        );
+        // UTF-8 Chinese under a GB 18030 label is refused too (it would decode as mojibake).
+        let mislabelled = ORU.replace("UNICODE UTF-8", "GB 18030-2000");
+        assert_eq!(
+            Message::parse(mislabelled.as_bytes(), Charset::Utf8).unwrap_err(),
+            ParseError::InvalidText("GB 18030 (the bytes are UTF-8)")
         );
         let odd = ORU.replace("UNICODE UTF-8", "EBCDIC");
         assert!(matches!(

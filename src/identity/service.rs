@@ -357,3 +357,67 @@ pub async fn recent_card_reads(
     })
     .await
 }
+
+/// Find a person by ID number, then by a hospital identifier (MRN), or create her — for
+/// interfaces (HL7 ADT). Identifiers the message carries are added; an identifier already held by
+/// someone else, or a name that contradicts the record, is a conflict: never a silent overwrite.
+/// Runs inside the caller's transaction and audits there.
+pub fn find_or_create(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    new: NewPerson,
+    extra_ids: &[(String, String)],
+) -> Result<(Person, bool), ServiceError> {
+    if !actor.may(Action::RegisterPerson) {
+        return Err(ServiceError::forbidden(AuditTarget {
+            entity_type: "person",
+            ..Default::default()
+        }));
+    }
+    let mut found = match &new.id_number {
+        Some(id) => repo::by_id_number(c, id.as_str())?,
+        None => None,
+    };
+    if found.is_none() {
+        for (system, value) in extra_ids {
+            if let Some(holder) = repo::holder_of(c, system, value)? {
+                found = repo::by_id(c, &holder)?;
+                break;
+            }
+        }
+    }
+    let (person, created) = match found {
+        Some(p) => {
+            if !actor.may_on(Action::RegisterPerson, &p.jurisdiction, p.township_code.as_deref()) {
+                return Err(ServiceError::forbidden(person_target(&p.id)));
+            }
+            if p.name != new.name || p.birth_date != new.birth_date {
+                return Err(ServiceError::Conflict(
+                    "消息中的姓名或出生日期与档案不一致，未覆盖档案，请核对".into(),
+                ));
+            }
+            if let (Some(a), Some(b)) = (&p.id_number, &new.id_number)
+                && a != b.as_str()
+            {
+                return Err(ServiceError::Conflict(
+                    "消息中的身份证号与该病案号对应档案不一致".into(),
+                ));
+            }
+            record(c, actor, "read", person_target(&p.id), "interface identification")?;
+            (p, false)
+        }
+        None => (create(c, actor, new)?, true),
+    };
+    for (system, value) in extra_ids {
+        match repo::holder_of(c, system, value)? {
+            Some(holder) if holder != person.id => {
+                return Err(ServiceError::Conflict(format!(
+                    "标识 {system}:{value} 已属于另一服务对象"
+                )));
+            }
+            Some(_) => {}
+            None => repo::add_identifier(c, &person.id, system, value)?,
+        }
+    }
+    Ok((person, created))
+}

@@ -253,3 +253,12 @@ impl Db {
             .await
     }
 }
+
+/// Run `f` in a savepoint of the caller's transaction: if it fails, only its own writes are undone.
+pub fn savepoint<T, E, F>(conn: &mut AnyConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    conn.transaction(f)
+}

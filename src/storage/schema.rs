@@ -205,6 +205,35 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    hl7_senders (id) {
+        id -> Text,
+        sending_app -> Text,
+        sending_facility -> Text,
+        facility_id -> Text,
+        default_charset -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    hl7_messages (id) {
+        id -> Text,
+        sending_app -> Text,
+        sending_facility -> Text,
+        control_id -> Text,
+        message_type -> Text,
+        received_at -> Timestamp,
+        raw -> Binary,
+        content_hash -> Text,
+        status -> Text,
+        ack_code -> Text,
+        ack -> Text,
+        error -> Text,
+        person_id -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(users -> facilities (facility_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(api_tokens -> facilities (facility_id));
@@ -232,6 +261,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     risk_case_events,
     risk_case_reports,
     deliveries,
+    hl7_senders,
+    hl7_messages,
 );
 
 diesel::table! {

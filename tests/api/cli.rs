@@ -76,6 +76,7 @@ fn serve(db: &str) -> (std::process::Child, u16, std::thread::JoinHandle<String>
         .args(["serve"])
         .env("DATABASE_URL", db)
         .env("MCH_HTTP_ADDR", "127.0.0.1:0")
+        .env("MCH_MLLP_ADDR", "127.0.0.1:0")
         .env("MCH_LOG", "debug")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

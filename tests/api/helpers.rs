@@ -71,6 +71,8 @@ pub fn fresh_db() -> TestDb {
 /// the county MCH centre, and a facility in the neighbouring county 340525.
 pub struct TestApp {
     pub base: String,
+    /// The MLLP listener's address (127.0.0.1:port).
+    pub mllp: String,
     pub db: Db,
     pub test_db: TestDb,
 }
@@ -91,9 +93,15 @@ pub async fn spawn_app() -> TestApp {
     let settings = Settings::for_url(&test_db.url);
     let app = Application::build(&settings).expect("build app");
     let base = format!("http://127.0.0.1:{}", app.http_port());
+    let mllp = format!("127.0.0.1:{}", app.mllp_port().unwrap_or(0));
     let db = app.db();
     tokio::spawn(app.run_until_stopped());
-    let t = TestApp { base, db, test_db };
+    let t = TestApp {
+        base,
+        mllp,
+        db,
+        test_db,
+    };
     t.seed_region().await;
     t
 }

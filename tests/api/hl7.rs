@@ -92,3 +92,160 @@ fn our_chinese_samples_parse_in_utf8_and_gb18030_alike() {
     assert_eq!(b.encode_bytes(), gb, "GB 18030 encodes back to the same bytes");
     assert_eq!(a.encode().as_bytes(), utf8.as_slice());
 }
+
+// ------------------------------------------------------------------ MLLP listener
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::{TestApp, id_number, spawn_app};
+
+fn framed(msg: &str) -> Vec<u8> {
+    mch_chain::hl7::mllp::frame(msg.as_bytes())
+}
+
+/// Read one framed ACK and parse it.
+async fn read_ack(s: &mut TcpStream) -> Message {
+    let mut d = mch_chain::hl7::mllp::Decoder::new(1 << 20);
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("ACK in time")
+            .unwrap();
+        assert!(n > 0, "connection closed without an ACK");
+        if let Some(mch_chain::hl7::mllp::Event::Frame(f)) = d.feed(&buf[..n]).into_iter().next() {
+            return Message::parse(&f, Charset::Utf8).unwrap();
+        }
+    }
+}
+
+fn adt(control: &str, id: &str, name: (&str, &str), birth: &str) -> String {
+    format!(
+        "MSH|^~\\&|HIS|COUNTYHOSP|MCH|CENTRE|20261124083000||ADT^A04^ADT_A01|{control}|P|2.5.1|||||CHN|UNICODE UTF-8\r\
+         EVN|A04|20261124083000\r\
+         PID|1||{id}^^^&2.16.156.10011.1.3&ISO^NNCHN~M{control}^^^COUNTYHOSP^MR||{}^{}||{birth}|F|||东关镇^^示范县||13900000000\r\
+         PV1|1|O\r",
+        name.0, name.1
+    )
+}
+
+async fn app_with_sender() -> TestApp {
+    let app = spawn_app().await;
+    mch_chain::hl7::service::add_sender(&app.db, "HIS", "COUNTYHOSP", "COUNTY", "utf8")
+        .await
+        .unwrap();
+    app
+}
+
+#[tokio::test]
+async fn an_admission_over_mllp_registers_the_woman_once_and_a_resend_gets_the_same_ack() {
+    let app = app_with_sender().await;
+    let id = id_number("340524", "1993-03-08", 44);
+    let msg = adt("CTRL-1", &id, ("王", "小红"), "19930308");
+    let mut s = TcpStream::connect(&app.mllp).await.unwrap();
+    s.write_all(&framed(&msg)).await.unwrap();
+    let first = read_ack(&mut s).await;
+    assert_eq!(first.get("MSA-1").unwrap().as_deref(), Some("AA"));
+    assert_eq!(first.get("MSA-2").unwrap().as_deref(), Some("CTRL-1"));
+    // Stored and processed before the ACK: the county sees her with her MRN.
+    let mut county = app.login("clinician", "COUNTY").await;
+    let (_, found) = county.get_json(&format!("/api/persons?q={id}")).await;
+    assert_eq!(found["persons"][0]["name"], "王小红");
+    // A resend (same MSH-10, same bytes) is processed once and answered the same.
+    s.write_all(&framed(&msg)).await.unwrap();
+    let again = read_ack(&mut s).await;
+    assert_eq!(again.text(), first.text());
+    // The same MSH-10 with other content is flagged, not applied.
+    let other = adt("CTRL-1", &id, ("王", "小花"), "19930308");
+    s.write_all(&framed(&other)).await.unwrap();
+    let clash = read_ack(&mut s).await;
+    assert_eq!(clash.get("MSA-1").unwrap().as_deref(), Some("AE"));
+    let (_, found) = county.get_json(&format!("/api/persons?q={id}")).await;
+    assert_eq!(found["persons"].as_array().unwrap().len(), 1);
+    assert_eq!(found["persons"][0]["name"], "王小红");
+    let stored = app
+        .db
+        .read(|c| mch_chain::hl7::repo::recent(c, 10).map_err(mch_chain::storage::StorageError::from))
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1, "one stored message for one control id");
+}
+
+#[tokio::test]
+async fn frames_split_byte_by_byte_and_coalesced_are_each_acked_in_order() {
+    let app = app_with_sender().await;
+    let a = adt(
+        "SPLIT-1",
+        &id_number("340524", "1991-01-01", 46),
+        ("李", "娜"),
+        "19910101",
+    );
+    let b = adt(
+        "SPLIT-2",
+        &id_number("340524", "1992-02-02", 48),
+        ("张", "丽"),
+        "19920202",
+    );
+    let mut s = TcpStream::connect(&app.mllp).await.unwrap();
+    for byte in framed(&a) {
+        s.write_all(&[byte]).await.unwrap();
+    }
+    assert_eq!(read_ack(&mut s).await.get("MSA-2").unwrap().as_deref(), Some("SPLIT-1"));
+    let c = adt(
+        "SPLIT-3",
+        &id_number("340524", "1990-03-03", 50),
+        ("赵", "敏"),
+        "19900303",
+    );
+    s.write_all(&[framed(&b), framed(&c)].concat()).await.unwrap();
+    assert_eq!(read_ack(&mut s).await.get("MSA-2").unwrap().as_deref(), Some("SPLIT-2"));
+    assert_eq!(read_ack(&mut s).await.get("MSA-2").unwrap().as_deref(), Some("SPLIT-3"));
+}
+
+#[tokio::test]
+async fn unknown_senders_unsupported_types_and_bad_content_get_ar_or_ae_with_a_reason() {
+    let app = app_with_sender().await;
+    let mut s = TcpStream::connect(&app.mllp).await.unwrap();
+    let stranger =
+        adt("X-1", &id_number("340524", "1991-01-01", 52), ("钱", "芳"), "19910101").replace("COUNTYHOSP", "ELSEWHERE");
+    s.write_all(&framed(&stranger)).await.unwrap();
+    let ack = read_ack(&mut s).await;
+    assert_eq!(ack.get("MSA-1").unwrap().as_deref(), Some("AR"));
+    assert!(ack.get("ERR-8").unwrap().unwrap().contains("unregistered sender"));
+    let oru = "MSH|^~\\&|HIS|COUNTYHOSP|MCH|CENTRE|20261124||ORU^R01|X-2|P|2.5.1\rPID|1||1^^^^MR\rOBX|1|NM|718-7^Hb^LN||58|g/L\r";
+    s.write_all(&framed(oru)).await.unwrap();
+    let ack = read_ack(&mut s).await;
+    assert_eq!(ack.get("MSA-1").unwrap().as_deref(), Some("AR"));
+    assert!(ack.get("ERR-8").unwrap().unwrap().contains("ORU^R01"));
+    // A wrong check character: AE with the reason, nothing registered.
+    let mut bad_id = id_number("340524", "1991-01-01", 54);
+    bad_id.replace_range(17..18, if bad_id.ends_with('1') { "2" } else { "1" });
+    let bad = adt("X-3", &bad_id, ("孙", "雪"), "19910101");
+    s.write_all(&framed(&bad)).await.unwrap();
+    let ack = read_ack(&mut s).await;
+    assert_eq!(ack.get("MSA-1").unwrap().as_deref(), Some("AE"));
+    assert!(ack.get("ERR-8").unwrap().unwrap().contains("校验位"));
+    let mut county = app.login("clinician", "COUNTY").await;
+    let (_, found) = county.get_json("/api/persons?q=孙雪").await;
+    assert_eq!(found["persons"].as_array().unwrap().len(), 0);
+    // GB 18030 declared but sent as UTF-8 bytes with Chinese text: refused, never stored as mojibake.
+    let lying = adt("X-4", &id_number("340524", "1991-01-01", 56), ("周", "婷"), "19910101")
+        .replace("UNICODE UTF-8", "GB 18030-2000");
+    s.write_all(&framed(&lying)).await.unwrap();
+    assert_eq!(read_ack(&mut s).await.get("MSA-1").unwrap().as_deref(), Some("AE"));
+    // Garbage without a start block closes the connection cleanly; other connections carry on.
+    let mut junk = TcpStream::connect(&app.mllp).await.unwrap();
+    junk.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(5), junk.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0, "closed without an answer");
+    let ok = adt("X-5", &id_number("340524", "1994-04-04", 58), ("吴", "静"), "19940404");
+    s.write_all(&framed(&ok)).await.unwrap();
+    assert_eq!(read_ack(&mut s).await.get("MSA-1").unwrap().as_deref(), Some("AA"));
+}

@@ -1,0 +1,2 @@
+DROP TABLE hl7_messages;
+DROP TABLE hl7_senders;

@@ -1,0 +1,71 @@
+//! The MLLP listener: many concurrent connections, a frame size limit, an idle timeout. Each
+//! frame's ACK is written only after the message is committed (see `service::receive`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+use super::mllp::{Decoder, Event, frame};
+use super::service;
+use crate::storage::Db;
+
+pub const MAX_FRAME: usize = 1024 * 1024;
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// Accept connections until the task is dropped.
+pub async fn serve(listener: TcpListener, db: Db) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            continue;
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "MLLP connection refused: too many connections");
+            drop(stream);
+            continue;
+        };
+        let db = db.clone();
+        tokio::spawn(async move {
+            let span = tracing::info_span!("mllp", peer = %peer);
+            let _permit = permit;
+            if let Err(e) = connection(stream, db).await {
+                span.in_scope(|| tracing::debug!(error = %e, "MLLP connection ended"));
+            }
+        });
+    }
+}
+
+async fn connection(mut stream: TcpStream, db: Db) -> std::io::Result<()> {
+    let mut decoder = Decoder::new(MAX_FRAME);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match tokio::time::timeout(IDLE_TIMEOUT, stream.read(&mut buf)).await {
+            Ok(r) => r?,
+            Err(_) => return Ok(()), // idle: close
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        for event in decoder.feed(buf.get(..n).unwrap_or_default()) {
+            match event {
+                Event::Frame(payload) => match service::receive(&db, payload).await {
+                    Ok(Some(ack)) => stream.write_all(&frame(ack.as_bytes())).await?,
+                    Ok(None) => return Ok(()),
+                    // Not stored: no ACK at all, the sender resends (never an AA for unsaved data).
+                    Err(e) => {
+                        tracing::error!(error = %e, "HL7 message could not be stored; connection closed without ACK");
+                        return Ok(());
+                    }
+                },
+                Event::Garbage | Event::TooLarge => {
+                    tracing::warn!(?event, "MLLP framing error: connection closed");
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
