@@ -235,3 +235,164 @@ async fn administration_commands_work_end_to_end_and_logs_hold_no_patient_data()
         assert!(leak.is_none(), "the log contains patient data or a secret: {leak:?}");
     }
 }
+
+/// Start `serve` and read the MLLP port it prints.
+fn serve_mllp(db: &str) -> (std::process::Child, u16) {
+    let mut child = bin()
+        .args(["serve"])
+        .env("DATABASE_URL", db)
+        .env("MCH_HTTP_ADDR", "127.0.0.1:0")
+        .env("MCH_MLLP_ADDR", "127.0.0.1:0")
+        .env("MCH_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while stdout.read_line(&mut line).unwrap() > 0 {
+        if let Some(p) = line.trim().strip_prefix("mllp_port=") {
+            let port = p.parse().unwrap();
+            std::thread::spawn(move || {
+                let mut rest = String::new();
+                let _ = stdout.read_to_string(&mut rest);
+            });
+            return (child, port);
+        }
+        line.clear();
+    }
+    panic!("the server did not report its MLLP port");
+}
+
+/// RELIABILITY.md 1: kill -9 while a client streams messages; every message that got an ACK is in
+/// the store after restart, exactly once, and resending the rest processes each once.
+#[tokio::test]
+async fn no_acknowledged_message_is_lost_when_the_process_is_killed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let db = fresh_db();
+    let url = db.url.clone();
+    assert_eq!(
+        run(
+            &url,
+            &[
+                "facility",
+                "add",
+                "--code",
+                "HOSP",
+                "--name",
+                "县医院",
+                "--level",
+                "county",
+                "--kind",
+                "hospital",
+                "--jurisdiction",
+                "340524"
+            ],
+            None
+        )
+        .0,
+        0
+    );
+    assert_eq!(
+        run(
+            &url,
+            &[
+                "hl7",
+                "sender",
+                "add",
+                "--sending-app",
+                "HIS",
+                "--sending-facility",
+                "HOSP",
+                "--facility",
+                "HOSP"
+            ],
+            None
+        )
+        .0,
+        0
+    );
+    let message = |i: usize| {
+        let id = id_number("340524", &format!("19{:02}-01-15", 70 + i % 25), (i as u32 % 400) * 2);
+        format!(
+            "MSH|^~\\&|HIS|HOSP|MCH|C|20261124||ADT^A04|K-{i}|P|2.5.1\rPID|1||{id}^^^^NNCHN~MRN{i}^^^HOSP^MR||测试^{i}号||19{:02}0115|F\r",
+            70 + i % 25
+        )
+    };
+    let (mut child, port) = serve_mllp(&url);
+    let mut acked: Vec<usize> = Vec::new();
+    let mut sent = 0;
+    {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let mut decoder = mch_chain::hl7::mllp::Decoder::new(1 << 20);
+        let mut buf = vec![0u8; 8192];
+        // Pipeline: keep 8 messages in flight; kill the process after 60 ACKs.
+        while acked.len() < 60 {
+            while sent < acked.len() + 8 {
+                s.write_all(&mch_chain::hl7::mllp::frame(message(sent).as_bytes()))
+                    .await
+                    .unwrap();
+                sent += 1;
+            }
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            for e in decoder.feed(&buf[..n]) {
+                if let mch_chain::hl7::mllp::Event::Frame(f) = e {
+                    let ack = mch_chain::hl7::er7::Message::parse(&f, mch_chain::hl7::er7::Charset::Utf8).unwrap();
+                    assert_eq!(ack.get("MSA-1").unwrap().as_deref(), Some("AA"));
+                    let ctrl = ack.get("MSA-2").unwrap().unwrap();
+                    acked.push(ctrl.trim_start_matches("K-").parse().unwrap());
+                }
+            }
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+    // After restart every acknowledged message is there; the unacknowledged ones are resent.
+    let (mut child, port) = serve_mllp(&url);
+    let stored = |url: &str| {
+        use diesel::prelude::*;
+        use mch_chain::storage::schema::hl7_messages::dsl as m;
+        let mut conn = mch_chain::storage::establish(url).unwrap();
+        m::hl7_messages.select(m::control_id).load::<String>(&mut conn).unwrap()
+    };
+    let before = stored(&url);
+    for i in &acked {
+        assert_eq!(
+            before.iter().filter(|c| **c == format!("K-{i}")).count(),
+            1,
+            "acknowledged K-{i} was lost"
+        );
+    }
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut decoder = mch_chain::hl7::mllp::Decoder::new(1 << 20);
+    let mut buf = vec![0u8; 8192];
+    for i in 0..sent {
+        s.write_all(&mch_chain::hl7::mllp::frame(message(i).as_bytes()))
+            .await
+            .unwrap();
+        let mut got = None;
+        while got.is_none() {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            got = decoder.feed(&buf[..n]).into_iter().next();
+        }
+    }
+    let after = stored(&url);
+    for i in 0..sent {
+        assert_eq!(
+            after.iter().filter(|c| **c == format!("K-{i}")).count(),
+            1,
+            "K-{i} stored exactly once"
+        );
+    }
+    let persons = {
+        use diesel::prelude::*;
+        use mch_chain::storage::schema::persons::dsl as p;
+        let mut conn = mch_chain::storage::establish(&url).unwrap();
+        p::persons.count().get_result::<i64>(&mut conn).unwrap()
+    };
+    assert_eq!(persons as usize, sent, "each message registered its woman once");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
