@@ -261,6 +261,8 @@ fn serve_mllp(db: &str) -> (std::process::Child, u16) {
         }
         line.clear();
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the server did not report its MLLP port");
 }
 
