@@ -160,7 +160,20 @@ fn receive_in(c: &mut AnyConnection, header: Header, bytes: Vec<u8>) -> Result<S
                             // Mapping runs in a savepoint: a content error undoes it, the message stays stored.
                             match crate::storage::savepoint(c, |sp| map_adt(sp, &actor, &m)) {
                                 Ok(pid) => (AckCode::Aa, String::new(), Some(pid), kind),
-                                Err(e) => (AckCode::Ae, e.to_string(), None, kind),
+                                Err(e) => {
+                                    // A refusal is audited against the woman, like any other door's.
+                                    if let ServiceError::Forbidden { target: Some(t), .. } = &e {
+                                        let ev = crate::audit::service::event(
+                                            &actor,
+                                            "create",
+                                            crate::audit::model::Outcome::Denied,
+                                            t,
+                                            "interface access refused",
+                                        );
+                                        crate::audit::repo::append(c, ev)?;
+                                    }
+                                    (AckCode::Ae, e.to_string(), None, kind)
+                                }
                             }
                         }
                         _ => (

@@ -249,3 +249,35 @@ async fn unknown_senders_unsupported_types_and_bad_content_get_ar_or_ae_with_a_r
     s.write_all(&framed(&ok)).await.unwrap();
     assert_eq!(read_ack(&mut s).await.get("MSA-1").unwrap().as_deref(), Some("AA"));
 }
+
+#[tokio::test]
+async fn a_sender_outside_her_jurisdiction_is_refused_and_the_refusal_is_audited() {
+    let app = app_with_sender().await;
+    mch_chain::hl7::service::add_sender(&app.db, "NBRHIS", "NBRHOSP", "NBR", "utf8")
+        .await
+        .unwrap();
+    let id = id_number("340524", "1995-05-05", 60);
+    let mut s = TcpStream::connect(&app.mllp).await.unwrap();
+    s.write_all(&framed(&adt("J-1", &id, ("郑", "慧"), "19950505")))
+        .await
+        .unwrap();
+    assert_eq!(read_ack(&mut s).await.get("MSA-1").unwrap().as_deref(), Some("AA"));
+    // The neighbouring county's hospital sends the same woman: refused, audited against her.
+    let nbr = adt("J-2", &id, ("郑", "慧"), "19950505").replace("|HIS|COUNTYHOSP|", "|NBRHIS|NBRHOSP|");
+    s.write_all(&framed(&nbr)).await.unwrap();
+    let ack = read_ack(&mut s).await;
+    assert_eq!(ack.get("MSA-1").unwrap().as_deref(), Some("AE"));
+    let mut county = app.login("clinician", "COUNTY").await;
+    let (_, found) = county.get_json(&format!("/api/persons?q={id}")).await;
+    let person = found["persons"][0]["id"].as_str().unwrap().to_string();
+    let mut auditor = app.login("auditor", "PROV").await;
+    let (_, log) = auditor.get_json(&format!("/api/audit/persons/{person}")).await;
+    assert!(
+        log["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["outcome"] == "denied" && e["actor_name"] == "hl7:NBRHIS^NBRHOSP"),
+        "{log}"
+    );
+}
