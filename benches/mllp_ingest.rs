@@ -18,7 +18,11 @@ use mch_chain::hl7::mllp::{Decoder, Event, frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn id_number(seq: usize) -> String {
-    let body = format!("340524{}{:03}", 19_700_101 + (seq / 500) as u32 * 10_000, (seq % 500) * 2);
+    let body = format!(
+        "340524{}{:03}",
+        19_700_101 + (seq / 500) as u32 * 10_000,
+        (seq % 500) * 2
+    );
     let w = [7u32, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     let sum: u32 = body.bytes().zip(w).map(|(b, w)| u32::from(b - b'0') * w).sum();
     format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char)
@@ -39,12 +43,22 @@ async fn run(url: &str, label: &str, senders: usize, per_sender: usize) {
     tokio::spawn(app.run_until_stopped());
     mch_chain::facility::service::add(
         &db,
-        NewFacility { code: "HOSP".into(), name: "县医院".into(), level: "county".into(), kind: "hospital".into(), jurisdiction: "340524".into(), township_code: None, capabilities: vec![] },
+        NewFacility {
+            code: "HOSP".into(),
+            name: "县医院".into(),
+            level: "county".into(),
+            kind: "hospital".into(),
+            jurisdiction: "340524".into(),
+            township_code: None,
+            capabilities: vec![],
+        },
     )
     .await
     .unwrap();
     for s in 0..senders {
-        mch_chain::hl7::service::add_sender(&db, &format!("HIS{s}"), "HOSP", "HOSP", "utf8").await.unwrap();
+        mch_chain::hl7::service::add_sender(&db, &format!("HIS{s}"), "HOSP", "HOSP", "utf8")
+            .await
+            .unwrap();
     }
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -61,7 +75,11 @@ async fn run(url: &str, label: &str, senders: usize, per_sender: usize) {
                     let n = conn.read(&mut buf).await.unwrap();
                     assert!(n > 0, "connection closed");
                     if let Some(Event::Frame(f)) = decoder.feed(&buf[..n]).into_iter().next() {
-                        assert!(f.windows(7).any(|w| w == b"MSA|AA|"), "not AA: {}", String::from_utf8_lossy(&f));
+                        assert!(
+                            f.windows(7).any(|w| w == b"MSA|AA|"),
+                            "not AA: {}",
+                            String::from_utf8_lossy(&f)
+                        );
                         break;
                     }
                 }
@@ -90,12 +108,24 @@ async fn run(url: &str, label: &str, senders: usize, per_sender: usize) {
 
 #[tokio::main]
 async fn main() {
-    let senders: usize = std::env::var("MCH_BENCH_SENDERS").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
-    let per: usize = std::env::var("MCH_BENCH_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(250);
+    let senders: usize = std::env::var("MCH_BENCH_SENDERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    let per: usize = std::env::var("MCH_BENCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(250);
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tmp");
     std::fs::create_dir_all(&dir).unwrap();
     let tmp = tempfile::tempdir_in(&dir).unwrap();
-    run(&format!("sqlite://{}", tmp.path().join("mllp.db").display()), "SQLite", senders, per).await;
+    run(
+        &format!("sqlite://{}", tmp.path().join("mllp.db").display()),
+        "SQLite",
+        senders,
+        per,
+    )
+    .await;
     if let Ok(admin) = std::env::var("MCH_BENCH_DATABASE_URL") {
         let name = format!("mllp_bench_{}", std::process::id());
         let mut c = diesel::PgConnection::establish(&admin).unwrap();
