@@ -1,6 +1,6 @@
 //! The command line (clap). Every setting is also an `MCH_*` / `DATABASE_URL` variable.
 
-use std::io::Read;
+use std::io::{Read, Write};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -225,14 +225,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 }
             }
             let app = Application::build_with_db(&settings, db)?;
-            println!(
+            // Written with errors ignored: a supervisor that stops reading stdout must not stop the service.
+            let mut out = std::io::stdout();
+            let _ = writeln!(
+                out,
                 "mch-chain listening on http://{}",
                 settings.http_addr.replace(":0", &format!(":{}", app.http_port()))
             );
-            println!("http_port={}", app.http_port());
+            let _ = writeln!(out, "http_port={}", app.http_port());
             if let Some(p) = app.mllp_port() {
-                println!("mllp_port={p}");
+                let _ = writeln!(out, "mllp_port={p}");
             }
+            let _ = out.flush();
             app.run_until_stopped().await?;
             Ok(0)
         }

@@ -93,6 +93,11 @@ fn serve(db: &str) -> (std::process::Child, u16, std::thread::JoinHandle<String>
         line.clear();
     }
     assert!(port > 0, "server did not report its port");
+    // Keep reading what the server prints, so its stdout never fills or breaks.
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stdout.read_to_string(&mut rest);
+    });
     let mut stderr = child.stderr.take().unwrap();
     let logs = std::thread::spawn(move || {
         let mut s = String::new();
