@@ -212,6 +212,9 @@ pub async fn login(
             let actor = db
                 .write(move |c| {
                     repo::clear_throttle(c, &key)?;
+                    // A successful login from an address ends that address's failure run, so a
+                    // clinic behind one NAT is not locked out by failures spread over months.
+                    repo::clear_throttle(c, &ip_key)?;
                     repo::insert_session(c, &th, &user.id, &csrf, now, addr.as_deref())?;
                     repo::purge_sessions(c, now - IDLE_TIMEOUT, now - ABSOLUTE_LIFETIME)?;
                     let actor = user_actor(c, &user.id)?
