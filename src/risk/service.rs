@@ -423,7 +423,13 @@ pub async fn grade(
                 .removed
                 .iter()
                 .any(|r| r.code == f.code && r.reason.trim().chars().count() >= 2);
-            if !evaluated.factors.iter().any(|e| e.code == f.code) && !explained {
+            // Only a drop that could lower the result needs a reason: a yellow anaemia item replaced
+            // by an orange one (a newer, worse Hb) does not.
+            let could_lower = match f.colour.grade() {
+                Some(g) => g >= evaluated.colour,
+                None => !evaluated.purple,
+            };
+            if !evaluated.factors.iter().any(|e| e.code == f.code) && could_lower && !explained {
                 errors.push(FieldError::new(
                     &format!("remove_reason_{}", f.code),
                     "reason_required",

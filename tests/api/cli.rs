@@ -403,3 +403,34 @@ async fn no_acknowledged_message_is_lost_when_the_process_is_killed() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// The README's first command seeds the demo region: it must keep working as the rules grow.
+#[test]
+fn the_demo_region_seeds_on_an_empty_database() {
+    let db = fresh_db();
+    let (code, out) = run(&db.url, &["demo-data"], None);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("doctor.dongguan") && out.contains("mch-demo-2026"));
+    use diesel::prelude::*;
+    let mut conn = mch_chain::storage::establish(&db.url).unwrap();
+    let count = |conn: &mut mch_chain::storage::AnyConnection, table: &str| {
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
+            .load::<N>(conn)
+            .unwrap()[0]
+            .n
+    };
+    assert_eq!(count(&mut conn, "persons"), 300);
+    assert!(count(&mut conn, "pregnancies") > 200);
+    assert!(
+        count(&mut conn, "risk_cases") > 10,
+        "graded women have cases on the board"
+    );
+    assert!(count(&mut conn, "risk_case_reports") > 5);
+    // Run again: it refuses to seed a database that has data.
+    assert_eq!(run(&db.url, &["demo-data"], None).0, 1);
+}
