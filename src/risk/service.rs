@@ -108,7 +108,7 @@ fn known_facts_dated(conn: &mut AnyConnection, p: &Pregnancy, person: &Person) -
         .rev()
         .find(|a| a.status == AssessmentStatus::Confirmed);
     let mut f = last.as_ref().map(|a| a.facts.clone()).unwrap_or_default();
-    let since = last.as_ref().map(|a| a.created_at.date());
+    let since = last.as_ref().map(|a| (a.created_at.date(), a.created_at));
     f.age_years = Some(years_between(person.birth_date, p.booking_date));
     // Newest visit first: the newest visit that measured a value decides it, unless it is older
     // than the last grading and that grading recorded the value itself.
@@ -116,7 +116,8 @@ fn known_facts_dated(conn: &mut AnyConnection, p: &Pregnancy, person: &Person) -
     let mut done = [false; 4];
     let mut dated: Vec<(&'static str, NaiveDate)> = Vec::new();
     for v in visits.iter().rev() {
-        let newer = since.is_none_or(|s| v.visit_date >= s);
+        // Newer than the grading: a later visit day, or the same day but recorded after it.
+        let newer = since.is_none_or(|(day, at)| v.visit_date > day || (v.visit_date == day && v.recorded_at > at));
         let bp = match (v.systolic_mmhg, v.diastolic_mmhg) {
             (Some(s), Some(d)) => Some((f64::from(s), f64::from(d))),
             _ => None,

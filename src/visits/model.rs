@@ -104,6 +104,8 @@ pub struct Visit {
     pub recorded_by: String,
     /// 42-day check: recovered (已恢复) or not (未恢复).
     pub postpartum_recovered: Option<bool>,
+    /// When the visit was recorded (UTC), which orders same-day records.
+    pub recorded_at: chrono::NaiveDateTime,
 }
 
 /// BMI = weight / height² (kg/m²), derived, never stored.

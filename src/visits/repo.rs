@@ -4,7 +4,6 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 
 use super::model::{Visit, VisitKind};
-use crate::ids::now_utc;
 use crate::storage::AnyConnection;
 use crate::storage::schema::visits;
 
@@ -33,6 +32,7 @@ struct VisitRow {
     next_appointment: Option<NaiveDate>,
     recorded_by: String,
     postpartum_recovered: Option<bool>,
+    created_at: chrono::NaiveDateTime,
 }
 
 impl From<VisitRow> for Visit {
@@ -59,6 +59,7 @@ impl From<VisitRow> for Visit {
             advice: r.advice,
             next_appointment: r.next_appointment,
             recorded_by: r.recorded_by,
+            recorded_at: r.created_at,
             postpartum_recovered: r.postpartum_recovered,
         }
     }
@@ -91,7 +92,7 @@ pub fn insert(conn: &mut AnyConnection, v: &Visit, jurisdiction: &str, township_
             visits::township_code.eq(township_code),
             visits::recorded_by.eq(&v.recorded_by),
             visits::postpartum_recovered.eq(v.postpartum_recovered),
-            visits::created_at.eq(now_utc()),
+            visits::created_at.eq(v.recorded_at),
         ))
         .execute(conn)
         .map(|_| ())

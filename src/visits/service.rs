@@ -65,6 +65,7 @@ pub async fn record_visit(
             next_appointment: data.next_appointment,
             recorded_by: actor.name.clone(),
             postpartum_recovered: data.postpartum.and_then(|(_, r)| r),
+            recorded_at: crate::ids::now_utc(),
         };
         repo::insert(c, &v, &p.jurisdiction, p.township_code.as_deref())?;
         record(
