@@ -7,6 +7,14 @@ use mch_chain::hl7::er7::{Charset, Message};
 fn corpus() -> Vec<(String, Vec<u8>)> {
     let dir =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/hl7v2/fhir-converter-samples");
+    // The corpus lives beside the repository (shared/). CI always has it; a lone clone skips.
+    if !dir.exists() && std::env::var("CI").as_deref() != Ok("true") {
+        eprintln!(
+            "{} not found: conformance corpus test skipped (CI=true makes it required)",
+            dir.display()
+        );
+        return Vec::new();
+    }
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(Result::ok)
@@ -36,6 +44,9 @@ fn normalised(bytes: &[u8]) -> String {
 #[test]
 fn every_conformance_message_parses_and_encodes_back_to_the_same_text() {
     let files = corpus();
+    if files.is_empty() && std::env::var("CI").as_deref() != Ok("true") {
+        return;
+    }
     assert!(files.len() >= 139, "found {} samples", files.len());
     let mut types = std::collections::BTreeSet::new();
     for (name, bytes) in &files {
