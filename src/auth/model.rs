@@ -134,6 +134,14 @@ impl Scope {
         }
     }
 
+    /// The scope as query filters: (township code, GB/T 2260 prefix), exactly one of them set.
+    pub fn filters(&self) -> (Option<&str>, Option<&str>) {
+        match self {
+            Scope::Township(t) => (Some(t.as_str()), None),
+            Scope::Area(p) => (None, Some(p.as_str())),
+        }
+    }
+
     /// Whether a record managed by `jurisdiction` (county) / `township_code` lies in this scope.
     pub fn covers(&self, jurisdiction: &str, township_code: Option<&str>) -> bool {
         match self {

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::model::{CardRead, HEALTH_CARD_SYSTEM, IdNumber, NewPerson, Person, PersonInput, mask_id_number};
 use super::repo;
 use crate::audit::service::{guarded, record, record_many};
-use crate::auth::model::{Action, Actor, Scope};
+use crate::auth::model::{Action, Actor};
 use crate::error::{AuditTarget, ServiceError};
 use crate::ids::{new_id, now_utc, today_china};
 use crate::storage::{AnyConnection, Db};
@@ -276,10 +276,7 @@ pub async fn search(db: &Db, actor: &Actor, query: String) -> Result<Vec<PersonS
                 .filter(|p| actor.scope.covers(&p.jurisdiction, p.township_code.as_deref()))
                 .collect()
         } else {
-            let (township, prefix) = match &actor.scope {
-                Scope::Township(t) => (Some(t.as_str()), None),
-                Scope::Area(p) => (None, Some(p.as_str())),
-            };
+            let (township, prefix) = actor.scope.filters();
             repo::search_by_name(c, q, township, prefix, 50)?
         };
         record_many(

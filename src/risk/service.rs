@@ -62,13 +62,6 @@ fn case_target(c: &CaseRecord) -> AuditTarget {
     }
 }
 
-fn area(scope: &Scope) -> (Option<&str>, Option<&str>) {
-    match scope {
-        Scope::Township(t) => (Some(t.as_str()), None),
-        Scope::Area(p) => (None, Some(p.as_str())),
-    }
-}
-
 fn years_between(birth: NaiveDate, on: NaiveDate) -> f64 {
     let mut age = on.year() - birth.year();
     if (on.month(), on.day()) < (birth.month(), birth.day()) {
@@ -1317,7 +1310,7 @@ pub async fn board(db: &Db, actor: &Actor, filter: BoardFilter) -> Result<Board,
         let today = today_china();
         let now = now_utc();
         let m = management().map_err(config_error)?;
-        let (township, prefix) = area(&actor.scope);
+        let (township, prefix) = actor.scope.filters();
         let mut counts: HashMap<String, usize> = HashMap::new();
         let mut rows = Vec::new();
         for case in repo::open_cases(c, township, prefix)? {
@@ -1435,7 +1428,7 @@ pub async fn tasks(db: &Db, actor: &Actor) -> Result<RiskTasks, ServiceError> {
             return Ok(RiskTasks::default());
         }
         let today = today_china();
-        let (township, prefix) = area(&actor.scope);
+        let (township, prefix) = actor.scope.filters();
         let m = management().map_err(config_error)?;
         let mut out = RiskTasks::default();
         let mut seen: Vec<String> = Vec::new();

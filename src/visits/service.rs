@@ -9,7 +9,7 @@ use super::model::{Visit, VisitInput, VisitKind};
 use super::repo;
 use super::schedule::{self, ContactStatus};
 use crate::audit::service::{guarded, record, record_many};
-use crate::auth::model::{Action, Actor, Scope};
+use crate::auth::model::{Action, Actor};
 use crate::error::{AuditTarget, ServiceError};
 use crate::identity::service::{PersonSummary, person_target};
 use crate::ids::{new_id, today_china};
@@ -133,10 +133,7 @@ pub async fn worklist(db: &Db, actor: &Actor, limit: usize) -> Result<Worklist, 
             }));
         }
         let today = today_china();
-        let (township, prefix) = match &actor.scope {
-            Scope::Township(t) => (Some(t.as_str()), None),
-            Scope::Area(p) => (None, Some(p.as_str())),
-        };
+        let (township, prefix) = actor.scope.filters();
         let pregnancies = crate::pregnancy::repo::active_in_area(c, township, prefix)?;
         // Postpartum care runs to the 42-day check; an unfinished one stays listed for six months.
         let delivered = crate::pregnancy::repo::delivered_since(c, township, prefix, today - chrono::Days::new(180))?;
