@@ -11,21 +11,8 @@ async fn a_red_woman_delivers_is_reassessed_postpartum_and_her_case_closes_after
     let mut town = app.login("clinician", "TWN-A").await;
     let mut county = app.login("clinician", "COUNTY").await;
     // Booked at 14+2 weeks, 45 weeks ago by LMP: she delivers at 38+4, 45 days ago.
-    let (_, r) = town
-        .post_json(
-            "/api/persons",
-            &json!({"name": "产后案", "id_number": crate::helpers::id_number("340524", "1994-06-01", 80)}),
-        )
-        .await;
-    let person = r["person_id"].as_str().unwrap();
-    let (s, p) = town
-        .post_json(
-            &format!("/api/persons/{person}/pregnancies"),
-            &json!({"lmp": days_ago(315), "booking_date": days_ago(215), "gravidity": "1"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{p}");
-    let preg = p["id"].as_str().unwrap().to_string();
+    let booking = json!({"lmp": days_ago(315), "booking_date": days_ago(215), "gravidity": "1"});
+    let (_, preg) = crate::pregnancy::booked_with(&mut town, "产后案", "1994-06-01", 80, booking).await;
     let (s, a) = county
         .post_json(
             &format!("/api/pregnancies/{preg}/risk/grade"),

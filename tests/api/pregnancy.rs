@@ -6,17 +6,20 @@ use crate::helpers::{Client, days_ago, id_number, spawn_app};
 
 /// Register a woman and book her pregnancy with an LMP `weeks` weeks ago; returns (person, pregnancy).
 pub async fn booked(c: &mut Client, name: &str, seq: u32, weeks_ago: i64) -> (String, String) {
-    let id = id_number("340524", "1994-06-01", seq);
+    let booking = json!({"lmp": days_ago(weeks_ago * 7), "gravidity": "1", "parity": "0"});
+    booked_with(c, name, "1994-06-01", seq, booking).await
+}
+
+/// Register a woman born on `birth` and book her pregnancy with the given booking body.
+pub async fn booked_with(c: &mut Client, name: &str, birth: &str, seq: u32, booking: Value) -> (String, String) {
+    let id = id_number("340524", birth, seq);
     let (s, r) = c
         .post_json("/api/persons", &json!({"name": name, "id_number": id}))
         .await;
     assert!(s == 201 || s == 200, "{r}");
     let person = r["person_id"].as_str().unwrap().to_string();
     let (s, p) = c
-        .post_json(
-            &format!("/api/persons/{person}/pregnancies"),
-            &json!({"lmp": days_ago(weeks_ago * 7), "gravidity": "1", "parity": "0"}),
-        )
+        .post_json(&format!("/api/persons/{person}/pregnancies"), &booking)
         .await;
     assert_eq!(s, 201, "{p}");
     (person, p["id"].as_str().unwrap().to_string())

@@ -739,20 +739,8 @@ async fn grading_cannot_silently_drop_what_the_record_shows_and_age_comes_from_t
     let mut town = app.login("clinician", "TWN-A").await;
     let mut county = app.login("clinician", "COUNTY").await;
     // A woman of 42 at booking (O1.1) whose visit shows Hb 58 (O2.6).
-    let (_, r) = town
-        .post_json(
-            "/api/persons",
-            &json!({"name": "高龄案", "id_number": crate::helpers::id_number("340524", "1984-01-15", 98)}),
-        )
-        .await;
-    let person = r["person_id"].as_str().unwrap();
-    let (_, p) = town
-        .post_json(
-            &format!("/api/persons/{person}/pregnancies"),
-            &json!({"lmp": crate::helpers::days_ago(100), "gravidity": "1"}),
-        )
-        .await;
-    let preg = p["id"].as_str().unwrap().to_string();
+    let booking = json!({"lmp": crate::helpers::days_ago(100), "gravidity": "1"});
+    let (_, preg) = crate::pregnancy::booked_with(&mut town, "高龄案", "1984-01-15", 98, booking).await;
     town.post_json(&format!("/api/pregnancies/{preg}/visits"), &json!({"hb_g_l": "58"}))
         .await;
     // Typing a younger age and leaving Hb out does not make her green.
