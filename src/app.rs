@@ -27,6 +27,8 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot bind HTTP address {}: {e}", settings.http_addr))?;
         let http_port = listener.local_addr()?.port();
         crate::risk::model::configure(&settings.risk_rule_set).map_err(|e| anyhow::anyhow!(e))?;
+        crate::referral::service::configure(settings.referral_clocks.as_deref(), settings.referral_grant_days)
+            .map_err(|e| anyhow::anyhow!(e))?;
         let server = web::server(listener, db.clone(), settings)?;
         let mllp = match settings.mllp_addr.as_str() {
             "off" | "" => None,
@@ -61,8 +63,9 @@ impl Application {
         self.db.clone()
     }
 
-    /// Serve until stopped. Also runs the minute timer that escalates overdue high-risk case
-    /// follow-ups (its state lives in the database, so several instances may run it).
+    /// Serve until stopped. Also runs the timers that escalate overdue high-risk case follow-ups
+    /// (every minute) and late referral steps (every 15 s); their state lives in the database, so
+    /// several instances may run them and each escalation still fires once.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let db = self.db.clone();
         let timer = tokio::spawn(async move {
@@ -71,6 +74,16 @@ impl Application {
                 tick.tick().await;
                 if let Err(e) = crate::risk::service::escalate_overdue(&db, crate::ids::today_china()).await {
                     tracing::warn!(error = %e, "escalation timer failed; retrying next minute");
+                }
+            }
+        });
+        let db = self.db.clone();
+        let referral_timer = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(15));
+            loop {
+                tick.tick().await;
+                if let Err(e) = crate::referral::service::escalate_late(&db, crate::ids::now_utc()).await {
+                    tracing::warn!(error = %e, "referral escalation timer failed; retrying");
                 }
             }
         });
@@ -83,6 +96,7 @@ impl Application {
         };
         let result = self.server.await;
         timer.abort();
+        referral_timer.abort();
         if let Some(m) = mllp {
             m.abort();
         }

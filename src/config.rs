@@ -20,6 +20,12 @@ pub struct Settings {
     /// Risk grading rule set (rules/risk/<id>.toml): national-2017 or a regional variant.
     #[arg(long, env = "MCH_RISK_RULE_SET", default_value = crate::risk::model::DEFAULT_RULE_SET)]
     pub risk_rule_set: String,
+    /// Referral clocks file (same shape as rules/referral/clocks.toml); empty: the built-in default.
+    #[arg(long, env = "MCH_REFERRAL_CLOCKS")]
+    pub referral_clocks: Option<String>,
+    /// Days an accepted referral lets the receiving centre at the patient's record.
+    #[arg(long, env = "MCH_REFERRAL_GRANT_DAYS", default_value_t = crate::referral::service::DEFAULT_GRANT_DAYS)]
+    pub referral_grant_days: i64,
     /// Log format: text or json.
     #[arg(long, env = "MCH_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -36,6 +42,8 @@ impl Settings {
             workers: Some(2),
             risk_rule_set: crate::risk::model::DEFAULT_RULE_SET.into(),
             log_format: "text".into(),
+            referral_clocks: None,
+            referral_grant_days: crate::referral::service::DEFAULT_GRANT_DAYS,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod hl7;
 pub mod identity;
 pub mod ids;
 pub mod pregnancy;
+pub mod referral;
 pub mod risk;
 pub mod storage;
 pub mod telemetry;

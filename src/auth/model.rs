@@ -86,10 +86,24 @@ pub enum Action {
     /// Acknowledge a high-risk report as the district MCH institution (a county-level or higher
     /// mch_centre).
     AcknowledgeReport,
+    /// Open, send, answer and follow a referral on behalf of the facility one works at
+    /// (转诊绿色通道; the side — sending or receiving — comes from the facility).
+    Refer,
     /// Read the audit log and verify the chain.
     ReadAudit,
     /// Manage users, facilities and tokens.
     Administer,
+}
+
+impl Action {
+    /// What an access grant (a referral accepted by a centre outside the woman's area) lets that
+    /// centre's staff do with her record: read it and care for her, never re-register or book.
+    pub fn follows_grant(self) -> bool {
+        matches!(
+            self,
+            Action::ReadRecord | Action::RecordVisit | Action::Screen | Action::Grade | Action::Refer
+        )
+    }
 }
 
 /// The access matrix: which role may do what (jurisdiction is checked separately by [`Scope`]).
@@ -105,6 +119,7 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         SeeFullIdNumber => matches!(role, Clinician | Registrar),
         Screen | Grade | ManageCase => matches!(role, Clinician),
         AcknowledgeReport => matches!(role, Clinician | ReferralCoordinator),
+        Refer => matches!(role, Clinician | ReferralCoordinator | HospitalSystem),
         ReadAudit => matches!(role, Auditor),
         Administer => matches!(role, Admin),
     }

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::storage::AnyConnection;
-use crate::storage::schema::{api_tokens, login_throttle, sessions, users};
+use crate::storage::schema::{access_grants, api_tokens, login_throttle, sessions, users};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -222,4 +222,67 @@ pub fn token(conn: &mut AnyConnection, token_hash: &str) -> QueryResult<Option<(
         .select((api_tokens::id, api_tokens::name, api_tokens::facility_id))
         .first(conn)
         .optional()
+}
+
+/// A time-limited grant: the staff of `facility_id` may care for this person (and, when given, only
+/// this pregnancy) until `expires_at` (issue 4 §6: access follows the patient on a referral).
+pub struct Grant<'a> {
+    pub id: &'a str,
+    pub facility_id: &'a str,
+    pub person_id: &'a str,
+    pub pregnancy_id: Option<&'a str>,
+    pub referral_id: Option<&'a str>,
+    pub granted_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+pub fn insert_grant(conn: &mut AnyConnection, g: &Grant) -> QueryResult<()> {
+    diesel::insert_into(access_grants::table)
+        .values((
+            access_grants::id.eq(g.id),
+            access_grants::facility_id.eq(g.facility_id),
+            access_grants::person_id.eq(g.person_id),
+            access_grants::pregnancy_id.eq(g.pregnancy_id),
+            access_grants::referral_id.eq(g.referral_id),
+            access_grants::granted_at.eq(g.granted_at),
+            access_grants::expires_at.eq(g.expires_at),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Whether a live grant lets `facility_id` at this person — for a pregnancy, a grant for that
+/// pregnancy or one for the person as a whole (a newborn's referral).
+pub fn has_grant(
+    conn: &mut AnyConnection,
+    facility_id: &str,
+    person_id: &str,
+    pregnancy_id: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let mut q = access_grants::table
+        .filter(access_grants::facility_id.eq(facility_id))
+        .filter(access_grants::person_id.eq(person_id))
+        .filter(access_grants::expires_at.gt(now))
+        .into_boxed();
+    if let Some(p) = pregnancy_id {
+        q = q.filter(
+            access_grants::pregnancy_id
+                .eq(p)
+                .or(access_grants::pregnancy_id.is_null()),
+        );
+    }
+    Ok(q.select(access_grants::id).first::<String>(conn).optional()?.is_some())
+}
+
+/// End the grants a referral gave (the transfer was cancelled before arrival).
+pub fn end_grants_for_referral(conn: &mut AnyConnection, referral_id: &str, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(
+        access_grants::table
+            .filter(access_grants::referral_id.eq(referral_id))
+            .filter(access_grants::expires_at.gt(now)),
+    )
+    .set(access_grants::expires_at.eq(now))
+    .execute(conn)
+    .map(|_| ())
 }

@@ -284,6 +284,23 @@ pub async fn session(
     Ok(Some((actor.with_client_addr(client_addr), s.csrf_token)))
 }
 
+/// The session's actor if it is still live, without refreshing its idle clock: a page that only
+/// listens (the live referral board) must not keep an unattended session open forever.
+pub async fn session_peek(db: &Db, token: &str) -> Result<Option<Actor>, ServiceError> {
+    let th = token_hash(token);
+    let now = now_utc();
+    db.read(move |c| {
+        let Some(s) = repo::session(c, &th)? else {
+            return Ok(None);
+        };
+        if now - s.last_seen_at > IDLE_TIMEOUT || now - s.created_at > ABSOLUTE_LIFETIME {
+            return Ok(None);
+        }
+        user_actor(c, &s.user_id)
+    })
+    .await
+}
+
 /// End a session server-side.
 pub async fn logout(db: &Db, token: &str, actor: &Actor) -> Result<(), ServiceError> {
     let th = token_hash(token);

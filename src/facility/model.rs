@@ -102,6 +102,100 @@ pub struct Facility {
     pub capabilities: Vec<String>,
 }
 
+/// A facility in the directory with its place in the critical-care network (责任片区, RULES.md
+/// §4.1: each delivery facility is assigned a responsible maternal and neonatal centre).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DirectoryEntry {
+    #[serde(flatten)]
+    pub facility: Facility,
+    pub maternal_centre_id: Option<String>,
+    pub neonatal_centre_id: Option<String>,
+    /// The green channel's duty telephone (转诊联系电话).
+    pub duty_phone: Option<String>,
+}
+
+/// What an administrator changes in the directory.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct DirectoryUpdate {
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    pub maternal_centre_id: Option<String>,
+    pub neonatal_centre_id: Option<String>,
+    pub duty_phone: Option<String>,
+}
+
+impl DirectoryUpdate {
+    /// Check against the directory: known capabilities; a responsible centre must be another
+    /// facility that has the matching critical-care capability.
+    pub fn validate(mut self, facility_id: &str, directory: &[Facility]) -> Result<DirectoryUpdate, ServiceError> {
+        let mut errors = Vec::new();
+        let mut caps: Vec<String> = Vec::new();
+        for c in self.capabilities.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
+            if !CAPABILITIES.contains(&c) {
+                errors.push(FieldError::new(
+                    "capabilities",
+                    "capability",
+                    format!("未知的能力：{c}"),
+                ));
+            } else if !caps.iter().any(|x| x == c) {
+                caps.push(c.to_string());
+            }
+        }
+        self.capabilities = caps;
+        for (field, value, cap, label) in [
+            (
+                "maternal_centre_id",
+                &mut self.maternal_centre_id,
+                "maternal_critical_care",
+                "危重孕产妇救治中心",
+            ),
+            (
+                "neonatal_centre_id",
+                &mut self.neonatal_centre_id,
+                "neonatal_critical_care",
+                "危重新生儿救治中心",
+            ),
+        ] {
+            *value = value.take().filter(|v| !v.trim().is_empty());
+            if let Some(id) = value.as_deref() {
+                match directory.iter().find(|f| f.id == id) {
+                    Some(f) if f.id == facility_id => {
+                        errors.push(FieldError::new(field, "self", "责任中心不能是本机构"))
+                    }
+                    Some(f) if !f.capabilities.iter().any(|c| c == cap) => errors.push(FieldError::new(
+                        field,
+                        "capability",
+                        format!("{} 未登记为{label}", f.name),
+                    )),
+                    Some(_) => {}
+                    None => errors.push(FieldError::new(field, "unknown", "没有这个机构")),
+                }
+            }
+        }
+        self.duty_phone = self
+            .duty_phone
+            .take()
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty());
+        if self
+            .duty_phone
+            .as_ref()
+            .is_some_and(|p| p.chars().count() > 40 || !p.chars().all(|c| c.is_ascii_digit() || "-+ ()转".contains(c)))
+        {
+            errors.push(FieldError::new(
+                "duty_phone",
+                "phone",
+                "值班电话只能包含数字、空格和 - + ( )",
+            ));
+        }
+        if errors.is_empty() {
+            Ok(self)
+        } else {
+            Err(ServiceError::Invalid(errors))
+        }
+    }
+}
+
 /// What `facility add` and the seeding take.
 #[derive(Debug, Clone)]
 pub struct NewFacility {

@@ -3,7 +3,7 @@
 use chrono::Utc;
 use diesel::prelude::*;
 
-use super::model::{Facility, Kind, Level};
+use super::model::{DirectoryEntry, DirectoryUpdate, Facility, Kind, Level};
 use crate::storage::AnyConnection;
 use crate::storage::schema::facilities;
 
@@ -88,4 +88,41 @@ pub fn by_code(conn: &mut AnyConnection, code: &str) -> QueryResult<Option<Facil
 
 pub fn count(conn: &mut AnyConnection) -> QueryResult<i64> {
     facilities::table.count().get_result(conn)
+}
+
+/// A facility row with its responsible maternal and neonatal centres and duty phone.
+type DirectoryRow = (FacilityRow, Option<String>, Option<String>, Option<String>);
+
+/// The directory with each facility's responsible centres.
+pub fn directory(conn: &mut AnyConnection) -> QueryResult<Vec<DirectoryEntry>> {
+    let rows: Vec<DirectoryRow> = facilities::table
+        .select((
+            FacilityRow::as_select(),
+            facilities::maternal_centre_id,
+            facilities::neonatal_centre_id,
+            facilities::duty_phone,
+        ))
+        .order((facilities::jurisdiction, facilities::code))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(f, m, n, p)| DirectoryEntry {
+            facility: f.into_model(),
+            maternal_centre_id: m,
+            neonatal_centre_id: n,
+            duty_phone: p,
+        })
+        .collect())
+}
+
+pub fn update_directory(conn: &mut AnyConnection, id: &str, u: &DirectoryUpdate) -> QueryResult<bool> {
+    diesel::update(facilities::table.find(id))
+        .set((
+            facilities::capabilities.eq(u.capabilities.join(",")),
+            facilities::maternal_centre_id.eq(&u.maternal_centre_id),
+            facilities::neonatal_centre_id.eq(&u.neonatal_centre_id),
+            facilities::duty_phone.eq(&u.duty_phone),
+        ))
+        .execute(conn)
+        .map(|n| n == 1)
 }

@@ -1,7 +1,10 @@
 //! Facility directory use cases. The directory itself is not patient data.
 
-use super::model::{Facility, NewFacility};
+use super::model::{DirectoryEntry, DirectoryUpdate, Facility, NewFacility};
 use super::repo;
+use crate::audit::service::{guarded, record};
+use crate::auth::model::{Action, Actor};
+use crate::error::AuditTarget;
 use crate::error::ServiceError;
 use crate::ids::new_id;
 use crate::storage::Db;
@@ -27,4 +30,52 @@ pub async fn by_code(db: &Db, code: &str) -> Result<Facility, ServiceError> {
     let code = code.to_string();
     db.read(move |c| repo::by_code(c, &code)?.ok_or(ServiceError::NotFound("没有这个机构代码")))
         .await
+}
+
+/// The directory with the critical-care network (any signed-in staff may read it; not patient data).
+pub async fn directory(db: &Db) -> Result<Vec<DirectoryEntry>, ServiceError> {
+    db.read(|c| Ok(repo::directory(c)?)).await
+}
+
+/// An administrator edits a facility's capabilities, responsible centres and duty phone (audited).
+pub async fn update_directory(
+    db: &Db,
+    actor: &Actor,
+    facility_id: String,
+    update: DirectoryUpdate,
+) -> Result<DirectoryEntry, ServiceError> {
+    let actor2 = actor.clone();
+    guarded(db, actor, "update", move |c| {
+        let target = AuditTarget {
+            entity_type: "facility",
+            entity_id: Some(facility_id.clone()),
+            person_id: None,
+        };
+        if !actor2.may(Action::Administer) {
+            return Err(ServiceError::forbidden(target));
+        }
+        let all = repo::all(c)?;
+        if !all.iter().any(|f| f.id == facility_id) {
+            return Err(ServiceError::NotFound("没有这个机构"));
+        }
+        let update = update.validate(&facility_id, &all)?;
+        repo::update_directory(c, &facility_id, &update)?;
+        record(
+            c,
+            &actor2,
+            "update",
+            target,
+            &format!(
+                "directory: capabilities={} maternal_centre={} neonatal_centre={}",
+                update.capabilities.join(","),
+                update.maternal_centre_id.as_deref().unwrap_or("-"),
+                update.neonatal_centre_id.as_deref().unwrap_or("-")
+            ),
+        )?;
+        repo::directory(c)?
+            .into_iter()
+            .find(|e| e.facility.id == facility_id)
+            .ok_or(ServiceError::NotFound("没有这个机构"))
+    })
+    .await
 }

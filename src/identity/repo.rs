@@ -74,6 +74,23 @@ pub fn by_id(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<Person>> 
         .map(Person::from))
 }
 
+/// Several persons at once (lists), in no particular order.
+pub fn by_ids(conn: &mut AnyConnection, ids: &[String]) -> QueryResult<Vec<Person>> {
+    let mut out = Vec::with_capacity(ids.len());
+    // Bounded IN lists (SQLite's variable limit is far above this).
+    for chunk in ids.chunks(500) {
+        out.extend(
+            persons::table
+                .filter(persons::id.eq_any(chunk))
+                .select(PersonRow::as_select())
+                .load(conn)?
+                .into_iter()
+                .map(Person::from),
+        );
+    }
+    Ok(out)
+}
+
 pub fn by_id_number(conn: &mut AnyConnection, id_number: &str) -> QueryResult<Option<Person>> {
     Ok(persons::table
         .filter(persons::id_number.eq(id_number))

@@ -52,10 +52,39 @@ pub fn person_for(
     person_id: &str,
 ) -> Result<Person, ServiceError> {
     let person = repo::by_id(conn, person_id)?.ok_or(ServiceError::NotFound("没有找到该服务对象"))?;
-    if !actor.may_on(action, &person.jurisdiction, person.township_code.as_deref()) {
+    if !may_on_person(
+        conn,
+        actor,
+        action,
+        &person.jurisdiction,
+        person.township_code.as_deref(),
+        &person.id,
+        None,
+    )? {
         return Err(ServiceError::forbidden(person_target(person_id)));
     }
     Ok(person)
+}
+
+/// Role and jurisdiction — or, outside the area, a live access grant from an accepted referral
+/// (issue 4 §6) for the actions a grant covers.
+pub fn may_on_person(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    action: Action,
+    jurisdiction: &str,
+    township_code: Option<&str>,
+    person_id: &str,
+    pregnancy_id: Option<&str>,
+) -> Result<bool, ServiceError> {
+    if !actor.may(action) {
+        return Ok(false);
+    }
+    if actor.scope.covers(jurisdiction, township_code) {
+        return Ok(true);
+    }
+    Ok(action.follows_grant()
+        && crate::auth::repo::has_grant(conn, &actor.facility.id, person_id, pregnancy_id, now_utc())?)
 }
 
 fn create(conn: &mut AnyConnection, actor: &Actor, new: NewPerson) -> Result<Person, ServiceError> {

@@ -31,7 +31,16 @@ pub fn pregnancy_for(
     id: &str,
 ) -> Result<Pregnancy, ServiceError> {
     let p = repo::by_id(conn, id)?.ok_or(ServiceError::NotFound("没有找到该孕产期记录"))?;
-    if !actor.may_on(action, &p.jurisdiction, p.township_code.as_deref()) {
+    let allowed = crate::identity::service::may_on_person(
+        conn,
+        actor,
+        action,
+        &p.jurisdiction,
+        p.township_code.as_deref(),
+        &p.person_id,
+        Some(&p.id),
+    )?;
+    if !allowed {
         return Err(ServiceError::forbidden(pregnancy_target(&p)));
     }
     Ok(p)
@@ -163,6 +172,7 @@ pub struct PregnancyRecord {
     pub risk: crate::risk::service::RiskSummary,
     pub delivery: Option<super::model::Delivery>,
     pub postpartum_schedule: Vec<ContactStatus>,
+    pub referrals: Vec<crate::referral::service::ReferralSummary>,
 }
 
 pub async fn open(db: &Db, actor: &Actor, pregnancy_id: String) -> Result<PregnancyRecord, ServiceError> {
@@ -229,8 +239,10 @@ pub async fn open(db: &Db, actor: &Actor, pregnancy_id: String) -> Result<Pregna
         let access_log = crate::audit::repo::for_person(c, &p.person_id, None, None, 30)?;
         let ga_today = p.dating.gestational_age_on(today);
         let risk = crate::risk::service::summary(c, &p.id)?;
+        let referrals = crate::referral::service::for_person(c, &p.person_id)?;
         Ok(PregnancyRecord {
             risk,
+            referrals,
             person,
             status_label: p.status.label_zh(),
             ga_today,

@@ -13,6 +13,9 @@ diesel::table! {
         township_code -> Nullable<Text>,
         capabilities -> Text,
         created_at -> Timestamp,
+        maternal_centre_id -> Nullable<Text>,
+        neonatal_centre_id -> Nullable<Text>,
+        duty_phone -> Nullable<Text>,
     }
 }
 
@@ -263,6 +266,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     deliveries,
     hl7_senders,
     hl7_messages,
+    referrals,
+    referral_events,
+    access_grants,
+    app_secrets,
 );
 
 diesel::table! {
@@ -365,3 +372,78 @@ diesel::joinable!(risk_assessments -> pregnancies (pregnancy_id));
 diesel::joinable!(risk_cases -> pregnancies (pregnancy_id));
 diesel::joinable!(risk_case_events -> risk_cases (case_id));
 diesel::joinable!(risk_case_reports -> risk_cases (case_id));
+
+diesel::table! {
+    referrals (id) {
+        id -> Text,
+        person_id -> Text,
+        pregnancy_id -> Nullable<Text>,
+        patient_kind -> Text,
+        jurisdiction -> Text,
+        township_code -> Nullable<Text>,
+        urgency -> Text,
+        reason -> Text,
+        state -> Text,
+        from_facility_id -> Text,
+        to_facility_id -> Text,
+        opened_by -> Text,
+        details -> Text,
+        declined_by -> Text,
+        handover -> Nullable<Text>,
+        feedback -> Nullable<Text>,
+        step_no -> Integer,
+        step_started_at -> Timestamp,
+        step_due_at -> Nullable<Timestamp>,
+        escalation_level -> Integer,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+        acknowledged_at -> Nullable<Timestamp>,
+        accepted_at -> Nullable<Timestamp>,
+        departed_at -> Nullable<Timestamp>,
+        arrived_at -> Nullable<Timestamp>,
+        feedback_at -> Nullable<Timestamp>,
+        ended_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    referral_events (id) {
+        id -> Text,
+        referral_id -> Text,
+        at -> Timestamp,
+        kind -> Text,
+        from_state -> Text,
+        to_state -> Text,
+        step_no -> Integer,
+        actor_name -> Text,
+        actor_display -> Text,
+        facility_id -> Nullable<Text>,
+        detail -> Text,
+        notify_facility_id -> Nullable<Text>,
+        escalation_level -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    access_grants (id) {
+        id -> Text,
+        facility_id -> Text,
+        person_id -> Text,
+        pregnancy_id -> Nullable<Text>,
+        referral_id -> Nullable<Text>,
+        granted_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    app_secrets (name) {
+        name -> Text,
+        value -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(referral_events -> referrals (referral_id));

@@ -5,6 +5,7 @@
 mod api;
 mod context;
 mod pages;
+mod referral;
 mod risk;
 mod templates;
 
@@ -132,6 +133,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/risk/cases/{id}/card", web::get().to(risk::print_case_card))
         .route("/risk/cases/{id}/reports/{report}", web::get().to(risk::print_report))
         .route("/risk/reports/{id}/{action}", web::post().to(risk::report_action))
+        .route("/referrals", web::get().to(referral::list))
+        .route("/referrals", web::post().to(referral::create))
+        .route("/referrals/new", web::get().to(referral::new_form))
+        .route("/referrals/board", web::get().to(referral::board))
+        .route("/referrals/board/stream", web::get().to(referral::board_stream))
+        .route("/referrals/measures", web::get().to(referral::measures))
+        .route("/referrals/scan/{token}", web::get().to(referral::scan))
+        .route("/referrals/{id}", web::get().to(referral::show))
+        .route("/referrals/{id}/{doc}", web::get().to(referral::print))
+        .route("/referrals/{id}/{action}", web::post().to(referral::action))
+        .route("/facilities", web::get().to(referral::directory))
+        .route("/facilities/{id}", web::post().to(referral::update_facility))
         .service(
             web::scope("/api")
                 .route("/card-reads", web::post().to(api::card_read))
@@ -151,6 +164,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/pregnancies/{id}/risk/screen", web::post().to(risk::api_screen))
                 .route("/pregnancies/{id}/risk/grade", web::post().to(risk::api_grade))
                 .route("/audit/persons/{id}", web::get().to(api::person_access_log))
+                .route("/referrals", web::post().to(referral::api_open))
+                .route("/referrals", web::get().to(referral::api_list))
+                .route("/referrals/board", web::get().to(referral::api_board))
+                .route("/referrals/measures", web::get().to(referral::api_measures))
+                .route("/referrals/{id}", web::get().to(referral::api_show))
+                .route("/referrals/{id}/{action}", web::post().to(referral::api_action))
+                .route("/facilities", web::get().to(referral::api_directory))
                 .default_service(web::to(api::not_found)),
         )
         .default_service(web::to(pages::not_found));

@@ -106,7 +106,9 @@ pub async fn spawn_app() -> TestApp {
     t
 }
 
-const REGION: &[(&str, &str, &str, &str, &str, Option<&str>)] = &[
+/// Facilities: code, name, level, kind, county, township, capabilities. The county hospital
+/// `CTYHOSP` is the county's critical-care centre (危重孕产妇/新生儿救治中心), `PROV` the province's.
+const REGION: &[(&str, &str, &str, &str, &str, Option<&str>, &str)] = &[
     (
         "TWN-A",
         "东关镇卫生院",
@@ -114,6 +116,7 @@ const REGION: &[(&str, &str, &str, &str, &str, Option<&str>)] = &[
         "health_centre",
         "340524",
         Some("340524101"),
+        "midwifery",
     ),
     (
         "TWN-B",
@@ -122,10 +125,44 @@ const REGION: &[(&str, &str, &str, &str, &str, Option<&str>)] = &[
         "health_centre",
         "340524",
         Some("340524102"),
+        "",
     ),
-    ("COUNTY", "示范县妇幼保健院", "county", "mch_centre", "340524", None),
-    ("NBR", "邻县妇幼保健院", "county", "mch_centre", "340525", None),
-    ("PROV", "示范省妇幼保健院", "province", "mch_centre", "340000", None),
+    (
+        "COUNTY",
+        "示范县妇幼保健院",
+        "county",
+        "mch_centre",
+        "340524",
+        None,
+        "midwifery",
+    ),
+    (
+        "NBR",
+        "邻县妇幼保健院",
+        "county",
+        "mch_centre",
+        "340525",
+        None,
+        "maternal_critical_care,icu",
+    ),
+    (
+        "PROV",
+        "示范省妇幼保健院",
+        "province",
+        "mch_centre",
+        "340000",
+        None,
+        "maternal_critical_care,neonatal_critical_care,icu,nicu,blood_bank",
+    ),
+    (
+        "CTYHOSP",
+        "示范县人民医院",
+        "county",
+        "hospital",
+        "340524",
+        None,
+        "maternal_critical_care,neonatal_critical_care,icu,blood_bank,operating_theatre_24h",
+    ),
 ];
 
 /// Users: `<role>.<facility code lower-case>`, e.g. `clinician.twn-a`.
@@ -138,6 +175,9 @@ pub const USERS: &[(&str, &str)] = &[
     ("clinician", "NBR"),
     ("admin", "PROV"),
     ("auditor", "PROV"),
+    ("clinician", "CTYHOSP"),
+    ("referral_coordinator", "CTYHOSP"),
+    ("clinician", "PROV"),
 ];
 
 pub fn username(role: &str, facility: &str) -> String {
@@ -146,7 +186,7 @@ pub fn username(role: &str, facility: &str) -> String {
 
 impl TestApp {
     async fn seed_region(&self) {
-        for (code, name, level, kind, j, t) in REGION {
+        for (code, name, level, kind, j, t, caps) in REGION {
             facility::service::add(
                 &self.db,
                 NewFacility {
@@ -156,7 +196,7 @@ impl TestApp {
                     kind: kind.to_string(),
                     jurisdiction: j.to_string(),
                     township_code: t.map(str::to_string),
-                    capabilities: vec![],
+                    capabilities: caps.split(',').filter(|c| !c.is_empty()).map(str::to_string).collect(),
                 },
             )
             .await

@@ -11,5 +11,6 @@ mod hl7;
 mod identity;
 mod postpartum;
 mod pregnancy;
+mod referral;
 mod risk;
 mod storage;
