@@ -152,6 +152,8 @@ const USERS: &[(&str, &str, &str, &str)] = &[
     ("coordinator.city", "吴调度", "referral_coordinator", "CITY-CC"),
     ("doctor.nanshan", "郑医生", "clinician", "TWN-NANSHAN"),
     ("hospital.county", "县医院接口", "hospital_system", "COUNTY-HOSP"),
+    ("doctor.hospital", "钱医生", "clinician", "COUNTY-HOSP"),
+    ("coordinator.hospital", "冯调度", "referral_coordinator", "COUNTY-HOSP"),
     ("admin", "系统管理员", "admin", "PROV-MCH"),
     ("auditor", "审计员", "auditor", "PROV-MCH"),
 ];
@@ -255,6 +257,8 @@ pub async fn seed_if_empty(db: &Db) -> Result<Option<Vec<DemoLogin>>, ServiceErr
         }
     }
     grade_some(db, &facilities, &pregnancies, &mut rng).await?;
+    seed_network(db, &facilities).await?;
+    seed_referrals(db, &facilities, &pregnancies).await?;
     Ok(Some(logins))
 }
 
@@ -417,4 +421,143 @@ async fn seed_woman(
         .await?;
     }
     Ok(Some((p.id, county)))
+}
+
+/// The critical-care network (责任片区): each delivery facility's responsible maternal and
+/// neonatal centres and the green channel's duty phones.
+async fn seed_network(db: &Db, facilities: &[Facility]) -> Result<(), ServiceError> {
+    use crate::facility::model::DirectoryUpdate;
+    let id = |code: &str| facilities.iter().find(|f| f.code == code).map(|f| f.id.clone());
+    let Some(prov) = facilities.iter().find(|f| f.code == "PROV-MCH") else {
+        return Ok(());
+    };
+    let admin = system_actor(prov.clone(), Role::Admin);
+    let network: &[(&str, Option<&str>, Option<&str>, &str)] = &[
+        ("TWN-DONGGUAN", Some("COUNTY-HOSP"), Some("CITY-CC"), "0550-7011001"),
+        ("TWN-XIHE", Some("COUNTY-HOSP"), Some("CITY-CC"), "0550-7012001"),
+        ("VIL-HONGXING", Some("COUNTY-HOSP"), Some("CITY-CC"), ""),
+        ("COUNTY-MCH", Some("COUNTY-HOSP"), Some("CITY-CC"), "0550-7010120"),
+        ("COUNTY-HOSP", Some("CITY-CC"), Some("CITY-CC"), "0550-7010999"),
+        ("NBR-MCH", Some("CITY-CC"), Some("CITY-CC"), "0550-7020120"),
+        ("TWN-NANSHAN", Some("CITY-CC"), Some("CITY-CC"), ""),
+        ("CITY-CC", Some("PROV-CC"), Some("PROV-CC"), "0550-2120120"),
+        ("PROV-CC", None, None, "0551-6120120"),
+    ];
+    for (code, maternal, neonatal, phone) in network {
+        let Some(f) = facilities.iter().find(|f| f.code == *code) else {
+            continue;
+        };
+        facility::service::update_directory(
+            db,
+            &admin,
+            f.id.clone(),
+            DirectoryUpdate {
+                capabilities: f.capabilities.clone(),
+                maternal_centre_id: maternal.and_then(id),
+                neonatal_centre_id: neonatal.and_then(id),
+                duty_phone: Some(phone.to_string()),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A few referrals from 东关镇 to the county centre in different states, so the board, the
+/// timeline and the measures have content: one waiting to be acknowledged, one accepted, one
+/// closed with feedback, one rejected and waiting for the next centre, one draft.
+async fn seed_referrals(
+    db: &Db,
+    facilities: &[Facility],
+    pregnancies: &[(String, String)],
+) -> Result<(), ServiceError> {
+    use crate::referral::model::Verb;
+    use crate::referral::service::{self as referral, ActionInput, NewReferral};
+    let find = |code: &str| facilities.iter().find(|f| f.code == code).cloned();
+    let (Some(town), Some(hosp), Some(city)) = (find("TWN-DONGGUAN"), find("COUNTY-HOSP"), find("CITY-CC")) else {
+        return Ok(());
+    };
+    let sender = system_actor(town.clone(), Role::Clinician);
+    let centre = system_actor(hosp.clone(), Role::Clinician);
+    let mut persons = Vec::new();
+    for (pid, _) in pregnancies {
+        let pid = pid.clone();
+        let p = db
+            .read(move |c| Ok::<_, ServiceError>(pregnancy::repo::by_id(c, &pid)?))
+            .await?;
+        if let Some(p) = p.filter(|p| p.township_code == town.township_code)
+            && p.status == crate::pregnancy::model::PregnancyStatus::Active
+        {
+            persons.push(p.person_id);
+        }
+        if persons.len() == 5 {
+            break;
+        }
+    }
+    let plans: [(&str, &str, &str, &[Verb]); 5] = [
+        ("emergency", "产前出血，疑胎盘早剥", "COUNTY-HOSP", &[Verb::Send]),
+        (
+            "urgent",
+            "重度子痫前期，血压 168/112",
+            "COUNTY-HOSP",
+            &[Verb::Send, Verb::Acknowledge, Verb::Accept],
+        ),
+        (
+            "emergency",
+            "产后出血 1200 ml",
+            "COUNTY-HOSP",
+            &[
+                Verb::Send,
+                Verb::Accept,
+                Verb::Depart,
+                Verb::Arrive,
+                Verb::Feedback,
+                Verb::Close,
+            ],
+        ),
+        (
+            "urgent",
+            "妊娠合并心脏病，心功能 III 级",
+            "COUNTY-HOSP",
+            &[Verb::Send, Verb::Reject],
+        ),
+        ("planned", "瘢痕子宫，计划分娩评估", "CITY-CC", &[]),
+    ];
+    for (person_id, (urgency, reason, to, steps)) in persons.into_iter().zip(plans) {
+        let r = referral::open(
+            db,
+            &sender,
+            NewReferral {
+                person_id,
+                urgency: urgency.into(),
+                reason: reason.into(),
+                to_facility: to.into(),
+                patient_kind: None,
+                details: None,
+                send: false,
+            },
+        )
+        .await?;
+        let id = r.record.lifecycle.id.clone();
+        for verb in steps {
+            let by_sender = matches!(verb, Verb::Send | Verb::Depart | Verb::Close);
+            let actor = if by_sender {
+                &sender
+            } else if to == "CITY-CC" {
+                &system_actor(city.clone(), Role::Clinician)
+            } else {
+                &centre
+            };
+            let input = ActionInput {
+                reason: (*verb == Verb::Reject).then(|| "ICU 暂无床位，建议转市级中心".to_string()),
+                received_by: (*verb == Verb::Arrive).then(|| "钱医生".to_string()),
+                diagnosis: (*verb == Verb::Feedback).then(|| "产后出血，宫缩乏力".to_string()),
+                treatment: (*verb == Verb::Feedback).then(|| "宫缩剂、输血 4 U".to_string()),
+                outcome: (*verb == Verb::Feedback).then(|| "survived".to_string()),
+                ..ActionInput::default()
+            };
+            referral::act(db, actor, id.clone(), *verb, input).await?;
+        }
+    }
+    Ok(())
 }

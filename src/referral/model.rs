@@ -401,6 +401,18 @@ pub struct Details {
 
 pub const RISK_COLOURS: [&str; 5] = ["green", "yellow", "orange", "red", "purple"];
 
+/// The zh-CN label of a risk colour code (GLOSSARY "five-colour grade").
+pub fn risk_colour_label(code: &str) -> &'static str {
+    match code {
+        "green" => "绿色",
+        "yellow" => "黄色",
+        "orange" => "橙色",
+        "red" => "红色",
+        "purple" => "紫色",
+        _ => "",
+    }
+}
+
 /// The hand-over at arrival (RULES.md §4.3 step 4).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

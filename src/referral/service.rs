@@ -238,6 +238,7 @@ pub struct ReferralView {
     pub near_miss_labels: Vec<String>,
     pub danger_sign_labels: Vec<String>,
     pub outcome_label: Option<&'static str>,
+    pub risk_colour_label: Option<&'static str>,
 }
 
 fn labels(codes: &[String], items: &[model::CatalogueItem]) -> Vec<String> {
@@ -301,6 +302,7 @@ fn build_view(
         near_miss_labels: labels(&r.details.near_miss, &cat.near_miss),
         danger_sign_labels: labels(&r.details.danger_signs, signs),
         outcome_label: l.feedback.as_ref().map(|f| f.outcome.label_zh()),
+        risk_colour_label: r.details.risk_colour.as_deref().map(model::risk_colour_label),
         record: r,
     })
 }
@@ -870,6 +872,7 @@ pub struct ReferralRow {
     pub state_label: &'static str,
     pub reason: String,
     pub risk_colour: Option<String>,
+    pub risk_colour_label: Option<&'static str>,
     pub from_facility: String,
     pub to_facility: String,
     pub my_side: Option<Party>,
@@ -916,6 +919,7 @@ fn rows(
                 state_label: l.state.label_zh(),
                 reason: r.reason.clone(),
                 risk_colour: r.details.risk_colour.clone(),
+                risk_colour_label: r.details.risk_colour.as_deref().map(model::risk_colour_label),
                 from_facility: brief_of(&dir, &l.from_facility_id).name,
                 to_facility: brief_of(&dir, &l.to_facility_id).name,
                 alert: l.urgency == Urgency::Emergency

@@ -395,3 +395,124 @@ async fn the_district_board_lists_open_cases_and_filters_by_colour() {
 
     b.quit().await;
 }
+
+/// Poll a script until it returns `want` (the board updates by itself; no reload, no sleep-and-hope).
+async fn wait_for(b: &Browser, script: &str, want: serde_json::Value, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(25);
+    loop {
+        let got = b.execute(script, json!([])).await;
+        if got == want {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: still {got}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_referral_board_updates_without_reload_when_another_user_accepts() {
+    if !webdriver::available() {
+        return;
+    }
+    let app = helpers::spawn_app().await;
+    let base = browser_base(&app);
+    // A township clinician registers a woman at 32 weeks.
+    let mut sender = app.login("clinician", "TWN-A").await;
+    let id_number = helpers::id_number("340524", "1993-02-11", 6);
+    let (s, person) = sender
+        .post_json("/api/persons", &json!({"name": "孙晓燕", "id_number": id_number}))
+        .await;
+    assert_eq!(s, 201, "{person}");
+    let person_id = person["person_id"].as_str().unwrap().to_string();
+    let (s, p) = sender
+        .post_json(
+            &format!("/api/persons/{person_id}/pregnancies"),
+            &json!({"lmp": helpers::days_ago(224), "gravidity": "1", "parity": "0"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{p}");
+
+    // The county centre's coordinator watches the board.
+    let b = Browser::start().await;
+    log_in(&b, &base, "referral_coordinator.ctyhosp").await;
+    b.goto(&format!("{base}/referrals/board")).await;
+    assert_eq!(
+        b.text("h1").await.split_whitespace().next().unwrap_or(""),
+        "转诊调度看板"
+    );
+    assert!(b.try_find("#board-empty").await.is_some());
+    b.execute("window.__sameDocument = 1;", json!([])).await;
+
+    // An emergency arrives: the row appears, flagged, with the alert banner.
+    let (s, r) = sender
+        .post_json(
+            "/api/referrals",
+            &json!({"person_id": person_id, "urgency": "emergency", "reason": "胎盘早剥，阴道大量出血", "to_facility": "CTYHOSP", "send": true}),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let id = r["id"].as_str().unwrap().to_string();
+    wait_for(
+        &b,
+        "var r = document.querySelector('tr.board-row .state'); return r ? r.textContent : '';",
+        json!("已发出"),
+        "the new referral appears on the board",
+    )
+    .await;
+    let banner_hidden = b
+        .execute("return document.getElementById('alert-banner').hidden;", json!([]))
+        .await;
+    assert_eq!(banner_hidden, json!(false), "a new emergency raises the alert");
+    let timer = b.text("tr.board-row .timer").await;
+    assert!(timer.contains("已用"), "the step's clock runs: {timer}");
+
+    // Another user of the centre accepts it through the API: the board follows by itself.
+    let mut doctor = app.login("clinician", "CTYHOSP").await;
+    let (s, v) = doctor
+        .post_json(&format!("/api/referrals/{id}/accept"), &json!({}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    wait_for(
+        &b,
+        "var r = document.querySelector('tr.board-row .state'); return r ? r.textContent : '';",
+        json!("已接诊"),
+        "the acceptance shows without reload",
+    )
+    .await;
+    assert_eq!(
+        b.execute("return window.__sameDocument;", json!([])).await,
+        json!(1),
+        "the page was not reloaded"
+    );
+
+    // One click on the board acknowledges a second emergency.
+    let (s, r2) = sender
+        .post_json(
+            "/api/referrals",
+            &json!({"person_id": person_id, "urgency": "emergency", "reason": "新生儿窒息复苏后", "to_facility": "CTYHOSP", "send": true}),
+        )
+        .await;
+    assert_eq!(s, 201, "{r2}");
+    let id2 = r2["id"].as_str().unwrap().to_string();
+    let button = format!("tr.board-row[data-id='{id2}'] button.act-acknowledge");
+    wait_for(
+        &b,
+        &format!("return !!document.querySelector(\"{button}\");"),
+        json!(true),
+        "the second referral's one-click action",
+    )
+    .await;
+    b.click_and_wait(&button).await;
+    wait_for(
+        &b,
+        &format!(
+            "var r = document.querySelector(\"tr.board-row[data-id='{id2}'] .state\"); return r ? r.textContent : '';"
+        ),
+        json!("已接收"),
+        "acknowledged from the board",
+    )
+    .await;
+    let (_, seen) = sender.get_json(&format!("/api/referrals/{id2}")).await;
+    assert_eq!(seen["state"], "acknowledged");
+    b.quit().await;
+}
