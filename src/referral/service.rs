@@ -239,6 +239,9 @@ pub struct ReferralView {
     pub danger_sign_labels: Vec<String>,
     pub outcome_label: Option<&'static str>,
     pub risk_colour_label: Option<&'static str>,
+    /// What both sides should know before the transfer: needs the receiving centre has not
+    /// declared. Never a reason to block an emergency (the centre can redirect).
+    pub warnings: Vec<String>,
 }
 
 fn labels(codes: &[String], items: &[model::CatalogueItem]) -> Vec<String> {
@@ -281,6 +284,18 @@ fn build_view(
     } else {
         Vec::new()
     };
+    let to_caps = dir
+        .iter()
+        .find(|e| e.facility.id == l.to_facility_id)
+        .map(|e| e.facility.capabilities.clone())
+        .unwrap_or_default();
+    let warnings = r
+        .details
+        .needs
+        .iter()
+        .filter(|n| !to_caps.contains(n))
+        .map(|n| format!("接收中心未登记所需救治能力：{n}"))
+        .collect();
     let cat = model::catalogue();
     let signs = match r.patient_kind {
         PatientKind::Maternal => &cat.maternal_danger,
@@ -303,6 +318,7 @@ fn build_view(
         danger_sign_labels: labels(&r.details.danger_signs, signs),
         outcome_label: l.feedback.as_ref().map(|f| f.outcome.label_zh()),
         risk_colour_label: r.details.risk_colour.as_deref().map(model::risk_colour_label),
+        warnings,
         record: r,
     })
 }

@@ -572,3 +572,84 @@ async fn administrators_keep_the_directory_and_its_responsible_centres() {
         .await;
     assert_eq!(p.status, 403);
 }
+
+#[tokio::test]
+async fn a_hospital_without_hl7_answers_a_newborn_referral_with_its_bearer_token() {
+    let app = spawn_app().await;
+    // A newborn without an ID number yet, registered at the township.
+    let mut sender = app.login("clinician", "TWN-A").await;
+    let (s, r) = sender
+        .post_json(
+            "/api/persons",
+            &json!({"name": "周芳之女", "sex": "female", "birth_date": crate::helpers::days_ago(3)}),
+        )
+        .await;
+    assert!(s == 201 || s == 200, "{r}");
+    let baby = r["person_id"].as_str().unwrap().to_string();
+    let form = sender.get(&format!("/referrals/new?person={baby}&kind=newborn")).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(
+        form.body.contains("严重胸凹陷") && !form.body.contains("流产严重并发症"),
+        "the newborn checklist"
+    );
+    let (s, v) = sender
+        .post_json(
+            "/api/referrals",
+            &json!({"person_id": baby, "urgency": "emergency", "reason": "新生儿窒息复苏后呼吸窘迫", "to_facility": "CTYHOSP",
+                    "patient_kind": "newborn", "send": true,
+                    "details": {"newborn_age_days": 3, "danger_signs": ["fast_breathing", "chest_indrawing"], "needs": ["nicu"]}}),
+        )
+        .await;
+    // The county centre has no NICU: the referral goes (an emergency is never blocked) and both
+    // sides see the gap; the province, which has one, is suggested.
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["kind_label"], "新生儿");
+    assert_eq!(v["warnings"][0], "接收中心未登记所需救治能力：nicu");
+    assert_eq!(v["suggestions"][0]["code"], "PROV");
+    assert_eq!(v["danger_sign_labels"][0], "严重胸凹陷");
+    let id = v["id"].as_str().unwrap().to_string();
+    // A maternal danger sign on a newborn is refused field by field.
+    let (s, v) = sender
+        .post_json(
+            &format!("/api/referrals/{id}/details"),
+            &json!({"danger_signs": ["eclampsia"]}),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["fields"][0]["field"], "danger_signs");
+    // The county hospital's system answers with a bearer token (no cookie, no CSRF).
+    mch_chain::auth::service::add_user(
+        &app.db,
+        "his.ctyhosp",
+        "县医院 HIS",
+        "hospital_system",
+        "CTYHOSP",
+        "x-very-long-pass-1".into(),
+    )
+    .await
+    .unwrap();
+    let token = mch_chain::auth::service::issue_token(&app.db, "CTYHOSP", "县医院 HIS")
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    for action in ["acknowledge", "accept"] {
+        let r = http
+            .post(format!("{}/api/referrals/{id}/{action}", app.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{action}");
+    }
+    let r: Value = http
+        .get(format!("{}/api/referrals/{id}", app.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["state"], "accepted");
+    assert_eq!(r["timeline"][3]["actor"], "县医院 HIS");
+}
