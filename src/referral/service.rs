@@ -89,8 +89,15 @@ fn load(c: &mut AnyConnection, id: &str) -> Result<ReferralRecord, ServiceError>
     repo::by_id(c, id)?.ok_or(ServiceError::NotFound("没有找到该转诊"))
 }
 
-fn facility(c: &mut AnyConnection, id: &str) -> Result<Facility, ServiceError> {
-    crate::facility::repo::by_id(c, id)?.ok_or(ServiceError::NotFound("没有这个机构"))
+/// Load a referral the actor may see, or refuse (audited by `guarded`).
+fn load_visible(c: &mut AnyConnection, actor: &Actor, id: &str) -> Result<ReferralRecord, ServiceError> {
+    let r = load(c, id)?;
+    let to =
+        crate::facility::repo::by_id(c, &r.lifecycle.to_facility_id)?.ok_or(ServiceError::NotFound("没有这个机构"))?;
+    if !may_view(c, actor, &r, &to)? {
+        return Err(ServiceError::forbidden(referral_target(&r)));
+    }
+    Ok(r)
 }
 
 /// A receiving centre named by its code (hospitals, the contract) or its id (our forms).
@@ -790,9 +797,8 @@ pub async fn act(
     let actor2 = actor.clone();
     guarded(db, actor, "update", move |c| {
         let actor = &actor2;
-        let r = load(c, &id)?;
-        let to = facility(c, &r.lifecycle.to_facility_id)?;
-        if !actor.may(Action::Refer) || !may_view(c, actor, &r, &to)? {
+        let r = load_visible(c, actor, &id)?;
+        if !actor.may(Action::Refer) {
             return Err(ServiceError::forbidden(referral_target(&r)));
         }
         if seen_version.is_some_and(|v| v != r.version) {
@@ -861,11 +867,7 @@ pub async fn view(db: &Db, actor: &Actor, id: String) -> Result<ReferralView, Se
     let actor2 = actor.clone();
     guarded(db, actor, "read", move |c| {
         let actor = &actor2;
-        let r = load(c, &id)?;
-        let to = facility(c, &r.lifecycle.to_facility_id)?;
-        if !may_view(c, actor, &r, &to)? {
-            return Err(ServiceError::forbidden(referral_target(&r)));
-        }
+        let r = load_visible(c, actor, &id)?;
         record(c, actor, "read", referral_target(&r), "referral")?;
         build_view(c, actor, r, now_utc())
     })
@@ -1285,11 +1287,7 @@ pub async fn printout(db: &Db, actor: &Actor, id: String, base_url: String) -> R
     let actor2 = actor.clone();
     guarded(db, actor, "read", move |c| {
         let actor = &actor2;
-        let r = load(c, &id)?;
-        let to = facility(c, &r.lifecycle.to_facility_id)?;
-        if !may_view(c, actor, &r, &to)? {
-            return Err(ServiceError::forbidden(referral_target(&r)));
-        }
+        let r = load_visible(c, actor, &id)?;
         let now = now_utc();
         let token = qr_token(c, &r.lifecycle.id, now)?;
         let scan_path = format!("/referrals/scan/{token}");

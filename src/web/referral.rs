@@ -13,6 +13,7 @@ use super::AppState;
 use super::api::{csrf, id};
 use super::context::{ApiCtx, ApiError, Ctx, PageCtx, PageError, SESSION_COOKIE};
 use super::pages::{check_id, see_other};
+use super::risk::field;
 use crate::auth::model::Action;
 use crate::error::{FieldError, ServiceError};
 use crate::facility::model::{CAPABILITIES, DirectoryUpdate};
@@ -21,13 +22,6 @@ use crate::referral::model::{Details, PatientKind, Urgency, Verb, Vitals};
 use crate::referral::service::{self as referral, ActionInput, NewReferral};
 
 type PageResult = Result<HttpResponse, PageError>;
-
-fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.trim())
-        .filter(|v| !v.is_empty())
-}
 
 fn all(form: &[(String, String)], name: &str) -> Vec<String> {
     form.iter()

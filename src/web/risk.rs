@@ -16,7 +16,7 @@ use crate::risk::service::{self as risk, BoardFilter, CaseActionInput, GradeInpu
 type PageResult = Result<HttpResponse, PageError>;
 
 /// Look a field up in a submitted form (forms with repeated or dynamic names arrive as pairs).
-fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(super) fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
     form.iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.trim())
