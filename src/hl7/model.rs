@@ -5,15 +5,22 @@ use chrono::NaiveDateTime;
 use super::er7::{Delimiters, Message, escape};
 use crate::identity::model::PersonInput;
 
-/// Original-mode acknowledgement codes (HL7 v2 table 0008).
+/// Acknowledgement codes (HL7 v2 table 0008): original mode AA/AE/AR (and the application
+/// acknowledgement of enhanced mode), enhanced mode's accept acknowledgement CA/CE/CR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AckCode {
     /// Processed.
     Aa,
     /// Content error: the message was understood but its content is wrong (reason in ERR).
     Ae,
-    /// Rejected: unsupported type, unknown sender, unreadable header.
+    /// Rejected: unsupported type or version, unknown sender, unreadable header, system busy.
     Ar,
+    /// Commit accept: the message is in safe storage.
+    Ca,
+    /// Commit error: the message could not be accepted (unreadable text, control id reused).
+    Ce,
+    /// Commit reject: unsupported type or version, unknown sender, system busy.
+    Cr,
 }
 
 impl AckCode {
@@ -22,7 +29,139 @@ impl AckCode {
             AckCode::Aa => "AA",
             AckCode::Ae => "AE",
             AckCode::Ar => "AR",
+            AckCode::Ca => "CA",
+            AckCode::Ce => "CE",
+            AckCode::Cr => "CR",
         }
+    }
+}
+
+/// When an acknowledgement is wanted (MSH-15 / MSH-16, HL7 table 0155).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckWhen {
+    /// AL: always.
+    Always,
+    /// NE: never.
+    Never,
+    /// ER: only after an error or rejection.
+    OnError,
+    /// SU: only after success.
+    OnSuccess,
+}
+
+impl AckWhen {
+    /// An empty or unknown value counts as AL: answering is always safe for the sender (a
+    /// resend of what it did not expect to be answered is processed once anyway).
+    fn parse(value: &str) -> AckWhen {
+        match value.trim() {
+            "NE" => AckWhen::Never,
+            "ER" => AckWhen::OnError,
+            "SU" => AckWhen::OnSuccess,
+            _ => AckWhen::Always,
+        }
+    }
+
+    fn wants(self, success: bool) -> bool {
+        match self {
+            AckWhen::Always => true,
+            AckWhen::Never => false,
+            AckWhen::OnError => !success,
+            AckWhen::OnSuccess => success,
+        }
+    }
+}
+
+/// Original mode (MSH-15 and MSH-16 both empty) or enhanced mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckMode {
+    Original,
+    Enhanced { accept: AckWhen, application: AckWhen },
+}
+
+impl AckMode {
+    pub fn of(h: &Header) -> AckMode {
+        if h.accept_ack.trim().is_empty() && h.application_ack.trim().is_empty() {
+            AckMode::Original
+        } else {
+            AckMode::Enhanced {
+                accept: AckWhen::parse(&h.accept_ack),
+                application: AckWhen::parse(&h.application_ack),
+            }
+        }
+    }
+}
+
+/// HL7 error codes used in ERR-3 (table 0357).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// 101 required field missing.
+    RequiredField,
+    /// 102 data type error (a value that is not what its type says, or impossible).
+    DataType,
+    /// 103 table value not found (a code we do not know).
+    TableValue,
+    /// 200 unsupported message type.
+    UnsupportedType,
+    /// 203 unsupported version id.
+    UnsupportedVersion,
+    /// 204 unknown key identifier (the patient is not known).
+    UnknownKey,
+    /// 207 application internal error (content refused by a rule, system busy).
+    Application,
+}
+
+impl ErrorCode {
+    fn as_cwe(self) -> &'static str {
+        match self {
+            ErrorCode::RequiredField => "101^Required field missing^HL70357",
+            ErrorCode::DataType => "102^Data type error^HL70357",
+            ErrorCode::TableValue => "103^Table value not found^HL70357",
+            ErrorCode::UnsupportedType => "200^Unsupported message type^HL70357",
+            ErrorCode::UnsupportedVersion => "203^Unsupported version id^HL70357",
+            ErrorCode::UnknownKey => "204^Unknown key identifier^HL70357",
+            ErrorCode::Application => "207^Application internal error^HL70357",
+        }
+    }
+}
+
+/// ERR-4 severity (HL7 table 0516).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One ERR segment: what, how bad, where (ERR-2: segment id, its sequence, field), in words
+/// that never quote the content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    pub code: ErrorCode,
+    pub severity: Severity,
+    /// (segment id, segment sequence, field position)
+    pub location: Option<(String, usize, usize)>,
+    pub message: String,
+}
+
+impl Issue {
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Issue {
+        Issue {
+            code,
+            severity: Severity::Error,
+            location: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn warning(code: ErrorCode, message: impl Into<String>) -> Issue {
+        Issue {
+            severity: Severity::Warning,
+            ..Issue::error(code, message)
+        }
+    }
+
+    pub fn at(mut self, segment: &str, sequence: usize, field: usize) -> Issue {
+        self.location = Some((segment.to_string(), sequence, field));
+        self
     }
 }
 
@@ -37,6 +176,10 @@ pub struct Header {
     pub trigger: String,
     pub control_id: String,
     pub version: String,
+    /// MSH-15 accept acknowledgement type.
+    pub accept_ack: String,
+    /// MSH-16 application acknowledgement type.
+    pub application_ack: String,
 }
 
 fn first(m: &Message, path: &str) -> String {
@@ -54,13 +197,32 @@ impl Header {
             trigger: first(m, "MSH-9.2"),
             control_id: first(m, "MSH-10"),
             version: first(m, "MSH-12.1"),
+            accept_ack: first(m, "MSH-15"),
+            application_ack: first(m, "MSH-16"),
         }
     }
 }
 
-/// Build an original-mode ACK: MSA-2 echoes the inbound MSH-10; an ERR segment carries the reason
-/// of an AE/AR. The ACK goes back with the sender and receiver swapped.
-pub fn ack(h: &Header, code: AckCode, reason: &str, ack_control_id: &str, at: NaiveDateTime) -> String {
+/// HL7 v2 versions this interface reads (MSH-12). 2.1 and 2.2 lack the segments we map.
+pub const SUPPORTED_VERSIONS: [&str; 12] = [
+    "2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2", "2.9",
+];
+
+pub fn version_supported(v: &str) -> bool {
+    SUPPORTED_VERSIONS.contains(&v.trim())
+}
+
+/// Build one ACK: MSA-2 echoes the inbound MSH-10; each issue becomes an ERR segment (and the
+/// first error's words MSA-3). The ACK goes back with the sender and receiver swapped. ACKs of
+/// enhanced mode ask for no acknowledgement of their own (MSH-15/16 = NE).
+pub fn ack(
+    h: &Header,
+    code: AckCode,
+    issues: &[Issue],
+    enhanced: bool,
+    ack_control_id: &str,
+    at: NaiveDateTime,
+) -> String {
     let d = Delimiters::default();
     let e = |s: &str| escape(s, &d);
     let version = if h.version.is_empty() {
@@ -69,7 +231,7 @@ pub fn ack(h: &Header, code: AckCode, reason: &str, ack_control_id: &str, at: Na
         h.version.as_str()
     };
     let mut out = format!(
-        "MSH|^~\\&|{}|{}|{}|{}|{}||ACK^{}^ACK|{}|P|{}\rMSA|{}|{}",
+        "MSH|^~\\&|{}|{}|{}|{}|{}||ACK^{}^ACK|{}|P|{}{}\rMSA|{}|{}",
         e(&h.receiving_app),
         e(&h.receiving_facility),
         e(&h.sending_app),
@@ -78,21 +240,93 @@ pub fn ack(h: &Header, code: AckCode, reason: &str, ack_control_id: &str, at: Na
         e(&h.trigger),
         e(ack_control_id),
         e(version),
+        if enhanced { "|||NE|NE" } else { "" },
         code.as_str(),
         e(&h.control_id),
     );
-    if code != AckCode::Aa {
-        // ERR-3 HL7 error code (table 0357: 100 segment sequence, 200 unsupported message type,
-        // 207 application error), ERR-4 severity E, ERR-8 the user message.
-        let hl7_code = if code == AckCode::Ar {
-            "200^Unsupported message type^HL70357"
-        } else {
-            "207^Application internal error^HL70357"
+    if let Some(first_error) = issues.iter().find(|i| i.severity == Severity::Error) {
+        out.push_str(&format!("|{}", e(&first_error.message)));
+    }
+    for i in issues {
+        let location = i
+            .location
+            .as_ref()
+            .map(|(seg, n, f)| format!("{}^{n}^{f}", e(seg)))
+            .unwrap_or_default();
+        let severity = match i.severity {
+            Severity::Error => "E",
+            Severity::Warning => "W",
         };
-        out.push_str(&format!("|{}\rERR|||{}|E||||{}", e(reason), hl7_code, e(reason)));
+        out.push_str(&format!(
+            "\rERR||{location}|{}|{severity}||||{}",
+            i.code.as_cwe(),
+            e(&i.message)
+        ));
     }
     out.push('\r');
     out
+}
+
+/// What the processing of one message decided: the accept code (enhanced mode) and the
+/// application code with its issues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub accept: AckCode,
+    pub application: AckCode,
+    pub issues: Vec<Issue>,
+}
+
+impl Verdict {
+    /// Refused before processing: AR in original mode, CR in enhanced mode.
+    pub fn reject(issue: Issue) -> Verdict {
+        Verdict {
+            accept: AckCode::Cr,
+            application: AckCode::Ar,
+            issues: vec![issue],
+        }
+    }
+
+    /// Stored but not readable as a message (CE / AE).
+    pub fn commit_error(issue: Issue) -> Verdict {
+        Verdict {
+            accept: AckCode::Ce,
+            application: AckCode::Ae,
+            issues: vec![issue],
+        }
+    }
+
+    /// Stored and processed: AA (warnings allowed) or AE when any issue is an error.
+    pub fn processed(issues: Vec<Issue>) -> Verdict {
+        let failed = issues.iter().any(|i| i.severity == Severity::Error);
+        Verdict {
+            accept: AckCode::Ca,
+            application: if failed { AckCode::Ae } else { AckCode::Aa },
+            issues,
+        }
+    }
+}
+
+/// The answers to send, in order, for a verdict (hl7/README.md "Acknowledgements").
+/// * Original mode: one ACK with AA/AE/AR.
+/// * Enhanced mode: the accept ACK (CA/CE/CR) when MSH-15 asks for it, then — only when the
+///   message was accepted — the application ACK (AA/AE) when MSH-16 asks for it, on the same
+///   connection right after (processing happens in the same commit, so both are known at once).
+pub fn responses(h: &Header, v: &Verdict, mut next_id: impl FnMut() -> String, at: NaiveDateTime) -> Vec<String> {
+    match AckMode::of(h) {
+        AckMode::Original => vec![ack(h, v.application, &v.issues, false, &next_id(), at)],
+        AckMode::Enhanced { accept, application } => {
+            let accepted = v.accept == AckCode::Ca;
+            let mut out = Vec::new();
+            if accept.wants(accepted) {
+                let issues: &[Issue] = if accepted { &[] } else { &v.issues };
+                out.push(ack(h, v.accept, issues, true, &next_id(), at));
+            }
+            if accepted && application.wants(v.application == AckCode::Aa) {
+                out.push(ack(h, v.application, &v.issues, true, &next_id(), at));
+            }
+            out
+        }
+    }
 }
 
 /// Identifiers of PID-3 by type code (CX.5, table 0203; ARCHITECTURE.md "Identifiers").
@@ -166,7 +400,14 @@ mod tests {
             .unwrap()
             .and_hms_opt(8, 0, 0)
             .unwrap();
-        let a = ack(&h, AckCode::Ae, "身份证号校验位不正确|请核对", "ACK-1", at);
+        let a = ack(
+            &h,
+            AckCode::Ae,
+            &[Issue::error(ErrorCode::Application, "身份证号校验位不正确|请核对").at("PID", 1, 3)],
+            false,
+            "ACK-1",
+            at,
+        );
         let parsed = Message::parse(a.as_bytes(), Charset::Utf8).unwrap();
         assert_eq!(parsed.get("MSA-1").unwrap().as_deref(), Some("AE"));
         assert_eq!(parsed.get("MSA-2").unwrap().as_deref(), Some("M-1"));
@@ -177,8 +418,55 @@ mod tests {
             parsed.get("ERR-8").unwrap().as_deref(),
             Some("身份证号校验位不正确|请核对")
         );
-        let ok = ack(&h, AckCode::Aa, "", "ACK-2", at);
+        assert_eq!(parsed.get("ERR-2").unwrap().as_deref(), Some("PID^1^3"));
+        assert_eq!(parsed.get("ERR-4").unwrap().as_deref(), Some("E"));
+        assert_eq!(
+            parsed.get("MSH-15").unwrap(),
+            None,
+            "original mode ACKs carry no MSH-15"
+        );
+        let ok = ack(&h, AckCode::Aa, &[], false, "ACK-2", at);
         assert!(!ok.contains("ERR"));
+    }
+
+    #[test]
+    fn msh15_and_msh16_decide_which_acks_are_sent() {
+        let m = Message::parse(
+            b"MSH|^~\\&|HIS|HOSP|MCH|CENTRE|20261124||ADT^A04|M-1|P|2.5.1|||AL|ER\r",
+            Charset::Utf8,
+        )
+        .unwrap();
+        let mut h = Header::of(&m);
+        let at = chrono::NaiveDateTime::default();
+        let codes = |h: &Header, v: &Verdict| -> Vec<String> {
+            responses(h, v, || "X".into(), at)
+                .iter()
+                .map(|a| {
+                    Message::parse(a.as_bytes(), Charset::Utf8)
+                        .unwrap()
+                        .get("MSA-1")
+                        .unwrap()
+                        .unwrap()
+                })
+                .collect()
+        };
+        let ok = Verdict::processed(vec![]);
+        let bad = Verdict::processed(vec![Issue::error(ErrorCode::DataType, "x")]);
+        let rejected = Verdict::reject(Issue::error(ErrorCode::UnsupportedType, "x"));
+        assert_eq!(codes(&h, &ok), ["CA"]);
+        assert_eq!(codes(&h, &bad), ["CA", "AE"]);
+        assert_eq!(codes(&h, &rejected), ["CR"]);
+        h.accept_ack = "NE".into();
+        h.application_ack = "NE".into();
+        assert!(codes(&h, &bad).is_empty());
+        h.accept_ack.clear();
+        h.application_ack.clear();
+        assert_eq!(codes(&h, &ok), ["AA"]);
+        assert_eq!(codes(&h, &rejected), ["AR"]);
+        // One of the two valued is enhanced mode; the empty one means AL.
+        h.application_ack = "SU".into();
+        assert_eq!(codes(&h, &ok), ["CA", "AA"]);
+        assert_eq!(codes(&h, &bad), ["CA"]);
     }
 
     #[test]

@@ -64,6 +64,8 @@ pub struct StoredMessage<'a> {
     pub content_hash: &'a str,
     pub status: &'a str,
     pub ack_code: &'a str,
+    /// The accept acknowledgement code (CA/CE/CR) in enhanced mode.
+    pub accept_code: Option<&'a str>,
     pub ack: &'a str,
     pub error: &'a str,
     pub person_id: Option<&'a str>,
@@ -83,6 +85,7 @@ pub fn insert_message(conn: &mut AnyConnection, m: &StoredMessage<'_>) -> QueryR
             hl7_messages::content_hash.eq(m.content_hash),
             hl7_messages::status.eq(m.status),
             hl7_messages::ack_code.eq(m.ack_code),
+            hl7_messages::accept_code.eq(m.accept_code),
             hl7_messages::ack.eq(m.ack),
             hl7_messages::error.eq(m.error),
             hl7_messages::person_id.eq(m.person_id),

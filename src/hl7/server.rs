@@ -53,7 +53,11 @@ async fn connection(mut stream: TcpStream, db: Db) -> std::io::Result<()> {
         for event in decoder.feed(buf.get(..n).unwrap_or_default()) {
             match event {
                 Event::Frame(payload) => match service::receive(&db, payload).await {
-                    Ok(Some(ack)) => stream.write_all(&frame(ack.as_bytes())).await?,
+                    Ok(Some(answers)) => {
+                        for ack in answers {
+                            stream.write_all(&frame(ack.as_bytes())).await?;
+                        }
+                    }
                     Ok(None) => return Ok(()),
                     // Not stored: no ACK at all, the sender resends (never an AA for unsaved data).
                     Err(e) => {

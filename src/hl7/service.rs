@@ -5,7 +5,7 @@
 use sha2::{Digest, Sha256};
 
 use super::er7::{Charset, Message, ParseError};
-use super::model::{AckCode, Header, ack, adt_person};
+use super::model::{AckCode, AckMode, ErrorCode, Header, Issue, Verdict, adt_person, responses, version_supported};
 use super::repo::{self, StoredMessage};
 use crate::auth::model::{Actor, ActorKind, Role};
 use crate::error::ServiceError;
@@ -90,128 +90,265 @@ fn raw_header(bytes: &[u8]) -> Option<Header> {
         trigger: t.get(1).cloned().unwrap_or_default(),
         control_id: get(10),
         version: get(12),
+        accept_ack: get(15),
+        application_ack: get(16),
     })
 }
 
-/// Receive one framed payload; the answer is the ACK to send, or None to close the connection
-/// (no MSH could be read). Nothing is answered before the message and its ACK are committed.
-pub async fn receive(db: &Db, bytes: Vec<u8>) -> Result<Option<String>, ServiceError> {
+/// The stored answer of a message: its ACK messages in order, one per line.
+fn join_answers(answers: &[String]) -> String {
+    answers.join("\n")
+}
+
+/// The ACK messages of a stored answer (none when the sender asked for none).
+pub fn split_answers(stored: &str) -> Vec<String> {
+    stored
+        .split('\n')
+        .filter(|a| !a.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Receive one framed payload; the answer is the ACK messages to send in order (none when the
+/// sender's MSH-15/MSH-16 ask for none), or None to close the connection (no MSH could be read).
+/// Nothing is answered before the message and its ACKs are committed.
+pub async fn receive(db: &Db, bytes: Vec<u8>) -> Result<Option<Vec<String>>, ServiceError> {
     let Some(header) = raw_header(&bytes) else {
         tracing::warn!("HL7 frame without a readable MSH: connection closed");
         return Ok(None);
     };
     if header.control_id.is_empty() {
-        return Ok(Some(ack(
-            &header,
-            AckCode::Ar,
-            "MSH-10 (message control id) is empty",
-            &new_id(),
-            now_utc(),
-        )));
+        let v = Verdict::reject(
+            Issue::error(ErrorCode::RequiredField, "MSH-10 (message control id) is empty").at("MSH", 1, 10),
+        );
+        return Ok(Some(responses(&header, &v, new_id, now_utc())));
     }
     db.write(move |c| receive_in(c, header, bytes)).await.map(Some)
 }
 
-fn receive_in(c: &mut AnyConnection, header: Header, bytes: Vec<u8>) -> Result<String, ServiceError> {
+fn receive_in(c: &mut AnyConnection, header: Header, bytes: Vec<u8>) -> Result<Vec<String>, ServiceError> {
     let hash = hex::encode(Sha256::digest(&bytes));
     if let Some((stored_hash, stored_ack)) =
         repo::stored(c, &header.sending_app, &header.sending_facility, &header.control_id)?
     {
         if stored_hash == hash {
-            return Ok(stored_ack); // a resend: processed once, answered the same
+            return Ok(split_answers(&stored_ack)); // a resend: processed once, answered the same
         }
         tracing::warn!(control_id = %header.control_id, "MSH-10 reused with different content");
-        return Ok(ack(
-            &header,
-            AckCode::Ae,
-            "MSH-10 already used for a different message from this sender; not processed",
-            &new_id(),
-            now_utc(),
-        ));
+        let v = Verdict::commit_error(
+            Issue::error(
+                ErrorCode::Application,
+                "MSH-10 already used for a different message from this sender; not processed",
+            )
+            .at("MSH", 1, 10),
+        );
+        return Ok(responses(&header, &v, new_id, now_utc()));
     }
     let now = now_utc();
+    let message_id = new_id();
     let sender = repo::sender(c, &header.sending_app, &header.sending_facility)?;
-    let (code, reason, person_id, kind) = match sender {
-        None => (
-            AckCode::Ar,
-            "unregistered sender (MSH-3/MSH-4)".to_string(),
-            None,
-            format!("{}^{}", header.message_type, header.trigger),
+    let done = match sender {
+        None => Processed::rejected(
+            &header,
+            Issue::error(ErrorCode::Application, "unregistered sender (MSH-3/MSH-4)").at("MSH", 1, 3),
         ),
-        Some((_, facility_id, charset)) => {
-            let default = if charset == "gb18030" {
-                Charset::Gb18030
-            } else {
-                Charset::Utf8
-            };
-            match Message::parse(&bytes, default) {
-                Err(e @ (ParseError::InvalidText(_) | ParseError::UnsupportedCharset(_))) => {
-                    (AckCode::Ae, e.to_string(), None, String::new())
-                }
-                Err(e) => (AckCode::Ar, e.to_string(), None, String::new()),
-                Ok(m) => {
-                    let kind = format!("{}^{}", header.message_type, header.trigger);
-                    let facility = crate::facility::repo::by_id(c, &facility_id)?
-                        .ok_or(ServiceError::NotFound("sender facility missing"))?;
-                    let name = format!("hl7:{}^{}", header.sending_app, header.sending_facility);
-                    let actor = Actor::new(ActorKind::ApiToken, None, &name, &name, Role::HospitalSystem, facility);
-                    match kind.as_str() {
-                        "ADT^A01" | "ADT^A04" | "ADT^A08" => {
-                            // Mapping runs in a savepoint: a content error undoes it, the message stays stored.
-                            match crate::storage::savepoint(c, |sp| map_adt(sp, &actor, &m)) {
-                                Ok(pid) => (AckCode::Aa, String::new(), Some(pid), kind),
-                                Err(e) => {
-                                    // A refusal is audited against the woman, like any other door's.
-                                    if let ServiceError::Forbidden { target: Some(t), .. } = &e {
-                                        let ev = crate::audit::service::event(
-                                            &actor,
-                                            "create",
-                                            crate::audit::model::Outcome::Denied,
-                                            t,
-                                            "interface access refused",
-                                        );
-                                        crate::audit::repo::append(c, ev)?;
-                                    }
-                                    (AckCode::Ae, e.to_string(), None, kind)
-                                }
-                            }
-                        }
-                        _ => (
-                            AckCode::Ar,
-                            format!("message type {kind} is not supported by this interface"),
-                            None,
-                            kind,
-                        ),
-                    }
-                }
-            }
-        }
+        Some((_, facility_id, charset)) => process(c, &header, &facility_id, &charset, &bytes, &message_id)?,
     };
-    let ack_text = ack(&header, code, &reason, &new_id(), now);
-    let status = match code {
+    let answers = responses(&header, &done.verdict, new_id, now);
+    let stored_ack = join_answers(&answers);
+    let app = done.verdict.application;
+    let status = match app {
         AckCode::Aa => "processed",
-        AckCode::Ae => "error",
-        AckCode::Ar => "rejected",
+        AckCode::Ar | AckCode::Cr => "rejected",
+        _ => "error",
+    };
+    let error = done
+        .verdict
+        .issues
+        .iter()
+        .map(|i| i.message.as_str())
+        .collect::<Vec<_>>()
+        .join("；");
+    let accept_code = match AckMode::of(&header) {
+        AckMode::Original => None,
+        AckMode::Enhanced { .. } => Some(done.verdict.accept.as_str()),
     };
     repo::insert_message(
         c,
         &StoredMessage {
-            id: &new_id(),
+            id: &message_id,
             sending_app: &header.sending_app,
             sending_facility: &header.sending_facility,
             control_id: &header.control_id,
-            message_type: &kind,
-            raw: &bytes,
+            message_type: &done.kind,
+            raw: done.stored_raw.as_deref().unwrap_or(&bytes),
             content_hash: &hash,
             status,
-            ack_code: code.as_str(),
-            ack: &ack_text,
-            error: &reason,
-            person_id: person_id.as_deref(),
+            ack_code: app.as_str(),
+            accept_code,
+            ack: &stored_ack,
+            error: &error,
+            person_id: done.person_id.as_deref(),
             received_at: now,
         },
     )?;
-    Ok(ack_text)
+    Ok(answers)
+}
+
+/// What processing one message decided and touched.
+struct Processed {
+    verdict: Verdict,
+    person_id: Option<String>,
+    kind: String,
+    /// The bytes to keep instead of the received ones (a fetal-sex finding removed, RULES.md §9.1).
+    stored_raw: Option<Vec<u8>>,
+}
+
+impl Processed {
+    fn rejected(h: &Header, issue: Issue) -> Processed {
+        Processed {
+            verdict: Verdict::reject(issue),
+            person_id: None,
+            kind: format!("{}^{}", h.message_type, h.trigger),
+            stored_raw: None,
+        }
+    }
+}
+
+/// Why a mapping refused a message: an issue naming the field, or a rule of the service.
+enum MappingError {
+    Issue(Issue),
+    Service(ServiceError),
+}
+
+impl From<ServiceError> for MappingError {
+    fn from(e: ServiceError) -> Self {
+        MappingError::Service(e)
+    }
+}
+
+impl From<diesel::result::Error> for MappingError {
+    fn from(e: diesel::result::Error) -> Self {
+        MappingError::Service(e.into())
+    }
+}
+
+/// What a mapping produced: the woman it concerned, warnings for the ACK, and the bytes to keep
+/// instead of the received ones when something had to be removed.
+type Mapped = (Option<String>, Vec<Issue>, Option<Vec<u8>>);
+
+/// The interface's actor: the registered sender, acting for its facility.
+fn sender_actor(c: &mut AnyConnection, h: &Header, facility_id: &str) -> Result<Actor, ServiceError> {
+    let facility =
+        crate::facility::repo::by_id(c, facility_id)?.ok_or(ServiceError::NotFound("sender facility missing"))?;
+    let name = format!("hl7:{}^{}", h.sending_app, h.sending_facility);
+    Ok(Actor::new(
+        ActorKind::ApiToken,
+        None,
+        &name,
+        &name,
+        Role::HospitalSystem,
+        facility,
+    ))
+}
+
+/// Parse and map one message from a registered sender (used on receipt and on replay).
+fn process(
+    c: &mut AnyConnection,
+    header: &Header,
+    facility_id: &str,
+    charset: &str,
+    bytes: &[u8],
+    _message_id: &str,
+) -> Result<Processed, ServiceError> {
+    let default = if charset == "gb18030" {
+        Charset::Gb18030
+    } else {
+        Charset::Utf8
+    };
+    let m = match Message::parse(bytes, default) {
+        Ok(m) => m,
+        Err(e @ (ParseError::InvalidText(_) | ParseError::UnsupportedCharset(_))) => {
+            return Ok(Processed {
+                verdict: Verdict::commit_error(Issue::error(ErrorCode::DataType, e.to_string()).at("MSH", 1, 18)),
+                person_id: None,
+                kind: String::new(),
+                stored_raw: None,
+            });
+        }
+        Err(e) => {
+            return Ok(Processed::rejected(
+                header,
+                Issue::error(ErrorCode::Application, e.to_string()),
+            ));
+        }
+    };
+    let kind = format!("{}^{}", header.message_type, header.trigger);
+    if !version_supported(&header.version) {
+        let mut p = Processed::rejected(
+            header,
+            Issue::error(
+                ErrorCode::UnsupportedVersion,
+                format!(
+                    "HL7 version {} is not supported (MSH-12: 2.3 to 2.9)",
+                    header.version.chars().take(12).collect::<String>()
+                ),
+            )
+            .at("MSH", 1, 12),
+        );
+        p.kind = kind;
+        return Ok(p);
+    }
+    let actor = sender_actor(c, header, facility_id)?;
+    // Mapping runs in a savepoint: a content error undoes it, the message stays stored.
+    let mapped: Result<Mapped, MappingError> = match kind.as_str() {
+        "ADT^A01" | "ADT^A04" | "ADT^A08" => crate::storage::savepoint(c, |sp| {
+            map_adt(sp, &actor, &m)
+                .map(|pid| (Some(pid), Vec::new(), None))
+                .map_err(MappingError::from)
+        }),
+        _ => {
+            return Ok(Processed::rejected(
+                header,
+                Issue::error(
+                    ErrorCode::UnsupportedType,
+                    format!("message type {kind} is not supported by this interface"),
+                )
+                .at("MSH", 1, 9),
+            ));
+        }
+    };
+    Ok(match mapped {
+        Ok((person_id, warnings, stored_raw)) => Processed {
+            verdict: Verdict::processed(warnings),
+            person_id,
+            kind,
+            stored_raw,
+        },
+        Err(e) => {
+            // A refusal is audited against the woman, like any other door's.
+            if let MappingError::Service(ServiceError::Forbidden { target: Some(t), .. }) = &e {
+                let ev = crate::audit::service::event(
+                    &actor,
+                    "create",
+                    crate::audit::model::Outcome::Denied,
+                    t,
+                    "interface access refused",
+                );
+                crate::audit::repo::append(c, ev)?;
+            }
+            let issue = match e {
+                MappingError::Issue(i) => i,
+                MappingError::Service(e) => Issue::error(ErrorCode::Application, e.to_string()),
+            };
+            Processed {
+                verdict: Verdict::processed(vec![issue]),
+                person_id: None,
+                kind,
+                stored_raw: None,
+            }
+        }
+    })
 }
 
 fn map_adt(c: &mut AnyConnection, actor: &Actor, m: &Message) -> Result<String, ServiceError> {

@@ -292,3 +292,209 @@ async fn a_sender_outside_her_jurisdiction_is_refused_and_the_refusal_is_audited
         "{log}"
     );
 }
+
+// ------------------------------------------------------------------ enhanced acknowledgement mode
+
+/// A connection that keeps what it has read, so two ACKs arriving in one read are both seen.
+pub struct Conn {
+    pub stream: TcpStream,
+    decoder: mch_chain::hl7::mllp::Decoder,
+    frames: std::collections::VecDeque<Vec<u8>>,
+}
+
+impl Conn {
+    pub async fn open(app: &TestApp) -> Conn {
+        Conn {
+            stream: TcpStream::connect(&app.mllp).await.unwrap(),
+            decoder: mch_chain::hl7::mllp::Decoder::new(1 << 20),
+            frames: Default::default(),
+        }
+    }
+
+    pub async fn send(&mut self, msg: &str) {
+        self.stream.write_all(&framed(msg)).await.unwrap();
+    }
+
+    /// The next ACK within `wait`, or None.
+    pub async fn next_within(&mut self, wait: Duration) -> Option<Message> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut buf = [0u8; 8192];
+        loop {
+            if let Some(f) = self.frames.pop_front() {
+                return Some(Message::parse(&f, Charset::Utf8).unwrap());
+            }
+            let n = tokio::time::timeout_at(deadline, self.stream.read(&mut buf))
+                .await
+                .ok()?
+                .unwrap();
+            assert!(n > 0, "connection closed");
+            for e in self.decoder.feed(&buf[..n]) {
+                if let mch_chain::hl7::mllp::Event::Frame(f) = e {
+                    self.frames.push_back(f);
+                }
+            }
+        }
+    }
+
+    pub async fn next(&mut self) -> Message {
+        self.next_within(Duration::from_secs(10)).await.expect("an ACK in time")
+    }
+
+    /// Send and collect every answer that arrives within a short quiet period.
+    pub async fn exchange(&mut self, msg: &str) -> Vec<Message> {
+        self.send(msg).await;
+        let mut out = Vec::new();
+        while let Some(m) = self
+            .next_within(Duration::from_millis(if out.is_empty() { 1500 } else { 400 }))
+            .await
+        {
+            out.push(m);
+        }
+        out
+    }
+}
+
+pub fn msa(m: &Message) -> (String, String) {
+    (
+        m.get("MSA-1").unwrap().unwrap_or_default(),
+        m.get("MSA-2").unwrap().unwrap_or_default(),
+    )
+}
+
+/// The ADT sample with MSH-15 / MSH-16 set (enhanced mode).
+fn enhanced(msg: &str, accept: &str, application: &str) -> String {
+    msg.replacen(
+        "|P|2.5.1|||||CHN|",
+        &format!("|P|2.5.1|||{accept}|{application}|CHN|"),
+        1,
+    )
+}
+
+fn codes(acks: &[Message]) -> Vec<String> {
+    acks.iter().map(|a| msa(a).0).collect()
+}
+
+#[tokio::test]
+async fn enhanced_mode_sends_the_accept_ack_after_commit_and_the_application_ack_per_msh16() {
+    let app = app_with_sender().await;
+    let mut s = Conn::open(&app).await;
+    // AL/NE: one CA, no application ACK; MSA-2 echoes MSH-10; a resend gets the same CA again.
+    let a = enhanced(
+        &adt(
+            "ENH-1",
+            &id_number("340524", "1990-01-01", 62),
+            ("王", "一"),
+            "19900101",
+        ),
+        "AL",
+        "NE",
+    );
+    let first = s.exchange(&a).await;
+    assert_eq!(codes(&first), ["CA"]);
+    assert_eq!(msa(&first[0]).1, "ENH-1");
+    assert_eq!(
+        first[0].get("MSH-15").unwrap().as_deref(),
+        Some("NE"),
+        "our ACKs ask for no ACK"
+    );
+    let again = s.exchange(&a).await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].text(), first[0].text(), "a resend gets the first answer");
+    // AL/AL: CA then AA on the same connection.
+    let b = enhanced(
+        &adt(
+            "ENH-2",
+            &id_number("340524", "1990-02-02", 64),
+            ("王", "二"),
+            "19900202",
+        ),
+        "AL",
+        "AL",
+    );
+    let acks = s.exchange(&b).await;
+    assert_eq!(codes(&acks), ["CA", "AA"]);
+    assert!(acks.iter().all(|m| msa(m).1 == "ENH-2"));
+    // A content error: committed (CA), the application ACK says AE with the reason in ERR.
+    let mut bad_id = id_number("340524", "1990-03-03", 66);
+    bad_id.replace_range(17..18, if bad_id.ends_with('1') { "2" } else { "1" });
+    let c = enhanced(&adt("ENH-3", &bad_id, ("王", "三"), "19900303"), "AL", "ER");
+    let acks = s.exchange(&c).await;
+    assert_eq!(codes(&acks), ["CA", "AE"]);
+    assert!(acks[1].get("ERR-8").unwrap().unwrap().contains("校验位"));
+    assert!(acks[0].get("ERR-1").unwrap().is_none() && !acks[0].text().contains("ERR"));
+    // NE/ER on success: nothing at all is sent, yet the message is stored and processed.
+    let d = enhanced(
+        &adt(
+            "ENH-4",
+            &id_number("340524", "1990-04-04", 68),
+            ("王", "四"),
+            "19900404",
+        ),
+        "NE",
+        "ER",
+    );
+    assert!(s.exchange(&d).await.is_empty());
+    // SU/SU after a content error: the accept ACK (CA, a success) is sent; the application ACK
+    // (AE) is not, since SU asks only for successes.
+    let mut bad2 = id_number("340524", "1990-05-05", 70);
+    bad2.replace_range(17..18, if bad2.ends_with('1') { "2" } else { "1" });
+    let e = enhanced(&adt("ENH-5", &bad2, ("王", "五"), "19900505"), "SU", "SU");
+    assert_eq!(codes(&s.exchange(&e).await), ["CA"]);
+    let stored = app
+        .db
+        .read(|c| mch_chain::hl7::repo::recent(c, 10).map_err(mch_chain::storage::StorageError::from))
+        .await
+        .unwrap();
+    let status_of = |id: &str| {
+        stored
+            .iter()
+            .find(|(c, _, _)| c == id)
+            .map(|(_, st, code)| (st.clone(), code.clone()))
+    };
+    assert_eq!(status_of("ENH-4"), Some(("processed".into(), "AA".into())));
+    assert_eq!(status_of("ENH-3"), Some(("error".into(), "AE".into())));
+    // An empty MSH-15/16 stays original mode.
+    let f = adt(
+        "ENH-6",
+        &id_number("340524", "1990-06-06", 72),
+        ("王", "六"),
+        "19900606",
+    );
+    assert_eq!(codes(&s.exchange(&f).await), ["AA"]);
+}
+
+#[tokio::test]
+async fn unknown_types_and_unsupported_versions_get_ar_in_original_and_cr_in_enhanced_mode_with_err() {
+    let app = app_with_sender().await;
+    let mut s = Conn::open(&app).await;
+    let unknown = "MSH|^~\\&|HIS|COUNTYHOSP|MCH|CENTRE|20261124||ZZZ^Z99|V-1|P|2.5.1|||AL|AL\rPID|1\r";
+    let acks = s.exchange(unknown).await;
+    assert_eq!(codes(&acks), ["CR"], "rejected: no application ACK follows");
+    assert_eq!(msa(&acks[0]).1, "V-1");
+    assert_eq!(acks[0].get("ERR-3.1").unwrap().as_deref(), Some("200"));
+    let old =
+        adt("V-2", &id_number("340524", "1990-07-07", 74), ("李", "一"), "19900707").replace("|P|2.5.1|", "|P|2.2|");
+    let acks = s.exchange(&old).await;
+    assert_eq!(codes(&acks), ["AR"]);
+    assert_eq!(acks[0].get("ERR-3.1").unwrap().as_deref(), Some("203"));
+    assert_eq!(acks[0].get("ERR-2").unwrap().as_deref(), Some("MSH^1^12"));
+    let old_enh = enhanced(
+        &adt("V-3", &id_number("340524", "1990-08-08", 76), ("李", "二"), "19900808"),
+        "ER",
+        "AL",
+    )
+    .replace("|P|2.5.1|", "|P|3.0|");
+    let acks = s.exchange(&old_enh).await;
+    assert_eq!(codes(&acks), ["CR"]);
+    assert_eq!(msa(&acks[0]).1, "V-3");
+    // An unregistered sender in enhanced mode: CR too.
+    let stranger = enhanced(
+        &adt("V-4", &id_number("340524", "1990-09-09", 78), ("李", "三"), "19900909"),
+        "AL",
+        "AL",
+    )
+    .replace("COUNTYHOSP", "ELSEWHERE");
+    let acks = s.exchange(&stranger).await;
+    assert_eq!(codes(&acks), ["CR"]);
+    assert!(acks[0].get("ERR-8").unwrap().unwrap().contains("unregistered"));
+}
