@@ -74,6 +74,8 @@ pub enum Action {
     BookPregnancy,
     /// Record an antenatal visit.
     RecordVisit,
+    /// Record results (laboratory, ultrasound) for a woman: clinicians and hospital interfaces.
+    RecordResult,
     /// See an 18-digit ID number unmasked on the person's own page.
     SeeFullIdNumber,
     /// Screen a woman for pregnancy risk (附件1), at any facility that books.
@@ -102,6 +104,7 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         RegisterPerson => matches!(role, Clinician | Registrar | HospitalSystem),
         BookPregnancy => matches!(role, Clinician | Registrar),
         RecordVisit => matches!(role, Clinician),
+        RecordResult => matches!(role, Clinician | HospitalSystem),
         SeeFullIdNumber => matches!(role, Clinician | Registrar),
         Screen | Grade | ManageCase => matches!(role, Clinician),
         AcknowledgeReport => matches!(role, Clinician | ReferralCoordinator),

@@ -2,8 +2,10 @@
 
 use chrono::NaiveDateTime;
 
-use super::er7::{Delimiters, Message, escape};
+use super::er7::{Delimiters, Message, escape, unescape};
+use crate::error::FieldError;
 use crate::identity::model::PersonInput;
+use crate::observations::model::ResultInput;
 
 /// Acknowledgement codes (HL7 v2 table 0008): original mode AA/AE/AR (and the application
 /// acknowledgement of enhanced mode), enhanced mode's accept acknowledgement CA/CE/CR.
@@ -383,6 +385,125 @@ pub fn adt_person(m: &Message) -> (PersonInput, PidIdentifiers) {
     (person, ids)
 }
 
+/// An HL7 date/time (DTM: `YYYYMMDD[HH[MM[SS[.S…]]]][±ZZZZ]`) as UTC. Without an offset the
+/// time is China time (UTC+8), as hospitals here send it.
+pub fn parse_dtm(value: &str) -> Option<NaiveDateTime> {
+    let v = value.trim();
+    let (body, offset) = match v.find(['+', '-']) {
+        Some(i) => (&v[..i], Some(&v[i..])),
+        None => (v, None),
+    };
+    let body = body.split('.').next().unwrap_or("");
+    if body.len() < 8 || body.len() > 14 || body.len() % 2 != 0 || !body.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let padded = format!("{body:0<14}");
+    let local = NaiveDateTime::parse_from_str(&padded, "%Y%m%d%H%M%S").ok()?;
+    let minutes = match offset {
+        None => 8 * 60,
+        Some(o) if o.len() == 5 && o[1..].bytes().all(|b| b.is_ascii_digit()) => {
+            let h: i64 = o[1..3].parse().ok()?;
+            let m: i64 = o[3..5].parse().ok()?;
+            let sign = if o.starts_with('-') { -1 } else { 1 };
+            sign * (h * 60 + m)
+        }
+        Some(_) => return None,
+    };
+    Some(local - chrono::Duration::minutes(minutes))
+}
+
+/// ORU^R01: each OBX as a result input (OBR-7 stands in for a missing OBX-14). A date/time that
+/// cannot be read is an error naming its field.
+pub fn oru_results(m: &Message) -> Result<Vec<ResultInput>, Vec<FieldError>> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    let mut obr_time: Option<NaiveDateTime> = None;
+    let mut obr_n = 0;
+    let mut obx_n = 0;
+    for seg in m.segments() {
+        match seg.id() {
+            "OBR" => {
+                obr_n += 1;
+                let raw = first(m, &format!("OBR[{obr_n}]-7.1"));
+                obr_time = parse_dtm(&raw);
+                if obr_time.is_none() && !raw.trim().is_empty() {
+                    errors.push(FieldError::new(
+                        &format!("OBR[{obr_n}]-7"),
+                        "data_type",
+                        format!("OBR[{obr_n}]-7: not an HL7 date/time"),
+                    ));
+                }
+            }
+            "OBX" => {
+                obx_n += 1;
+                let f = |path: &str| first(m, &format!("OBX[{obx_n}]-{path}"));
+                let raw_time = f("14.1");
+                let effective = if raw_time.trim().is_empty() {
+                    obr_time
+                } else {
+                    let t = parse_dtm(&raw_time);
+                    if t.is_none() {
+                        errors.push(FieldError::new(
+                            &format!("OBX[{obx_n}]-14"),
+                            "data_type",
+                            format!("OBX[{obx_n}]-14: not an HL7 date/time"),
+                        ));
+                    }
+                    t
+                };
+                let value_type = f("2");
+                let coded = matches!(value_type.trim(), "CE" | "CWE" | "CNE" | "CF");
+                out.push(ResultInput {
+                    index: obx_n,
+                    value_type,
+                    code: f("3.1"),
+                    code_text: f("3.2"),
+                    code_system: f("3.3"),
+                    alt_code: f("3.4"),
+                    alt_text: f("3.5"),
+                    value: if coded { f("5.1") } else { f("5") },
+                    value_text: if coded { f("5.2") } else { String::new() },
+                    unit: f("6.1"),
+                    abnormal_flag: f("8"),
+                    status: f("11"),
+                    effective,
+                });
+            }
+            _ => {}
+        }
+    }
+    if errors.is_empty() { Ok(out) } else { Err(errors) }
+}
+
+/// Where a message holds what must not be kept (RULES.md §9.1): OBX-5 of the results at the given
+/// positions, and NTE-3 of the notes that follow them or that mention fetal sex themselves — as
+/// (segment position in the message, field) for [`Message::with_fields_replaced`].
+pub fn fetal_sex_fields(m: &Message, flagged: &[usize], mentions: impl Fn(&str) -> bool) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut obx_n = 0;
+    let mut in_flagged = false;
+    for (i, seg) in m.segments().enumerate() {
+        match seg.id() {
+            "OBX" => {
+                obx_n += 1;
+                in_flagged = flagged.contains(&obx_n);
+                if in_flagged {
+                    out.push((i, 5));
+                }
+            }
+            "OBR" => in_flagged = false,
+            "NTE" => {
+                let text = seg.field(3).map(|t| unescape(t, &m.delimiters)).unwrap_or_default();
+                if in_flagged || mentions(&text) {
+                    out.push((i, 3));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,6 +588,43 @@ mod tests {
         h.application_ack = "SU".into();
         assert_eq!(codes(&h, &ok), ["CA", "AA"]);
         assert_eq!(codes(&h, &bad), ["CA"]);
+    }
+
+    #[test]
+    fn hl7_times_are_read_as_utc_with_china_time_by_default() {
+        let t = |s: &str| parse_dtm(s).map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string());
+        assert_eq!(t("20261124083000").as_deref(), Some("2026-11-24 00:30:00"));
+        assert_eq!(t("20261124").as_deref(), Some("2026-11-23 16:00:00"));
+        assert_eq!(t("202611240830+0000").as_deref(), Some("2026-11-24 08:30:00"));
+        assert_eq!(t("20261124083000.123-0500").as_deref(), Some("2026-11-24 13:30:00"));
+        assert_eq!(t("2026-11-24"), None);
+        assert_eq!(t("20261340"), None);
+    }
+
+    #[test]
+    fn oru_results_read_each_obx_and_name_bad_times() {
+        let sample = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/hl7/samples/oru-r01-antenatal-utf8.hl7"
+        ))
+        .unwrap();
+        let m = Message::parse(&sample, Charset::Utf8).unwrap();
+        let r = oru_results(&m).unwrap();
+        assert_eq!(r.len(), 7);
+        assert_eq!(
+            (r[0].code.as_str(), r[0].value.as_str(), r[0].unit.as_str()),
+            ("718-7", "58", "g/L")
+        );
+        assert_eq!(r[4].value, "POS");
+        assert_eq!(r[4].value_text, "阳性");
+        assert_eq!(r[1].index, 2);
+        assert!(r[1].effective.is_some(), "OBR-7 stands in for OBX-14");
+        let bad = Message::parse(
+            b"MSH|^~\\&|A|B|C|D|1||ORU^R01|1|P|2.5\rOBX|1|NM|718-7||5||||||F|||2026x\r",
+            Charset::Utf8,
+        )
+        .unwrap();
+        assert_eq!(oru_results(&bad).unwrap_err()[0].field, "OBX[1]-14");
     }
 
     #[test]

@@ -5,10 +5,15 @@
 use sha2::{Digest, Sha256};
 
 use super::er7::{Charset, Message, ParseError};
-use super::model::{AckCode, AckMode, ErrorCode, Header, Issue, Verdict, adt_person, responses, version_supported};
+use chrono::NaiveDateTime;
+
+use super::model::{
+    AckCode, AckMode, ErrorCode, Header, Issue, PidIdentifiers, Severity, Verdict, adt_person, fetal_sex_fields,
+    oru_results, responses, version_supported,
+};
 use super::repo::{self, StoredMessage};
-use crate::auth::model::{Actor, ActorKind, Role};
-use crate::error::ServiceError;
+use crate::auth::model::{Action, Actor, ActorKind, Role};
+use crate::error::{FieldError, ServiceError};
 use crate::identity::model::HEALTH_CARD_SYSTEM;
 use crate::ids::{new_id, now_utc, today_china};
 use crate::storage::{AnyConnection, Db};
@@ -152,7 +157,7 @@ fn receive_in(c: &mut AnyConnection, header: Header, bytes: Vec<u8>) -> Result<V
             &header,
             Issue::error(ErrorCode::Application, "unregistered sender (MSH-3/MSH-4)").at("MSH", 1, 3),
         ),
-        Some((_, facility_id, charset)) => process(c, &header, &facility_id, &charset, &bytes, &message_id)?,
+        Some((_, facility_id, charset)) => process(c, &header, &facility_id, &charset, &bytes, &message_id, now)?,
     };
     let answers = responses(&header, &done.verdict, new_id, now);
     let stored_ack = join_answers(&answers);
@@ -217,7 +222,7 @@ impl Processed {
 
 /// Why a mapping refused a message: an issue naming the field, or a rule of the service.
 enum MappingError {
-    Issue(Issue),
+    Issues(Vec<Issue>),
     Service(ServiceError),
 }
 
@@ -259,7 +264,8 @@ fn process(
     facility_id: &str,
     charset: &str,
     bytes: &[u8],
-    _message_id: &str,
+    message_id: &str,
+    received_at: NaiveDateTime,
 ) -> Result<Processed, ServiceError> {
     let default = if charset == "gb18030" {
         Charset::Gb18030
@@ -307,6 +313,7 @@ fn process(
                 .map(|pid| (Some(pid), Vec::new(), None))
                 .map_err(MappingError::from)
         }),
+        "ORU^R01" => crate::storage::savepoint(c, |sp| map_oru(sp, &actor, &m, message_id, received_at)),
         _ => {
             return Ok(Processed::rejected(
                 header,
@@ -337,12 +344,15 @@ fn process(
                 );
                 crate::audit::repo::append(c, ev)?;
             }
-            let issue = match e {
-                MappingError::Issue(i) => i,
-                MappingError::Service(e) => Issue::error(ErrorCode::Application, e.to_string()),
+            let issues = match e {
+                MappingError::Issues(i) => i,
+                MappingError::Service(ServiceError::Invalid(fields)) => {
+                    fields.iter().map(|f| issue_of(f, Severity::Error)).collect()
+                }
+                MappingError::Service(e) => vec![Issue::error(ErrorCode::Application, e.to_string())],
             };
             Processed {
-                verdict: Verdict::processed(vec![issue]),
+                verdict: Verdict::processed(issues),
                 person_id: None,
                 kind,
                 stored_raw: None,
@@ -351,9 +361,9 @@ fn process(
     })
 }
 
-fn map_adt(c: &mut AnyConnection, actor: &Actor, m: &Message) -> Result<String, ServiceError> {
-    let (input, ids) = adt_person(m);
-    let new = input.validate(today_china())?;
+/// The identifiers besides the ID number that a message's PID-3 carries, as stored: the health
+/// card number, and the MRN kept per sending facility.
+fn interface_ids(actor: &Actor, ids: PidIdentifiers) -> Vec<(String, String)> {
     let mut extra = Vec::new();
     if let Some(hc) = ids.health_card {
         extra.push((HEALTH_CARD_SYSTEM.to_string(), hc));
@@ -361,6 +371,85 @@ fn map_adt(c: &mut AnyConnection, actor: &Actor, m: &Message) -> Result<String, 
     if let Some(mrn) = ids.mrn {
         extra.push((format!("mrn:{}", actor.facility.code), mrn));
     }
+    extra
+}
+
+fn map_adt(c: &mut AnyConnection, actor: &Actor, m: &Message) -> Result<String, ServiceError> {
+    let (input, ids) = adt_person(m);
+    let new = input.validate(today_china())?;
+    let extra = interface_ids(actor, ids);
     let (person, _) = crate::identity::service::find_or_create(c, actor, new, &extra)?;
     Ok(person.id)
 }
+
+/// A field error of a service (`OBX[3]-5`, or a plain field name) as an ERR segment.
+fn issue_of(f: &FieldError, severity: Severity) -> Issue {
+    let code = match f.code {
+        "unknown_code" => ErrorCode::TableValue,
+        "fetal_sex_withheld" => ErrorCode::Application,
+        "data_type" | "range" | "unit" | "future" => ErrorCode::DataType,
+        _ => ErrorCode::Application,
+    };
+    let location = f.field.split_once('-').and_then(|(seg, field)| {
+        let (id, n) = match seg.split_once('[') {
+            Some((id, n)) => (id, n.trim_end_matches(']').parse().ok()?),
+            None => (seg, 1),
+        };
+        Some((id.to_string(), n, field.parse().ok()?))
+    });
+    let location = match (location, f.field.as_str()) {
+        (Some(l), _) => Some(l),
+        (None, "id_number") => Some(("PID".to_string(), 1, 3)),
+        (None, _) => None,
+    };
+    Issue {
+        code,
+        severity,
+        location,
+        message: f.message.clone(),
+    }
+}
+
+/// ORU^R01: identify the woman (PID-3, never creating her), record every OBX (nothing if any
+/// value is wrong), re-grade when a result may change her risk, and keep the message without any
+/// fetal-sex finding (RULES.md §9.1).
+fn map_oru(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    m: &Message,
+    message_id: &str,
+    received_at: NaiveDateTime,
+) -> Result<Mapped, MappingError> {
+    let (input, ids) = adt_person(m);
+    let extra = interface_ids(actor, ids);
+    let person =
+        crate::identity::service::identify(c, actor, Action::RecordResult, &input, &extra).map_err(|e| match e {
+            ServiceError::NotFound(words) => MappingError::Issues(vec![
+                Issue::error(ErrorCode::UnknownKey, format!("PID-3: {words}")).at("PID", 1, 3),
+            ]),
+            e => MappingError::Service(e),
+        })?;
+    let results = oru_results(m)
+        .map_err(|errs| MappingError::Issues(errs.iter().map(|f| issue_of(f, Severity::Error)).collect()))?;
+    if results.is_empty() {
+        return Err(MappingError::Issues(vec![Issue::error(
+            ErrorCode::RequiredField,
+            "ORU^R01 without any OBX segment",
+        )]));
+    }
+    let recorded = crate::observations::service::record_results(c, actor, &person, &results, message_id, received_at)?;
+    let cat = crate::observations::model::catalogue();
+    let hide = fetal_sex_fields(m, &recorded.fetal_sex, |t| {
+        crate::observations::model::mentions_fetal_sex(cat, t)
+    });
+    let stored_raw = (!hide.is_empty()).then(|| m.with_fields_replaced(&hide, WITHHELD));
+    let warnings = recorded
+        .warnings
+        .iter()
+        .map(|f| issue_of(f, Severity::Warning))
+        .collect();
+    Ok((Some(person.id), warnings, stored_raw))
+}
+
+/// What replaces a withheld value in a stored message.
+pub const WITHHELD: &str = "[withheld: RULES.md 9.1]";

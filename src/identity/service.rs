@@ -355,6 +355,63 @@ pub async fn recent_card_reads(
     .await
 }
 
+/// The person an interface means: by ID number, else by the first other identifier someone holds.
+fn lookup(
+    c: &mut AnyConnection,
+    id_number: Option<&str>,
+    extra_ids: &[(String, String)],
+) -> Result<Option<Person>, ServiceError> {
+    if let Some(id) = id_number
+        && let Some(p) = repo::by_id_number(c, id)?
+    {
+        return Ok(Some(p));
+    }
+    for (system, value) in extra_ids {
+        if let Some(holder) = repo::holder_of(c, system, value)? {
+            return Ok(repo::by_id(c, &holder)?);
+        }
+    }
+    Ok(None)
+}
+
+/// Identify an existing woman for an interface (results, merges) without ever creating one: by
+/// ID number (checked as on the desk), else health card or MRN. A name or birth date in the message
+/// that contradicts the record is a conflict; a woman outside the actor's area is refused (audited
+/// by the caller). Runs inside the caller's transaction; audits the identification there.
+pub fn identify(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    action: Action,
+    input: &PersonInput,
+    extra_ids: &[(String, String)],
+) -> Result<Person, ServiceError> {
+    let id_number = match input.id_number.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(raw) => Some(
+            IdNumber::parse(raw, today_china())
+                .map_err(|e| ServiceError::invalid("id_number", e.code(), e.message_zh()))?,
+        ),
+        None => None,
+    };
+    let person = lookup(c, id_number.as_ref().map(IdNumber::as_str), extra_ids)?
+        .ok_or(ServiceError::NotFound("没有找到该服务对象（请先发送 ADT 登记）"))?;
+    if !actor.may_on(action, &person.jurisdiction, person.township_code.as_deref()) {
+        return Err(ServiceError::forbidden(person_target(&person.id)));
+    }
+    let name_differs = !input.name.trim().is_empty() && input.name.trim() != person.name;
+    let birth_differs = input
+        .birth_date
+        .as_deref()
+        .and_then(|b| NaiveDate::parse_from_str(b, "%Y-%m-%d").ok())
+        .is_some_and(|b| b != person.birth_date);
+    if name_differs || birth_differs {
+        return Err(ServiceError::Conflict(
+            "消息中的姓名或出生日期与档案不一致，请核对".into(),
+        ));
+    }
+    record(c, actor, "read", person_target(&person.id), "interface identification")?;
+    Ok(person)
+}
+
 /// Find a person by ID number, then by a hospital identifier (MRN), or create her — for
 /// interfaces (HL7 ADT). Identifiers the message carries are added; an identifier already held by
 /// someone else, or a name that contradicts the record, is a conflict: never a silent overwrite.
@@ -371,18 +428,7 @@ pub fn find_or_create(
             ..Default::default()
         }));
     }
-    let mut found = match &new.id_number {
-        Some(id) => repo::by_id_number(c, id.as_str())?,
-        None => None,
-    };
-    if found.is_none() {
-        for (system, value) in extra_ids {
-            if let Some(holder) = repo::holder_of(c, system, value)? {
-                found = repo::by_id(c, &holder)?;
-                break;
-            }
-        }
-    }
+    let found = lookup(c, new.id_number.as_ref().map(IdNumber::as_str), extra_ids)?;
     let (person, created) = match found {
         Some(p) => {
             if !actor.may_on(Action::RegisterPerson, &p.jurisdiction, p.township_code.as_deref()) {

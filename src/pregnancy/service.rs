@@ -163,6 +163,8 @@ pub struct PregnancyRecord {
     pub risk: crate::risk::service::RiskSummary,
     pub delivery: Option<super::model::Delivery>,
     pub postpartum_schedule: Vec<ContactStatus>,
+    /// Results received from hospitals, newest first (never a fetal-sex finding, RULES.md §9.1).
+    pub results: Vec<crate::observations::model::Observation>,
 }
 
 pub async fn open(db: &Db, actor: &Actor, pregnancy_id: String) -> Result<PregnancyRecord, ServiceError> {
@@ -229,7 +231,9 @@ pub async fn open(db: &Db, actor: &Actor, pregnancy_id: String) -> Result<Pregna
         let access_log = crate::audit::repo::for_person(c, &p.person_id, None, None, 30)?;
         let ga_today = p.dating.gestational_age_on(today);
         let risk = crate::risk::service::summary(c, &p.id)?;
+        let results = crate::observations::repo::for_pregnancy(c, &p.id)?;
         Ok(PregnancyRecord {
+            results,
             risk,
             person,
             status_label: p.status.label_zh(),

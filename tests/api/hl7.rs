@@ -113,7 +113,7 @@ use tokio::net::TcpStream;
 
 use crate::helpers::{TestApp, id_number, spawn_app};
 
-fn framed(msg: &str) -> Vec<u8> {
+pub fn framed(msg: &str) -> Vec<u8> {
     mch_chain::hl7::mllp::frame(msg.as_bytes())
 }
 
@@ -133,7 +133,7 @@ async fn read_ack(s: &mut TcpStream) -> Message {
     }
 }
 
-fn adt(control: &str, id: &str, name: (&str, &str), birth: &str) -> String {
+pub fn adt(control: &str, id: &str, name: (&str, &str), birth: &str) -> String {
     format!(
         "MSH|^~\\&|HIS|COUNTYHOSP|MCH|CENTRE|20261124083000||ADT^A04^ADT_A01|{control}|P|2.5.1|||||CHN|UNICODE UTF-8\r\
          EVN|A04|20261124083000\r\
@@ -143,7 +143,7 @@ fn adt(control: &str, id: &str, name: (&str, &str), birth: &str) -> String {
     )
 }
 
-async fn app_with_sender() -> TestApp {
+pub async fn app_with_sender() -> TestApp {
     let app = spawn_app().await;
     mch_chain::hl7::service::add_sender(&app.db, "HIS", "COUNTYHOSP", "COUNTY", "utf8")
         .await
@@ -226,11 +226,11 @@ async fn unknown_senders_unsupported_types_and_bad_content_get_ar_or_ae_with_a_r
     let ack = read_ack(&mut s).await;
     assert_eq!(ack.get("MSA-1").unwrap().as_deref(), Some("AR"));
     assert!(ack.get("ERR-8").unwrap().unwrap().contains("unregistered sender"));
-    let oru = "MSH|^~\\&|HIS|COUNTYHOSP|MCH|CENTRE|20261124||ORU^R01|X-2|P|2.5.1\rPID|1||1^^^^MR\rOBX|1|NM|718-7^Hb^LN||58|g/L\r";
-    s.write_all(&framed(oru)).await.unwrap();
+    let mdm = "MSH|^~\\&|HIS|COUNTYHOSP|MCH|CENTRE|20261124||MDM^T02|X-2|P|2.5.1\rPID|1||1^^^^MR\rTXA|1|CN\r";
+    s.write_all(&framed(mdm)).await.unwrap();
     let ack = read_ack(&mut s).await;
     assert_eq!(ack.get("MSA-1").unwrap().as_deref(), Some("AR"));
-    assert!(ack.get("ERR-8").unwrap().unwrap().contains("ORU^R01"));
+    assert!(ack.get("ERR-8").unwrap().unwrap().contains("MDM^T02"));
     // A wrong check character: AE with the reason, nothing registered.
     let mut bad_id = id_number("340524", "1991-01-01", 54);
     bad_id.replace_range(17..18, if bad_id.ends_with('1') { "2" } else { "1" });
