@@ -92,6 +92,11 @@ pub enum Action {
     ReadAudit,
     /// Manage users, facilities and tokens.
     Administer,
+    /// Read the HL7 message log of the senders in one's area (messages hold patient data: every
+    /// view is audited; ID numbers stay masked).
+    ReadMessageLog,
+    /// Re-run a failed inbound HL7 message after a mapping fix.
+    ReplayMessage,
 }
 
 /// The access matrix: which role may do what (jurisdiction is checked separately by [`Scope`]).
@@ -110,6 +115,8 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         AcknowledgeReport => matches!(role, Clinician | ReferralCoordinator),
         ReadAudit => matches!(role, Auditor),
         Administer => matches!(role, Admin),
+        ReadMessageLog => matches!(role, Admin | Auditor),
+        ReplayMessage => matches!(role, Admin),
     }
 }
 

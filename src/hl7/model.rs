@@ -504,6 +504,35 @@ pub fn fetal_sex_fields(m: &Message, flagged: &[usize], mentions: impl Fn(&str) 
     out
 }
 
+/// Mask every ID-number-like run in a text (18 characters: 17 digits and a digit or X; or 15
+/// digits): the message log shows messages to roles that may not see ID numbers whole.
+pub fn mask_id_numbers(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && chars[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i - start == 17 && i < chars.len() && matches!(chars[i], 'X' | 'x') {
+            i += 1;
+        }
+        let run: String = chars[start..i].iter().collect();
+        if run.len() == 18 || run.len() == 15 {
+            out.push_str(&crate::identity::model::mask_id_number(&run));
+        } else {
+            out.push_str(&run);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -588,6 +617,14 @@ mod tests {
         h.application_ack = "SU".into();
         assert_eq!(codes(&h, &ok), ["CA", "AA"]);
         assert_eq!(codes(&h, &bad), ["CA"]);
+    }
+
+    #[test]
+    fn id_numbers_are_masked_anywhere_in_a_text_and_other_numbers_are_not() {
+        let t = "PID|1||34052419800101001X^^^^NNCHN~340524800101001^^^^NNCHN||王||19800101|F|||||13900000000";
+        let m = mask_id_numbers(t);
+        assert!(!m.contains("34052419800101001X") && !m.contains("340524800101001"));
+        assert!(m.contains("19800101") && m.contains("13900000000"));
     }
 
     #[test]

@@ -9,11 +9,14 @@ use chrono::NaiveDateTime;
 
 use super::model::{
     AckCode, AckMode, ErrorCode, Header, Issue, PidIdentifiers, Severity, Verdict, adt_person, fetal_sex_fields,
-    oru_results, responses, version_supported,
+    mask_id_numbers, oru_results, responses, version_supported,
 };
-use super::repo::{self, StoredMessage};
+use serde::Serialize;
+
+use super::repo::{self, MessageRow, StoredMessage};
+use crate::audit::service::{guarded, record, record_many};
 use crate::auth::model::{Action, Actor, ActorKind, Role};
-use crate::error::{FieldError, ServiceError};
+use crate::error::{AuditTarget, FieldError, ServiceError};
 use crate::identity::model::HEALTH_CARD_SYSTEM;
 use crate::ids::{new_id, now_utc, today_china};
 use crate::storage::{AnyConnection, Db};
@@ -162,18 +165,7 @@ fn receive_in(c: &mut AnyConnection, header: Header, bytes: Vec<u8>) -> Result<V
     let answers = responses(&header, &done.verdict, new_id, now);
     let stored_ack = join_answers(&answers);
     let app = done.verdict.application;
-    let status = match app {
-        AckCode::Aa => "processed",
-        AckCode::Ar | AckCode::Cr => "rejected",
-        _ => "error",
-    };
-    let error = done
-        .verdict
-        .issues
-        .iter()
-        .map(|i| i.message.as_str())
-        .collect::<Vec<_>>()
-        .join("；");
+    let (status, error) = outcome(&done.verdict);
     let accept_code = match AckMode::of(&header) {
         AckMode::Original => None,
         AckMode::Enhanced { .. } => Some(done.verdict.accept.as_str()),
@@ -198,6 +190,22 @@ fn receive_in(c: &mut AnyConnection, header: Header, bytes: Vec<u8>) -> Result<V
         },
     )?;
     Ok(answers)
+}
+
+/// The stored status and error words of a verdict.
+fn outcome(v: &Verdict) -> (&'static str, String) {
+    let status = match v.application {
+        AckCode::Aa => "processed",
+        AckCode::Ar | AckCode::Cr => "rejected",
+        _ => "error",
+    };
+    let error = v
+        .issues
+        .iter()
+        .map(|i| i.message.as_str())
+        .collect::<Vec<_>>()
+        .join("；");
+    (status, error)
 }
 
 /// What processing one message decided and touched.
@@ -453,3 +461,271 @@ fn map_oru(
 
 /// What replaces a withheld value in a stored message.
 pub const WITHHELD: &str = "[withheld: RULES.md 9.1]";
+
+// ------------------------------------------------------------------ the message log
+
+/// The message log of the senders in the actor's area.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageLog {
+    pub messages: Vec<MessageRow>,
+    pub senders: Vec<SenderStats>,
+}
+
+/// Counts and error rate of one sender (all its messages, not only those listed).
+#[derive(Debug, Clone, Serialize)]
+pub struct SenderStats {
+    pub sending_app: String,
+    pub sending_facility: String,
+    pub total: i64,
+    pub processed: i64,
+    pub error: i64,
+    pub rejected: i64,
+    /// (error + rejected) / total, in percent with one decimal.
+    pub error_rate: String,
+}
+
+/// What the message log is searched by: sender (MSH-3 or MSH-4), type, control id, patient
+/// (person id or ID number), status.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct LogQuery {
+    pub sender: Option<String>,
+    pub message_type: Option<String>,
+    pub control_id: Option<String>,
+    pub patient: Option<String>,
+    pub status: Option<String>,
+}
+
+fn log_target(entity_id: Option<String>, person_id: Option<String>) -> AuditTarget {
+    AuditTarget {
+        entity_type: "hl7_message",
+        entity_id,
+        person_id,
+    }
+}
+
+/// The senders whose facility lies in the actor's area: (MSH-3, MSH-4, facility id, charset-less).
+fn senders_in_scope(c: &mut AnyConnection, actor: &Actor) -> Result<Vec<(String, String, String)>, ServiceError> {
+    let mut out = Vec::new();
+    for (app, fac, facility_id) in repo::senders(c)? {
+        if let Some(f) = crate::facility::repo::by_id(c, &facility_id)?
+            && actor.scope.covers(&f.jurisdiction, f.township_code.as_deref())
+        {
+            out.push((app, fac, facility_id));
+        }
+    }
+    Ok(out)
+}
+
+fn some(s: &Option<String>) -> Option<String> {
+    s.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// Search the message log (admins and auditors, their area's senders). Every listed message that
+/// concerns a woman is audited as a search of her record.
+pub async fn message_log(db: &Db, actor: &Actor, q: LogQuery) -> Result<MessageLog, ServiceError> {
+    let actor2 = actor.clone();
+    guarded(db, actor, "search", move |c| {
+        let actor = &actor2;
+        if !actor.may(Action::ReadMessageLog) {
+            return Err(ServiceError::forbidden(log_target(None, None)));
+        }
+        let senders: Vec<(String, String, String)> = senders_in_scope(c, actor)?
+            .into_iter()
+            .filter(|(app, fac, _)| {
+                some(&q.sender).is_none_or(|s| s.eq_ignore_ascii_case(app) || s.eq_ignore_ascii_case(fac))
+            })
+            .collect();
+        let person_id = match some(&q.patient) {
+            Some(p) if crate::ids::is_id(&p) => Some(p),
+            Some(p) => match crate::identity::model::IdNumber::parse(&p, today_china()) {
+                Ok(n) => Some(
+                    crate::identity::repo::by_id_number(c, n.as_str())?
+                        .map(|x| x.id)
+                        .unwrap_or_else(|| "none".into()),
+                ),
+                Err(e) => return Err(ServiceError::invalid("patient", e.code(), e.message_zh())),
+            },
+            None => None,
+        };
+        let filter = repo::LogFilter {
+            message_type: some(&q.message_type),
+            control_id: some(&q.control_id),
+            status: some(&q.status),
+            person_id,
+        };
+        let apps: Vec<String> = senders.iter().map(|s| s.0.clone()).collect();
+        let facs: Vec<String> = senders.iter().map(|s| s.1.clone()).collect();
+        let is_listed = |app: &str, fac: &str| senders.iter().any(|s| s.0 == app && s.1 == fac);
+        let messages: Vec<MessageRow> = repo::search(c, &apps, &facs, &filter, 500)?
+            .into_iter()
+            .filter(|m| is_listed(&m.sending_app, &m.sending_facility))
+            .take(200)
+            .collect();
+        let mut stats: Vec<SenderStats> = Vec::new();
+        for (app, fac, status, n) in repo::counts(c)? {
+            if !is_listed(&app, &fac) {
+                continue;
+            }
+            let i = match stats
+                .iter()
+                .position(|s| s.sending_app == app && s.sending_facility == fac)
+            {
+                Some(i) => i,
+                None => {
+                    stats.push(SenderStats {
+                        sending_app: app.clone(),
+                        sending_facility: fac.clone(),
+                        total: 0,
+                        processed: 0,
+                        error: 0,
+                        rejected: 0,
+                        error_rate: String::new(),
+                    });
+                    stats.len() - 1
+                }
+            };
+            if let Some(s) = stats.get_mut(i) {
+                s.total += n;
+                match status.as_str() {
+                    "processed" => s.processed += n,
+                    "error" => s.error += n,
+                    _ => s.rejected += n,
+                }
+            }
+        }
+        for s in &mut stats {
+            let failed = (s.error + s.rejected) as f64;
+            s.error_rate = format!(
+                "{:.1}%",
+                if s.total > 0 {
+                    failed * 100.0 / s.total as f64
+                } else {
+                    0.0
+                }
+            );
+        }
+        let mut targets = vec![log_target(None, None)];
+        targets.extend(
+            messages
+                .iter()
+                .filter(|m| m.person_id.is_some())
+                .map(|m| log_target(Some(m.id.clone()), m.person_id.clone())),
+        );
+        record_many(c, actor, "search", targets, "HL7 message log")?;
+        Ok(MessageLog {
+            messages,
+            senders: stats,
+        })
+    })
+    .await
+}
+
+/// One message as the log shows it: the parsed tree (paths and values) beside the raw text, both
+/// with ID numbers masked for roles that may not see them whole, and the ACKs it got.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageView {
+    pub message: MessageRow,
+    pub raw: String,
+    pub tree: Vec<(String, String)>,
+    pub acks: Vec<String>,
+    pub can_replay: bool,
+}
+
+fn message_in_scope(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    id: &str,
+) -> Result<(MessageRow, Vec<u8>, String, String, String), ServiceError> {
+    let (row, raw, ack) = repo::by_id(c, id)?.ok_or(ServiceError::NotFound("没有找到该消息"))?;
+    let sender = repo::sender(c, &row.sending_app, &row.sending_facility)?;
+    let in_scope = match &sender {
+        Some((_, facility_id, _)) => crate::facility::repo::by_id(c, facility_id)?
+            .is_some_and(|f| actor.scope.covers(&f.jurisdiction, f.township_code.as_deref())),
+        None => false,
+    };
+    if !in_scope {
+        return Err(ServiceError::forbidden(log_target(
+            Some(row.id.clone()),
+            row.person_id.clone(),
+        )));
+    }
+    let (facility_id, charset) = sender.map(|(_, f, cs)| (f, cs)).unwrap_or_default();
+    Ok((row, raw, ack, facility_id, charset))
+}
+
+/// Open one message (audited as a read of the woman's record when it concerns one).
+pub async fn message_view(db: &Db, actor: &Actor, id: String) -> Result<MessageView, ServiceError> {
+    let actor2 = actor.clone();
+    guarded(db, actor, "read", move |c| {
+        let actor = &actor2;
+        if !actor.may(Action::ReadMessageLog) {
+            return Err(ServiceError::forbidden(log_target(Some(id.clone()), None)));
+        }
+        let (row, raw, ack, _, charset) = message_in_scope(c, actor, &id)?;
+        let default = if charset == "gb18030" {
+            Charset::Gb18030
+        } else {
+            Charset::Utf8
+        };
+        let full = actor.may(Action::SeeFullIdNumber);
+        let mask = |s: &str| if full { s.to_string() } else { mask_id_numbers(s) };
+        let (text, tree) = match Message::parse(&raw, default) {
+            Ok(m) => (
+                m.text().to_string(),
+                m.leaves().into_iter().map(|(p, v)| (p, mask(&v))).collect(),
+            ),
+            // Unreadable text is shown as far as it decodes, never guessed further.
+            Err(_) => (String::from_utf8_lossy(&raw).into_owned(), Vec::new()),
+        };
+        record(
+            c,
+            actor,
+            "read",
+            log_target(Some(row.id.clone()), row.person_id.clone()),
+            "HL7 message opened",
+        )?;
+        Ok(MessageView {
+            raw: mask(&text.replace('\r', "\n")),
+            tree,
+            acks: split_answers(&ack).iter().map(|a| a.replace('\r', "\n")).collect(),
+            can_replay: actor.may(Action::ReplayMessage) && row.status == "error",
+            message: row,
+        })
+    })
+    .await
+}
+
+/// Re-run a failed (AE) message after a mapping fix: processing runs again as its sender would,
+/// the new outcome is recorded on the message (the ACK the sender got stays as it was), and the
+/// replay is audited under the administrator who asked for it.
+pub async fn replay(db: &Db, actor: &Actor, id: String) -> Result<MessageRow, ServiceError> {
+    let actor2 = actor.clone();
+    guarded(db, actor, "update", move |c| {
+        let actor = &actor2;
+        if !actor.may(Action::ReplayMessage) {
+            return Err(ServiceError::forbidden(log_target(Some(id.clone()), None)));
+        }
+        let (row, raw, _, facility_id, charset) = message_in_scope(c, actor, &id)?;
+        if row.status != "error" {
+            return Err(ServiceError::Conflict("只能重放处理出错（AE）的消息".into()));
+        }
+        let header = raw_header(&raw).ok_or(ServiceError::Conflict("该消息没有可读的 MSH 段".into()))?;
+        let done = process(c, &header, &facility_id, &charset, &raw, &row.id, now_utc())?;
+        let (status, error) = outcome(&done.verdict);
+        let person = done.person_id.or(row.person_id.clone());
+        repo::record_replay(c, &row.id, status, &error, person.as_deref(), now_utc(), &actor.name)?;
+        record(
+            c,
+            actor,
+            "update",
+            log_target(Some(row.id.clone()), person.clone()),
+            &format!("HL7 message replayed: {} → {status}", row.status),
+        )?;
+        let (row, _, _) = repo::by_id(c, &row.id)?.ok_or(ServiceError::NotFound("没有找到该消息"))?;
+        Ok(row)
+    })
+    .await
+}

@@ -32,6 +32,7 @@ impl AppState {
             "can_read": a.may(Action::ReadRecord), "can_register": a.may(Action::RegisterPerson),
             "can_book": a.may(Action::BookPregnancy), "can_visit": a.may(Action::RecordVisit), "can_audit": a.may(Action::ReadAudit),
             "can_screen": a.may(Action::Screen), "can_grade": a.may(Action::Grade),
+            "can_hl7": a.may(Action::ReadMessageLog),
         })
     }
 

@@ -233,3 +233,102 @@ async fn assert_db_lacks(app: &TestApp, secret: &str) {
         assert_eq!(n.n, 0);
     }
 }
+
+// ------------------------------------------------------------------ the message log
+
+#[tokio::test]
+async fn the_message_log_is_for_admins_and_auditors_masks_id_numbers_and_escapes_html() {
+    let app = app_with_sender().await;
+    let id = id_number("340524", "1991-02-03", 90);
+    let evil = crate::hl7::adt("LOG-1", &id, ("<script>alert(1)</script>", "丽"), "19910203");
+    let mut s = Conn::open(&app).await;
+    // The name is refused as a name, but the message is stored and shown as received.
+    s.exchange(&evil).await;
+    let ok = crate::hl7::adt("LOG-2", &id, ("赵", "丽"), "19910203");
+    assert_eq!(msa(&s.exchange(&ok).await[0]).0, "AA");
+    for (role, fac) in [("clinician", "COUNTY"), ("registrar", "TWN-A")] {
+        let mut c = app.login(role, fac).await;
+        assert_eq!(c.get("/hl7/messages").await.status, 403, "{role}");
+    }
+    let mut auditor = app.login("auditor", "PROV").await;
+    let list = auditor.get("/hl7/messages").await;
+    assert_eq!(list.status, 200);
+    assert!(list.body.contains("LOG-1") && list.body.contains("LOG-2"));
+    assert!(list.body.contains("HIS / COUNTYHOSP"), "per-sender counts");
+    let filtered = auditor.get("/hl7/messages?control_id=LOG-2").await;
+    assert!(filtered.body.contains("LOG-2") && !filtered.body.contains(">LOG-1<"));
+    let by_patient = auditor.get(&format!("/hl7/messages?patient={id}")).await;
+    assert!(by_patient.body.contains("LOG-2"));
+    for link in message_links(&list.body) {
+        let page = auditor.get(&link).await;
+        assert_eq!(page.status, 200);
+        assert!(
+            !page.body.contains(&id),
+            "ID numbers are masked in the tree and the raw text"
+        );
+        assert!(!page.body.contains("<script>alert(1)"), "content is escaped");
+        assert!(page.body.contains("PID-3[1].1"), "values are named by their path");
+        assert!(!page.body.contains("id=\"replay\""), "auditors do not replay");
+    }
+    // Opening a message that concerns her is audited against her record.
+    let mut county = app.login("clinician", "COUNTY").await;
+    let (_, found) = county.get_json(&format!("/api/persons?q={id}")).await;
+    let person = found["persons"][0]["id"].as_str().unwrap().to_string();
+    let (_, log) = auditor.get_json(&format!("/api/audit/persons/{person}")).await;
+    assert!(
+        log["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["entity_type"] == "hl7_message" && e["action"] == "read" && e["actor_role"] == "auditor"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn an_admin_replays_a_failed_message_and_the_new_outcome_is_recorded_and_audited() {
+    let app = app_with_sender().await;
+    let mut town = app.login("clinician", "TWN-A").await;
+    let id = id_number("340524", "1994-06-01", 92);
+    let mut s = Conn::open(&app).await;
+    // Results for a woman the centre does not know yet: AE.
+    let msg = oru("RPL-1", &id, &["NM|718-7^Hemoglobin^LN||96|g/L|||||F"]);
+    assert_eq!(msa(&s.exchange(&msg).await[0]).0, "AE");
+    // She is registered and booked; the administrator replays the message.
+    let (_, preg) = booked(&mut town, "孙梅", 92, 14).await;
+    let mut admin = app.login("admin", "PROV").await;
+    let list = admin.get("/hl7/messages?status=error").await;
+    let link = message_links(&list.body)
+        .into_iter()
+        .next()
+        .expect("the failed message is listed");
+    let page = admin.get(&link).await;
+    assert!(page.body.contains("id=\"replay\""));
+    // Others may not replay.
+    let mut auditor = app.login("auditor", "PROV").await;
+    auditor.get("/hl7/messages").await;
+    let refused = auditor.post_form(&format!("{link}/replay"), &[]).await;
+    assert_eq!(refused.status, 403);
+    let done = admin.post_form(&format!("{link}/replay"), &[]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let page = admin.get(&link).await;
+    assert!(page.body.contains("<dd id=\"status\">processed</dd>"), "{}", page.body);
+    assert!(page.body.contains("1 次"), "the replay is counted");
+    let r = pregnancy_json(&app, &preg).await;
+    assert_eq!(
+        r["results"].as_array().unwrap().len(),
+        1,
+        "the replay stored the result"
+    );
+    // A processed message cannot be replayed again.
+    let again = admin.post_form(&format!("{link}/replay"), &[]).await;
+    assert_eq!(again.status, 409);
+    let person = r["person"]["person"]["id"].as_str().unwrap().to_string();
+    let (_, log) = auditor.get_json(&format!("/api/audit/persons/{person}")).await;
+    assert!(
+        log["events"].as_array().unwrap().iter().any(|e| e["action"] == "update"
+            && e["actor_role"] == "admin"
+            && e["detail"].as_str().unwrap().contains("replayed")),
+        "{log}"
+    );
+}
