@@ -339,14 +339,14 @@ pub struct PidIdentifiers {
     pub mrn: Option<String>,
 }
 
-/// ADT A01/A04/A08: the patient's identity from PID.
-pub fn adt_person(m: &Message) -> (PersonInput, PidIdentifiers) {
+/// The identifiers of a CX list field (`PID-3`, `MRG-1`) by type code.
+pub fn identifiers_at(m: &Message, field: &str) -> PidIdentifiers {
     let mut ids = PidIdentifiers::default();
     for rep in 1..=20 {
-        let Some(value) = m.get(&format!("PID-3[{rep}].1")).ok().flatten() else {
+        let Some(value) = m.get(&format!("{field}[{rep}].1")).ok().flatten() else {
             break;
         };
-        let kind = first(m, &format!("PID-3[{rep}].5"));
+        let kind = first(m, &format!("{field}[{rep}].5"));
         let slot = match kind.as_str() {
             "NNCHN" => &mut ids.id_number,
             "HC" => &mut ids.health_card,
@@ -357,6 +357,12 @@ pub fn adt_person(m: &Message) -> (PersonInput, PidIdentifiers) {
             *slot = Some(value.trim().to_string());
         }
     }
+    ids
+}
+
+/// ADT A01/A04/A08: the patient's identity from PID.
+pub fn adt_person(m: &Message) -> (PersonInput, PidIdentifiers) {
+    let ids = identifiers_at(m, "PID-3");
     // Chinese names: family name (XPN.1) then given name (XPN.2), without a space.
     let name = format!("{}{}", first(m, "PID-5.1"), first(m, "PID-5.2"));
     let birth = first(m, "PID-7.1");

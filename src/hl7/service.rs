@@ -322,6 +322,7 @@ fn process(
                 .map_err(MappingError::from)
         }),
         "ORU^R01" => crate::storage::savepoint(c, |sp| map_oru(sp, &actor, &m, message_id, received_at)),
+        "ADT^A40" => crate::storage::savepoint(c, |sp| map_merge(sp, &actor, &m, message_id)),
         _ => {
             return Ok(Processed::rejected(
                 header,
@@ -457,6 +458,32 @@ fn map_oru(
         .map(|f| issue_of(f, Severity::Warning))
         .collect();
     Ok((Some(person.id), warnings, stored_raw))
+}
+
+/// ADT^A40: merge the prior patient (`MRG-1`) into the surviving one (`PID-3`). Both must be
+/// known; a merge that needs a person's judgement (two active pregnancies, different ID numbers)
+/// is refused with AE and nothing changes.
+fn map_merge(c: &mut AnyConnection, actor: &Actor, m: &Message, message_id: &str) -> Result<Mapped, MappingError> {
+    let unknown = |seg: &str, field: usize, words: &str| {
+        MappingError::Issues(vec![
+            Issue::error(ErrorCode::UnknownKey, words.to_string()).at(seg, 1, field),
+        ])
+    };
+    let (input, ids) = adt_person(m);
+    let extra = interface_ids(actor, ids);
+    let survivor =
+        crate::identity::service::identify(c, actor, Action::RegisterPerson, &input, &extra).map_err(|e| match e {
+            ServiceError::NotFound(_) => unknown("PID", 3, "PID-3: the surviving patient is not known"),
+            e => MappingError::Service(e),
+        })?;
+    let prior_ids = super::model::identifiers_at(m, "MRG-1");
+    let prior_number = prior_ids.id_number.clone();
+    let prior_extra = interface_ids(actor, prior_ids);
+    let prior = crate::identity::service::find_by_identifiers(c, prior_number.as_deref(), &prior_extra)?
+        .filter(|p| p.id != survivor.id)
+        .ok_or_else(|| unknown("MRG", 1, "MRG-1: the prior patient is not known (or already merged)"))?;
+    crate::identity::service::merge(c, actor, &survivor, &prior, Some(message_id))?;
+    Ok((Some(survivor.id), Vec::new(), None))
 }
 
 /// What replaces a withheld value in a stored message.

@@ -107,6 +107,8 @@ pub struct PersonRecord {
     pub view: PersonView,
     pub pregnancies: Vec<PregnancySummary>,
     pub has_active_pregnancy: bool,
+    /// Records merged into this one (合并记录, HL7 ADT^A40).
+    pub merges: Vec<crate::identity::service::MergeView>,
 }
 
 pub async fn person_record(db: &Db, actor: &Actor, person_id: String) -> Result<PersonRecord, ServiceError> {
@@ -133,6 +135,7 @@ pub async fn person_record(db: &Db, actor: &Actor, person_id: String) -> Result<
             .iter()
             .any(|p| p.pregnancy.status == PregnancyStatus::Active);
         Ok(PersonRecord {
+            merges: crate::identity::service::merges_of(c, &person.id)?,
             view: view_of(c, &actor2, person)?,
             pregnancies,
             has_active_pregnancy,

@@ -332,3 +332,107 @@ async fn an_admin_replays_a_failed_message_and_the_new_outcome_is_recorded_and_a
         "{log}"
     );
 }
+
+// ------------------------------------------------------------------ ADT^A40 merge
+
+/// An ADT^A04 for a woman known to the hospital only by its MRN.
+fn adt_mrn_only(control: &str, mrn: &str, name: (&str, &str), birth: &str) -> String {
+    format!(
+        "MSH|^~\\&|HIS|COUNTYHOSP|MCH|CENTRE|20261124083000||ADT^A04^ADT_A01|{control}|P|2.5.1\r\
+         PID|1||{mrn}^^^COUNTYHOSP^MR||{}^{}||{birth}|F\r",
+        name.0, name.1
+    )
+}
+
+/// ADT^A40: PID-3 the survivor (by ID number), MRG-1 the prior record (by ID number or MRN).
+fn a40(control: &str, survivor_id: &str, prior: &str) -> String {
+    format!(
+        "MSH|^~\\&|HIS|COUNTYHOSP|MCH|CENTRE|20261124083000||ADT^A40^ADT_A39|{control}|P|2.5.1\r\
+         EVN|A40|20261124083000\r\
+         PID|1||{survivor_id}^^^&2.16.156.10011.1.3&ISO^NNCHN\r\
+         MRG|{prior}\r"
+    )
+}
+
+#[tokio::test]
+async fn a40_merges_the_prior_record_into_the_survivor_and_refuses_what_needs_a_person() {
+    let app = app_with_sender().await;
+    let mut town = app.login("clinician", "TWN-A").await;
+    let mut s = Conn::open(&app).await;
+    // The survivor: registered and booked at the township, with her ID number.
+    let (survivor, preg) = booked(&mut town, "钱红", 94, 15).await;
+    let id = id_number("340524", "1994-06-01", 94);
+    // The same woman registered by the hospital under an MRN only, with a result of her own.
+    assert_eq!(
+        msa(&s
+            .exchange(&adt_mrn_only("M-1", "OLD-7", ("钱", "红"), "19940601"))
+            .await[0])
+        .0,
+        "AA"
+    );
+    let mut oru_old = oru("M-2", "X", &["NM|718-7^Hemoglobin^LN||101|g/L|||||F"]);
+    oru_old = oru_old.replace("X^^^&2.16.156.10011.1.3&ISO^NNCHN", "OLD-7^^^COUNTYHOSP^MR");
+    assert_eq!(msa(&s.exchange(&oru_old).await[0]).0, "AA");
+    // A prior record nobody knows: AE at MRG-1.
+    let acks = s.exchange(&a40("M-3", &id, "NOPE^^^COUNTYHOSP^MR")).await;
+    assert_eq!(msa(&acks[0]).0, "AE");
+    assert_eq!(acks[0].get("ERR-2").unwrap().as_deref(), Some("MRG^1^1"));
+    // The merge: AA, the survivor's page shows it, the MRN now finds her.
+    let acks = s.exchange(&a40("M-4", &id, "OLD-7^^^COUNTYHOSP^MR")).await;
+    assert_eq!(msa(&acks[0]).0, "AA", "{}", acks[0].text());
+    let page = town.get(&format!("/persons/{survivor}")).await;
+    assert!(
+        page.body.contains("合并记录") && page.body.contains("observations 1"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("hl7:HIS^COUNTYHOSP"));
+    let oru_new = oru_old.replace("|M-2|", "|M-5|").replace("||101|", "||99|");
+    assert_eq!(msa(&s.exchange(&oru_new).await[0]).0, "AA");
+    let r = pregnancy_json(&app, &preg).await;
+    assert_eq!(
+        r["results"].as_array().unwrap().len(),
+        1,
+        "the new result lands on her pregnancy: {r}"
+    );
+    let mut county = app.login("clinician", "COUNTY").await;
+    let (_, found) = county.get_json("/api/persons?q=钱红").await;
+    assert_eq!(found["persons"].as_array().unwrap().len(), 1, "one record left");
+    // Two records that both have an active pregnancy: refused, nothing changes.
+    let (_, _) = booked(&mut town, "冯雨", 96, 10).await;
+    assert_eq!(
+        msa(&s
+            .exchange(&adt_mrn_only("M-6", "OLD-9", ("冯", "小雨"), "19940601"))
+            .await[0])
+        .0,
+        "AA"
+    );
+    let (_, found) = county.get_json("/api/persons?q=冯小雨").await;
+    let prior = found["persons"][0]["id"].as_str().unwrap().to_string();
+    let (st, b) = county
+        .post_json(
+            &format!("/api/persons/{prior}/pregnancies"),
+            &json!({"lmp": days_ago(70), "gravidity": "1", "parity": "0"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{b}");
+    let survivor2 = id_number("340524", "1994-06-01", 96);
+    let acks = s.exchange(&a40("M-7", &survivor2, "OLD-9^^^COUNTYHOSP^MR")).await;
+    assert_eq!(msa(&acks[0]).0, "AE");
+    assert!(acks[0].get("ERR-8").unwrap().unwrap().contains("进行中的孕产期"));
+    // Two different ID numbers: refused.
+    let (_, _) = crate::pregnancy::booked_with(
+        &mut town,
+        "蒋丽",
+        "1994-06-01",
+        98,
+        json!({"lmp": days_ago(30), "gravidity": "1", "parity": "0"}),
+    )
+    .await;
+    let other = format!("{}^^^^NNCHN", id_number("340524", "1994-06-01", 98));
+    let acks = s.exchange(&a40("M-8", &survivor2, &other)).await;
+    assert_eq!(msa(&acks[0]).0, "AE");
+    assert!(acks[0].get("ERR-8").unwrap().unwrap().contains("身份证号不一致"));
+    let (_, found) = county.get_json("/api/persons?q=冯").await;
+    assert_eq!(found["persons"].as_array().unwrap().len(), 2, "nothing merged");
+}
