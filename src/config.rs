@@ -20,6 +20,13 @@ pub struct Settings {
     /// Risk grading rule set (rules/risk/<id>.toml): national-2017 or a regional variant.
     #[arg(long, env = "MCH_RISK_RULE_SET", default_value = crate::risk::model::DEFAULT_RULE_SET)]
     pub risk_rule_set: String,
+    /// HL7: refuse new messages (AR/CR "system busy") while this many writes are waiting to be
+    /// stored (RELIABILITY.md 4), instead of queueing unbounded work.
+    #[arg(long, env = "MCH_MLLP_MAX_BACKLOG", default_value_t = 1000)]
+    pub mllp_max_backlog: u64,
+    /// HL7: close an MLLP connection idle for this many seconds.
+    #[arg(long, env = "MCH_MLLP_IDLE_SECS", default_value_t = 120)]
+    pub mllp_idle_secs: u64,
     /// Log format: text or json.
     #[arg(long, env = "MCH_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -36,6 +43,8 @@ impl Settings {
             workers: Some(2),
             risk_rule_set: crate::risk::model::DEFAULT_RULE_SET.into(),
             log_format: "text".into(),
+            mllp_max_backlog: 1000,
+            mllp_idle_secs: 120,
         }
     }
 }

@@ -120,7 +120,11 @@ pub fn split_answers(stored: &str) -> Vec<String> {
 /// Receive one framed payload; the answer is the ACK messages to send in order (none when the
 /// sender's MSH-15/MSH-16 ask for none), or None to close the connection (no MSH could be read).
 /// Nothing is answered before the message and its ACKs are committed.
-pub async fn receive(db: &Db, bytes: Vec<u8>) -> Result<Option<Vec<String>>, ServiceError> {
+///
+/// While `max_backlog` writes are already waiting to be stored, the message is refused with
+/// AR (CR in enhanced mode) "system busy" and not stored: the sender resends later
+/// (RELIABILITY.md 4).
+pub async fn receive(db: &Db, bytes: Vec<u8>, max_backlog: u64) -> Result<Option<Vec<String>>, ServiceError> {
     let Some(header) = raw_header(&bytes) else {
         tracing::warn!("HL7 frame without a readable MSH: connection closed");
         return Ok(None);
@@ -129,6 +133,17 @@ pub async fn receive(db: &Db, bytes: Vec<u8>) -> Result<Option<Vec<String>>, Ser
         let v = Verdict::reject(
             Issue::error(ErrorCode::RequiredField, "MSH-10 (message control id) is empty").at("MSH", 1, 10),
         );
+        return Ok(Some(responses(&header, &v, new_id, now_utc())));
+    }
+    if db.pending_writes() >= max_backlog {
+        tracing::warn!(
+            pending = db.pending_writes(),
+            "HL7 message refused: the writer's backlog is full"
+        );
+        let v = Verdict::reject(Issue::error(
+            ErrorCode::Application,
+            "system busy: too many messages are waiting to be stored; not accepted, please resend later",
+        ));
         return Ok(Some(responses(&header, &v, new_id, now_utc())));
     }
     db.write(move |c| receive_in(c, header, bytes)).await.map(Some)

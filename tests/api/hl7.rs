@@ -498,3 +498,104 @@ async fn unknown_types_and_unsupported_versions_get_ar_in_original_and_cr_in_enh
     assert_eq!(codes(&acks), ["CR"]);
     assert!(acks[0].get("ERR-8").unwrap().unwrap().contains("unregistered"));
 }
+
+// ------------------------------------------------------------------ limits (RELIABILITY 4, 12, 13)
+
+#[tokio::test]
+async fn a_full_writer_backlog_gets_ar_or_cr_system_busy_and_nothing_is_stored() {
+    let app = crate::helpers::spawn_app_with(|s| s.mllp_max_backlog = 1).await;
+    mch_chain::hl7::service::add_sender(&app.db, "HIS", "COUNTYHOSP", "COUNTY", "utf8")
+        .await
+        .unwrap();
+    // Hold the writer busy with one slow unit: the backlog is now at its bound of 1.
+    let db = app.db.clone();
+    let slow = tokio::spawn(async move {
+        db.write(|_| {
+            std::thread::sleep(Duration::from_millis(1500));
+            Ok::<_, mch_chain::storage::StorageError>(())
+        })
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(app.db.pending_writes(), 1);
+    let mut s = Conn::open(&app).await;
+    let msg = adt(
+        "BUSY-1",
+        &id_number("340524", "1992-05-05", 88),
+        ("许", "晴"),
+        "19920505",
+    );
+    s.send(&msg).await;
+    let busy = s.next().await;
+    assert_eq!(msa(&busy), ("AR".to_string(), "BUSY-1".to_string()));
+    assert!(busy.get("ERR-8").unwrap().unwrap().contains("busy"));
+    let acks = s
+        .exchange(&enhanced(&msg.replace("BUSY-1", "BUSY-2"), "AL", "AL"))
+        .await;
+    assert_eq!(codes(&acks), ["CR"], "enhanced mode: CR, and no application ACK");
+    slow.await.unwrap().unwrap();
+    let stored = app
+        .db
+        .read(|c| mch_chain::hl7::repo::recent(c, 10).map_err(mch_chain::storage::StorageError::from))
+        .await
+        .unwrap();
+    assert!(stored.is_empty(), "a busy answer stores nothing");
+    // Once the writer has caught up, the resend is accepted and processed.
+    assert_eq!(codes(&s.exchange(&msg).await), ["AA"]);
+}
+
+#[tokio::test]
+async fn two_hundred_idle_connections_exhaust_nothing_and_idle_ones_are_closed() {
+    let app = crate::helpers::spawn_app_with(|s| s.mllp_idle_secs = 2).await;
+    mch_chain::hl7::service::add_sender(&app.db, "HIS", "COUNTYHOSP", "COUNTY", "utf8")
+        .await
+        .unwrap();
+    let mut idle = Vec::new();
+    for _ in 0..200 {
+        idle.push(TcpStream::connect(&app.mllp).await.unwrap());
+    }
+    // A slow-loris: half a frame, then nothing.
+    let mut loris = TcpStream::connect(&app.mllp).await.unwrap();
+    loris.write_all(b"\x0bMSH|^~\\&|HIS|COUNTYHOSP").await.unwrap();
+    let mut s = Conn::open(&app).await;
+    let msg = adt(
+        "IDLE-1",
+        &id_number("340524", "1993-06-06", 90),
+        ("邓", "洁"),
+        "19930606",
+    );
+    assert_eq!(codes(&s.exchange(&msg).await), ["AA"], "a 202nd connection is served");
+    // Idle connections (and the slow-loris) are closed after the idle timeout.
+    let mut buf = [0u8; 16];
+    for c in idle.iter_mut().take(5).chain(std::iter::once(&mut loris)) {
+        let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut buf))
+            .await
+            .expect("closed within the idle timeout")
+            .unwrap_or(0);
+        assert_eq!(n, 0);
+    }
+}
+
+#[tokio::test]
+async fn other_delimiters_lf_terminators_and_a_bom_are_read_over_mllp() {
+    let app = app_with_sender().await;
+    let id = id_number("340524", "1994-07-07", 92);
+    let msg = format!(
+        "\u{feff}MSH#*!@%#HIS#COUNTYHOSP#MCH#CENTRE#20261124083000##ADT*A04*ADT_A01#DELIM-1#P#2.5.1#####CHN#UNICODE UTF-8\n\
+         PID#1##{id}***@T@2.16.156.10011.1.3@T@ISO*NNCHN##何@F@林*芳##19940707#F\n"
+    );
+    let mut s = Conn::open(&app).await;
+    let acks = s.exchange(&msg).await;
+    assert_eq!(
+        msa(&acks[0]),
+        ("AA".to_string(), "DELIM-1".to_string()),
+        "{}",
+        acks[0].text()
+    );
+    let mut county = app.login("clinician", "COUNTY").await;
+    let (_, found) = county.get_json(&format!("/api/persons?q={id}")).await;
+    assert_eq!(
+        found["persons"][0]["name"], "何#林芳",
+        "escaped delimiters in a name come out as text"
+    );
+}
