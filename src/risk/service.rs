@@ -157,7 +157,7 @@ fn known_facts_dated(conn: &mut AnyConnection, p: &Pregnancy, person: &Person) -
     }
     // Newest first: the newest source that measured a value decides it, unless it is older than
     // the last grading and that grading recorded the value itself.
-    sources.sort_by(|a, b| (b.day, b.at).cmp(&(a.day, a.at)));
+    sources.sort_by_key(|m| std::cmp::Reverse((m.day, m.at)));
     let mut done = [false; 8];
     let mut dated: Dated = Vec::new();
     for v in &sources {
