@@ -26,6 +26,12 @@ pub struct Recorded {
     pub fetal_sex: Vec<usize>,
 }
 
+/// A warning about one field of the `index`-th result, named as `OBX[n]-f`.
+fn obx_warning(index: usize, field: usize, code: &'static str, words: &str) -> FieldError {
+    let path = format!("OBX[{index}]-{field}");
+    FieldError::new(&path, code, format!("{path}: {words}"))
+}
+
 /// The pregnancy results belong to: the active one, else the most recent.
 fn pregnancy_of(c: &mut AnyConnection, person_id: &str) -> Result<Option<Pregnancy>, ServiceError> {
     let all = crate::pregnancy::repo::for_person(c, person_id)?;
@@ -124,13 +130,11 @@ pub fn record_results(
         };
         if reading.fetal_sex {
             out.fetal_sex.push(r.index);
-            out.warnings.push(FieldError::new(
-                &format!("OBX[{}]-5", r.index),
+            out.warnings.push(obx_warning(
+                r.index,
+                5,
                 "fetal_sex_withheld",
-                format!(
-                    "OBX[{}]-5: a fetal-sex finding is not stored or shown (RULES.md §9.1 两非); the rest of the message was processed",
-                    r.index
-                ),
+                "a fetal-sex finding is not stored or shown (RULES.md §9.1 两非); the rest of the message was processed",
             ));
             record(
                 c,
@@ -142,13 +146,11 @@ pub fn record_results(
             continue;
         }
         if reading.concept.is_none() {
-            out.warnings.push(FieldError::new(
-                &format!("OBX[{}]-3", r.index),
+            out.warnings.push(obx_warning(
+                r.index,
+                3,
                 "unknown_code",
-                format!(
-                    "OBX[{}]-3: code not in our mapping (rules/hl7/results.toml): stored as sent, not interpreted",
-                    r.index
-                ),
+                "code not in our mapping (rules/hl7/results.toml): stored as sent, not interpreted",
             ));
         }
         let decides_fact = reading

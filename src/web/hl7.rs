@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::context::{PageCtx, PageError};
-use super::pages::{check_id, see_other};
+use super::pages::{CsrfForm, check_id, see_other};
 use crate::hl7::service::{self as hl7, LogQuery};
 
 type PageResult = Result<HttpResponse, PageError>;
@@ -53,11 +53,6 @@ pub async fn message(
         &title,
         json!({"view": view, "notice": q.replayed.as_ref().map(|_| "已重放，结果见下")}),
     )
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf_token: Option<String>,
 }
 
 pub async fn replay(

@@ -231,7 +231,7 @@ pub async fn login(st: web::Data<AppState>, req: HttpRequest, form: web::Form<Lo
 
 #[derive(Deserialize)]
 pub struct CsrfForm {
-    csrf_token: Option<String>,
+    pub(super) csrf_token: Option<String>,
 }
 
 pub async fn logout(st: web::Data<AppState>, PageCtx(ctx): PageCtx, form: web::Form<CsrfForm>) -> PageResult {

@@ -143,6 +143,13 @@ pub fn adt(control: &str, id: &str, name: (&str, &str), birth: &str) -> String {
     )
 }
 
+/// The ID number with its check character changed (invalid).
+fn wrong_check_character(id: &str) -> String {
+    let mut bad = id.to_string();
+    bad.replace_range(17..18, if id.ends_with('1') { "2" } else { "1" });
+    bad
+}
+
 pub async fn app_with_sender() -> TestApp {
     let app = spawn_app().await;
     mch_chain::hl7::service::add_sender(&app.db, "HIS", "COUNTYHOSP", "COUNTY", "utf8")
@@ -232,8 +239,7 @@ async fn unknown_senders_unsupported_types_and_bad_content_get_ar_or_ae_with_a_r
     assert_eq!(ack.get("MSA-1").unwrap().as_deref(), Some("AR"));
     assert!(ack.get("ERR-8").unwrap().unwrap().contains("MDM^T02"));
     // A wrong check character: AE with the reason, nothing registered.
-    let mut bad_id = id_number("340524", "1991-01-01", 54);
-    bad_id.replace_range(17..18, if bad_id.ends_with('1') { "2" } else { "1" });
+    let bad_id = wrong_check_character(&id_number("340524", "1991-01-01", 54));
     let bad = adt("X-3", &bad_id, ("孙", "雪"), "19910101");
     s.write_all(&framed(&bad)).await.unwrap();
     let ack = read_ack(&mut s).await;
@@ -278,19 +284,23 @@ async fn a_sender_outside_her_jurisdiction_is_refused_and_the_refusal_is_audited
     s.write_all(&framed(&nbr)).await.unwrap();
     let ack = read_ack(&mut s).await;
     assert_eq!(ack.get("MSA-1").unwrap().as_deref(), Some("AE"));
+    let events = audit_of(&app, &id).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["outcome"] == "denied" && e["actor_name"] == "hl7:NBRHIS^NBRHOSP"),
+        "{events:?}"
+    );
+}
+
+/// The audit trail of the woman with this ID number, as the province's auditor reads it.
+pub async fn audit_of(app: &TestApp, id_number: &str) -> Vec<serde_json::Value> {
     let mut county = app.login("clinician", "COUNTY").await;
-    let (_, found) = county.get_json(&format!("/api/persons?q={id}")).await;
+    let (_, found) = county.get_json(&format!("/api/persons?q={id_number}")).await;
     let person = found["persons"][0]["id"].as_str().unwrap().to_string();
     let mut auditor = app.login("auditor", "PROV").await;
     let (_, log) = auditor.get_json(&format!("/api/audit/persons/{person}")).await;
-    assert!(
-        log["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["outcome"] == "denied" && e["actor_name"] == "hl7:NBRHIS^NBRHOSP"),
-        "{log}"
-    );
+    log["events"].as_array().unwrap().clone()
 }
 
 // ------------------------------------------------------------------ enhanced acknowledgement mode
@@ -415,8 +425,7 @@ async fn enhanced_mode_sends_the_accept_ack_after_commit_and_the_application_ack
     assert_eq!(codes(&acks), ["CA", "AA"]);
     assert!(acks.iter().all(|m| msa(m).1 == "ENH-2"));
     // A content error: committed (CA), the application ACK says AE with the reason in ERR.
-    let mut bad_id = id_number("340524", "1990-03-03", 66);
-    bad_id.replace_range(17..18, if bad_id.ends_with('1') { "2" } else { "1" });
+    let bad_id = wrong_check_character(&id_number("340524", "1990-03-03", 66));
     let c = enhanced(&adt("ENH-3", &bad_id, ("王", "三"), "19900303"), "AL", "ER");
     let acks = s.exchange(&c).await;
     assert_eq!(codes(&acks), ["CA", "AE"]);
@@ -436,8 +445,7 @@ async fn enhanced_mode_sends_the_accept_ack_after_commit_and_the_application_ack
     assert!(s.exchange(&d).await.is_empty());
     // SU/SU after a content error: the accept ACK (CA, a success) is sent; the application ACK
     // (AE) is not, since SU asks only for successes.
-    let mut bad2 = id_number("340524", "1990-05-05", 70);
-    bad2.replace_range(17..18, if bad2.ends_with('1') { "2" } else { "1" });
+    let bad2 = wrong_check_character(&id_number("340524", "1990-05-05", 70));
     let e = enhanced(&adt("ENH-5", &bad2, ("王", "五"), "19900505"), "SU", "SU");
     assert_eq!(codes(&s.exchange(&e).await), ["CA"]);
     let stored = app

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::helpers::{TestApp, days_ago, id_number};
-use crate::hl7::{Conn, app_with_sender, msa};
+use crate::hl7::{Conn, app_with_sender, audit_of, msa};
 use crate::pregnancy::booked;
 
 /// An ORU^R01 for the woman with this ID number, with the given OBX lines (without set ids).
@@ -32,16 +32,7 @@ async fn pregnancy_json(app: &TestApp, preg: &str) -> serde_json::Value {
 #[tokio::test]
 async fn results_are_stored_shown_and_a_worse_one_proposes_a_re_grade() {
     let app = app_with_sender().await;
-    let mut town = app.login("clinician", "TWN-A").await;
-    let mut county = app.login("clinician", "COUNTY").await;
-    let (_, preg) = booked(&mut town, "陈静", 80, 16).await;
-    let (s, a) = county
-        .post_json(
-            &format!("/api/pregnancies/{preg}/risk/grade"),
-            &json!({"facts": {"factors": ["Y1.5"]}}),
-        )
-        .await;
-    assert_eq!(s, 201, "{a}");
+    let (mut town, mut county, preg) = crate::risk::graded_yellow(&app, "陈静", 80).await;
     let id = id_number("340524", "1994-06-01", 80);
     let msg = oru(
         "LAB-1",
@@ -271,17 +262,12 @@ async fn the_message_log_is_for_admins_and_auditors_masks_id_numbers_and_escapes
         assert!(!page.body.contains("id=\"replay\""), "auditors do not replay");
     }
     // Opening a message that concerns her is audited against her record.
-    let mut county = app.login("clinician", "COUNTY").await;
-    let (_, found) = county.get_json(&format!("/api/persons?q={id}")).await;
-    let person = found["persons"][0]["id"].as_str().unwrap().to_string();
-    let (_, log) = auditor.get_json(&format!("/api/audit/persons/{person}")).await;
+    let events = audit_of(&app, &id).await;
     assert!(
-        log["events"]
-            .as_array()
-            .unwrap()
+        events
             .iter()
             .any(|e| e["entity_type"] == "hl7_message" && e["action"] == "read" && e["actor_role"] == "auditor"),
-        "{log}"
+        "{events:?}"
     );
 }
 
@@ -323,13 +309,12 @@ async fn an_admin_replays_a_failed_message_and_the_new_outcome_is_recorded_and_a
     // A processed message cannot be replayed again.
     let again = admin.post_form(&format!("{link}/replay"), &[]).await;
     assert_eq!(again.status, 409);
-    let person = r["person"]["person"]["id"].as_str().unwrap().to_string();
-    let (_, log) = auditor.get_json(&format!("/api/audit/persons/{person}")).await;
+    let events = audit_of(&app, &id).await;
     assert!(
-        log["events"].as_array().unwrap().iter().any(|e| e["action"] == "update"
+        events.iter().any(|e| e["action"] == "update"
             && e["actor_role"] == "admin"
             && e["detail"].as_str().unwrap().contains("replayed")),
-        "{log}"
+        "{events:?}"
     );
 }
 
