@@ -14,6 +14,7 @@ pub struct Application {
     mllp_port: Option<u16>,
     server: Server,
     db: Db,
+    mllp_limits: crate::hl7::server::Limits,
 }
 
 impl Application {
@@ -47,6 +48,10 @@ impl Application {
             mllp_port,
             server,
             db,
+            mllp_limits: crate::hl7::server::Limits {
+                max_backlog: settings.mllp_max_backlog,
+                idle_timeout: std::time::Duration::from_secs(settings.mllp_idle_secs.max(1)),
+            },
         })
     }
 
@@ -90,7 +95,11 @@ impl Application {
         let mllp = match self.mllp {
             Some(l) => {
                 let listener = tokio::net::TcpListener::from_std(l)?;
-                Some(tokio::spawn(crate::hl7::server::serve(listener, self.db.clone())))
+                Some(tokio::spawn(crate::hl7::server::serve(
+                    listener,
+                    self.db.clone(),
+                    self.mllp_limits,
+                )))
             }
             None => None,
         };

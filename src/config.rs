@@ -26,6 +26,13 @@ pub struct Settings {
     /// Days an accepted referral lets the receiving centre at the patient's record.
     #[arg(long, env = "MCH_REFERRAL_GRANT_DAYS", default_value_t = crate::referral::service::DEFAULT_GRANT_DAYS)]
     pub referral_grant_days: i64,
+    /// HL7: refuse new messages (AR/CR "system busy") while this many writes are waiting to be
+    /// stored (RELIABILITY.md 4), instead of queueing unbounded work.
+    #[arg(long, env = "MCH_MLLP_MAX_BACKLOG", default_value_t = 1000)]
+    pub mllp_max_backlog: u64,
+    /// HL7: close an MLLP connection idle for this many seconds.
+    #[arg(long, env = "MCH_MLLP_IDLE_SECS", default_value_t = 120)]
+    pub mllp_idle_secs: u64,
     /// Log format: text or json.
     #[arg(long, env = "MCH_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -44,6 +51,8 @@ impl Settings {
             log_format: "text".into(),
             referral_clocks: None,
             referral_grant_days: crate::referral::service::DEFAULT_GRANT_DAYS,
+            mllp_max_backlog: 1000,
+            mllp_idle_secs: 120,
         }
     }
 }

@@ -21,3 +21,8 @@ pub fn today_china() -> chrono::NaiveDate {
 pub fn is_id(s: &str) -> bool {
     uuid::Uuid::parse_str(s).is_ok()
 }
+
+/// The China (UTC+8) calendar date of a UTC time.
+pub fn china_date(utc: NaiveDateTime) -> chrono::NaiveDate {
+    (utc + chrono::Duration::hours(8)).date()
+}

@@ -15,6 +15,7 @@ pub mod facility;
 pub mod hl7;
 pub mod identity;
 pub mod ids;
+pub mod observations;
 pub mod pregnancy;
 pub mod referral;
 pub mod risk;

@@ -74,6 +74,8 @@ pub enum Action {
     BookPregnancy,
     /// Record an antenatal visit.
     RecordVisit,
+    /// Record results (laboratory, ultrasound) for a woman: clinicians and hospital interfaces.
+    RecordResult,
     /// See an 18-digit ID number unmasked on the person's own page.
     SeeFullIdNumber,
     /// Screen a woman for pregnancy risk (附件1), at any facility that books.
@@ -93,6 +95,11 @@ pub enum Action {
     ReadAudit,
     /// Manage users, facilities and tokens.
     Administer,
+    /// Read the HL7 message log of the senders in one's area (messages hold patient data: every
+    /// view is audited; ID numbers stay masked).
+    ReadMessageLog,
+    /// Re-run a failed inbound HL7 message after a mapping fix.
+    ReplayMessage,
 }
 
 impl Action {
@@ -116,12 +123,15 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         RegisterPerson => matches!(role, Clinician | Registrar | HospitalSystem),
         BookPregnancy => matches!(role, Clinician | Registrar),
         RecordVisit => matches!(role, Clinician),
+        RecordResult => matches!(role, Clinician | HospitalSystem),
         SeeFullIdNumber => matches!(role, Clinician | Registrar),
         Screen | Grade | ManageCase => matches!(role, Clinician),
         AcknowledgeReport => matches!(role, Clinician | ReferralCoordinator),
         Refer => matches!(role, Clinician | ReferralCoordinator | HospitalSystem),
         ReadAudit => matches!(role, Auditor),
         Administer => matches!(role, Admin),
+        ReadMessageLog => matches!(role, Admin | Auditor),
+        ReplayMessage => matches!(role, Admin),
     }
 }
 

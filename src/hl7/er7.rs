@@ -262,11 +262,96 @@ impl Message {
 
     /// Encode into bytes of the message's own character set.
     pub fn encode_bytes(&self) -> Vec<u8> {
-        let text = self.encode();
+        self.bytes_of(self.encode())
+    }
+
+    fn bytes_of(&self, text: String) -> Vec<u8> {
         match self.charset {
             Charset::Utf8 => text.into_bytes(),
             Charset::Gb18030 => encoding_rs::GB18030.encode(&text).0.into_owned(),
         }
+    }
+
+    /// The message (normalised, in its own character set) with some fields replaced by `value`
+    /// (escaped): `targets` are (segment position in the message, 0-based; field number). MSH
+    /// fields are never replaced. Used to keep a message without a value that must not be stored.
+    pub fn with_fields_replaced(&self, targets: &[(usize, usize)], value: &str) -> Vec<u8> {
+        let d = self.delimiters;
+        let value = escape(value, &d);
+        let mut out = String::with_capacity(self.text.len());
+        for (i, seg) in self.segments().enumerate() {
+            let mut parts: Vec<&str> = seg.raw().split(d.field).collect();
+            if seg.id() != "MSH" {
+                for (_, f) in targets.iter().filter(|(s, _)| *s == i) {
+                    if let Some(slot) = parts.get_mut(*f) {
+                        *slot = value.as_str();
+                    }
+                }
+            }
+            out.push_str(&parts.join(&d.field.to_string()));
+            out.push('\r');
+        }
+        self.bytes_of(out)
+    }
+
+    /// Every non-empty value of the message with its path (`PID-3[2].1`, `OBX[2]-5`, `MSH-9.2`),
+    /// unescaped, in message order: the parsed tree as the message log shows it.
+    pub fn leaves(&self) -> Vec<(String, String)> {
+        let d = self.delimiters;
+        let mut out = Vec::new();
+        let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        let counts = self.segments().fold(std::collections::HashMap::new(), |mut m, s| {
+            *m.entry(s.id()).or_insert(0usize) += 1;
+            m
+        });
+        for seg in self.segments() {
+            let n = seen.entry(seg.id()).or_insert(0);
+            *n += 1;
+            let name = if counts.get(seg.id()).copied().unwrap_or(0) > 1 {
+                format!("{}[{n}]", seg.id())
+            } else {
+                seg.id().to_string()
+            };
+            let msh = seg.id() == "MSH";
+            if msh {
+                out.push((format!("{name}-1"), d.field.to_string()));
+                out.push((format!("{name}-2"), d.encoding_characters()));
+            }
+            for (i, field) in seg.tree().iter().enumerate().skip(usize::from(msh)) {
+                let f = i + 1 + usize::from(msh);
+                for (r, rep) in field.iter().enumerate() {
+                    let rp = if field.len() > 1 {
+                        format!("[{}]", r + 1)
+                    } else {
+                        String::new()
+                    };
+                    for (c, comp) in rep.iter().enumerate() {
+                        let cp = if rep.len() > 1 {
+                            format!(".{}", c + 1)
+                        } else {
+                            String::new()
+                        };
+                        for (k, sub) in comp.iter().enumerate() {
+                            if sub.is_empty() {
+                                continue;
+                            }
+                            let sp = if comp.len() > 1 {
+                                format!(".{}", k + 1)
+                            } else {
+                                String::new()
+                            };
+                            let cp = if comp.len() > 1 && cp.is_empty() {
+                                ".1".to_string()
+                            } else {
+                                cp.clone()
+                            };
+                            out.push((format!("{name}-{f}{rp}{cp}{sp}"), unescape(sub, &d)));
+                        }
+                    }
+                }
+            }
+        }
+        out
     }
 }
 
@@ -579,6 +664,33 @@ ZMC|1|custom\r";
         assert_eq!(m.encode(), ORU);
         let crlf = ORU.replace('\r', "\r\n");
         assert_eq!(Message::parse(crlf.as_bytes(), Charset::Utf8).unwrap().encode(), ORU);
+    }
+
+    #[test]
+    fn leaves_name_every_value_by_its_path_and_replaced_fields_are_gone() {
+        let m = parse(ORU);
+        let leaves = m.leaves();
+        let get = |p: &str| leaves.iter().find(|(k, _)| k == p).map(|(_, v)| v.as_str());
+        assert_eq!(get("MSH-9.2"), Some("R01"));
+        assert_eq!(get("PID-3[1].1"), Some("34052419800101001X"));
+        assert_eq!(get("PID-3[1].4.2"), Some("2.16.156.10011.1.3"));
+        assert_eq!(get("OBX[1]-5"), Some("58"));
+        assert_eq!(get("OBX[2]-3.1"), Some("8251-1"));
+        for (path, value) in &leaves {
+            if !path.starts_with("MSH-") {
+                assert_eq!(m.get(path).unwrap().as_deref(), Some(value.as_str()), "{path}");
+            }
+        }
+        let obx1 = m.segments().position(|s| s.id() == "OBX").unwrap();
+        let out = String::from_utf8(m.with_fields_replaced(&[(obx1, 5), (0, 3)], "X|Y")).unwrap();
+        let again = parse(&out);
+        assert_eq!(again.get("OBX-5").unwrap().as_deref(), Some("X|Y"));
+        assert_eq!(
+            again.get("MSH-3").unwrap().as_deref(),
+            Some("LIS"),
+            "MSH is never replaced"
+        );
+        assert_eq!(again.get("OBX-6").unwrap().as_deref(), Some("g/L"));
     }
 
     #[test]

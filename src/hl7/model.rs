@@ -2,18 +2,27 @@
 
 use chrono::NaiveDateTime;
 
-use super::er7::{Delimiters, Message, escape};
+use super::er7::{Delimiters, Message, escape, unescape};
+use crate::error::FieldError;
 use crate::identity::model::PersonInput;
+use crate::observations::model::ResultInput;
 
-/// Original-mode acknowledgement codes (HL7 v2 table 0008).
+/// Acknowledgement codes (HL7 v2 table 0008): original mode AA/AE/AR (and the application
+/// acknowledgement of enhanced mode), enhanced mode's accept acknowledgement CA/CE/CR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AckCode {
     /// Processed.
     Aa,
     /// Content error: the message was understood but its content is wrong (reason in ERR).
     Ae,
-    /// Rejected: unsupported type, unknown sender, unreadable header.
+    /// Rejected: unsupported type or version, unknown sender, unreadable header, system busy.
     Ar,
+    /// Commit accept: the message is in safe storage.
+    Ca,
+    /// Commit error: the message could not be accepted (unreadable text, control id reused).
+    Ce,
+    /// Commit reject: unsupported type or version, unknown sender, system busy.
+    Cr,
 }
 
 impl AckCode {
@@ -22,7 +31,139 @@ impl AckCode {
             AckCode::Aa => "AA",
             AckCode::Ae => "AE",
             AckCode::Ar => "AR",
+            AckCode::Ca => "CA",
+            AckCode::Ce => "CE",
+            AckCode::Cr => "CR",
         }
+    }
+}
+
+/// When an acknowledgement is wanted (MSH-15 / MSH-16, HL7 table 0155).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckWhen {
+    /// AL: always.
+    Always,
+    /// NE: never.
+    Never,
+    /// ER: only after an error or rejection.
+    OnError,
+    /// SU: only after success.
+    OnSuccess,
+}
+
+impl AckWhen {
+    /// An empty or unknown value counts as AL: answering is always safe for the sender (a
+    /// resend of what it did not expect to be answered is processed once anyway).
+    fn parse(value: &str) -> AckWhen {
+        match value.trim() {
+            "NE" => AckWhen::Never,
+            "ER" => AckWhen::OnError,
+            "SU" => AckWhen::OnSuccess,
+            _ => AckWhen::Always,
+        }
+    }
+
+    fn wants(self, success: bool) -> bool {
+        match self {
+            AckWhen::Always => true,
+            AckWhen::Never => false,
+            AckWhen::OnError => !success,
+            AckWhen::OnSuccess => success,
+        }
+    }
+}
+
+/// Original mode (MSH-15 and MSH-16 both empty) or enhanced mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckMode {
+    Original,
+    Enhanced { accept: AckWhen, application: AckWhen },
+}
+
+impl AckMode {
+    pub fn of(h: &Header) -> AckMode {
+        if h.accept_ack.trim().is_empty() && h.application_ack.trim().is_empty() {
+            AckMode::Original
+        } else {
+            AckMode::Enhanced {
+                accept: AckWhen::parse(&h.accept_ack),
+                application: AckWhen::parse(&h.application_ack),
+            }
+        }
+    }
+}
+
+/// HL7 error codes used in ERR-3 (table 0357).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// 101 required field missing.
+    RequiredField,
+    /// 102 data type error (a value that is not what its type says, or impossible).
+    DataType,
+    /// 103 table value not found (a code we do not know).
+    TableValue,
+    /// 200 unsupported message type.
+    UnsupportedType,
+    /// 203 unsupported version id.
+    UnsupportedVersion,
+    /// 204 unknown key identifier (the patient is not known).
+    UnknownKey,
+    /// 207 application internal error (content refused by a rule, system busy).
+    Application,
+}
+
+impl ErrorCode {
+    fn as_cwe(self) -> &'static str {
+        match self {
+            ErrorCode::RequiredField => "101^Required field missing^HL70357",
+            ErrorCode::DataType => "102^Data type error^HL70357",
+            ErrorCode::TableValue => "103^Table value not found^HL70357",
+            ErrorCode::UnsupportedType => "200^Unsupported message type^HL70357",
+            ErrorCode::UnsupportedVersion => "203^Unsupported version id^HL70357",
+            ErrorCode::UnknownKey => "204^Unknown key identifier^HL70357",
+            ErrorCode::Application => "207^Application internal error^HL70357",
+        }
+    }
+}
+
+/// ERR-4 severity (HL7 table 0516).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One ERR segment: what, how bad, where (ERR-2: segment id, its sequence, field), in words
+/// that never quote the content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    pub code: ErrorCode,
+    pub severity: Severity,
+    /// (segment id, segment sequence, field position)
+    pub location: Option<(String, usize, usize)>,
+    pub message: String,
+}
+
+impl Issue {
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Issue {
+        Issue {
+            code,
+            severity: Severity::Error,
+            location: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn warning(code: ErrorCode, message: impl Into<String>) -> Issue {
+        Issue {
+            severity: Severity::Warning,
+            ..Issue::error(code, message)
+        }
+    }
+
+    pub fn at(mut self, segment: &str, sequence: usize, field: usize) -> Issue {
+        self.location = Some((segment.to_string(), sequence, field));
+        self
     }
 }
 
@@ -37,6 +178,10 @@ pub struct Header {
     pub trigger: String,
     pub control_id: String,
     pub version: String,
+    /// MSH-15 accept acknowledgement type.
+    pub accept_ack: String,
+    /// MSH-16 application acknowledgement type.
+    pub application_ack: String,
 }
 
 fn first(m: &Message, path: &str) -> String {
@@ -54,13 +199,32 @@ impl Header {
             trigger: first(m, "MSH-9.2"),
             control_id: first(m, "MSH-10"),
             version: first(m, "MSH-12.1"),
+            accept_ack: first(m, "MSH-15"),
+            application_ack: first(m, "MSH-16"),
         }
     }
 }
 
-/// Build an original-mode ACK: MSA-2 echoes the inbound MSH-10; an ERR segment carries the reason
-/// of an AE/AR. The ACK goes back with the sender and receiver swapped.
-pub fn ack(h: &Header, code: AckCode, reason: &str, ack_control_id: &str, at: NaiveDateTime) -> String {
+/// HL7 v2 versions this interface reads (MSH-12). 2.1 and 2.2 lack the segments we map.
+pub const SUPPORTED_VERSIONS: [&str; 12] = [
+    "2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2", "2.9",
+];
+
+pub fn version_supported(v: &str) -> bool {
+    SUPPORTED_VERSIONS.contains(&v.trim())
+}
+
+/// Build one ACK: MSA-2 echoes the inbound MSH-10; each issue becomes an ERR segment (and the
+/// first error's words MSA-3). The ACK goes back with the sender and receiver swapped. ACKs of
+/// enhanced mode ask for no acknowledgement of their own (MSH-15/16 = NE).
+pub fn ack(
+    h: &Header,
+    code: AckCode,
+    issues: &[Issue],
+    enhanced: bool,
+    ack_control_id: &str,
+    at: NaiveDateTime,
+) -> String {
     let d = Delimiters::default();
     let e = |s: &str| escape(s, &d);
     let version = if h.version.is_empty() {
@@ -69,7 +233,7 @@ pub fn ack(h: &Header, code: AckCode, reason: &str, ack_control_id: &str, at: Na
         h.version.as_str()
     };
     let mut out = format!(
-        "MSH|^~\\&|{}|{}|{}|{}|{}||ACK^{}^ACK|{}|P|{}\rMSA|{}|{}",
+        "MSH|^~\\&|{}|{}|{}|{}|{}||ACK^{}^ACK|{}|P|{}{}\rMSA|{}|{}",
         e(&h.receiving_app),
         e(&h.receiving_facility),
         e(&h.sending_app),
@@ -78,21 +242,93 @@ pub fn ack(h: &Header, code: AckCode, reason: &str, ack_control_id: &str, at: Na
         e(&h.trigger),
         e(ack_control_id),
         e(version),
+        if enhanced { "|||NE|NE" } else { "" },
         code.as_str(),
         e(&h.control_id),
     );
-    if code != AckCode::Aa {
-        // ERR-3 HL7 error code (table 0357: 100 segment sequence, 200 unsupported message type,
-        // 207 application error), ERR-4 severity E, ERR-8 the user message.
-        let hl7_code = if code == AckCode::Ar {
-            "200^Unsupported message type^HL70357"
-        } else {
-            "207^Application internal error^HL70357"
+    if let Some(first_error) = issues.iter().find(|i| i.severity == Severity::Error) {
+        out.push_str(&format!("|{}", e(&first_error.message)));
+    }
+    for i in issues {
+        let location = i
+            .location
+            .as_ref()
+            .map(|(seg, n, f)| format!("{}^{n}^{f}", e(seg)))
+            .unwrap_or_default();
+        let severity = match i.severity {
+            Severity::Error => "E",
+            Severity::Warning => "W",
         };
-        out.push_str(&format!("|{}\rERR|||{}|E||||{}", e(reason), hl7_code, e(reason)));
+        out.push_str(&format!(
+            "\rERR||{location}|{}|{severity}||||{}",
+            i.code.as_cwe(),
+            e(&i.message)
+        ));
     }
     out.push('\r');
     out
+}
+
+/// What the processing of one message decided: the accept code (enhanced mode) and the
+/// application code with its issues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub accept: AckCode,
+    pub application: AckCode,
+    pub issues: Vec<Issue>,
+}
+
+impl Verdict {
+    /// Refused before processing: AR in original mode, CR in enhanced mode.
+    pub fn reject(issue: Issue) -> Verdict {
+        Verdict {
+            accept: AckCode::Cr,
+            application: AckCode::Ar,
+            issues: vec![issue],
+        }
+    }
+
+    /// Stored but not readable as a message (CE / AE).
+    pub fn commit_error(issue: Issue) -> Verdict {
+        Verdict {
+            accept: AckCode::Ce,
+            application: AckCode::Ae,
+            issues: vec![issue],
+        }
+    }
+
+    /// Stored and processed: AA (warnings allowed) or AE when any issue is an error.
+    pub fn processed(issues: Vec<Issue>) -> Verdict {
+        let failed = issues.iter().any(|i| i.severity == Severity::Error);
+        Verdict {
+            accept: AckCode::Ca,
+            application: if failed { AckCode::Ae } else { AckCode::Aa },
+            issues,
+        }
+    }
+}
+
+/// The answers to send, in order, for a verdict (hl7/README.md "Acknowledgements").
+/// * Original mode: one ACK with AA/AE/AR.
+/// * Enhanced mode: the accept ACK (CA/CE/CR) when MSH-15 asks for it, then — only when the
+///   message was accepted — the application ACK (AA/AE) when MSH-16 asks for it, on the same
+///   connection right after (processing happens in the same commit, so both are known at once).
+pub fn responses(h: &Header, v: &Verdict, mut next_id: impl FnMut() -> String, at: NaiveDateTime) -> Vec<String> {
+    match AckMode::of(h) {
+        AckMode::Original => vec![ack(h, v.application, &v.issues, false, &next_id(), at)],
+        AckMode::Enhanced { accept, application } => {
+            let accepted = v.accept == AckCode::Ca;
+            let mut out = Vec::new();
+            if accept.wants(accepted) {
+                let issues: &[Issue] = if accepted { &[] } else { &v.issues };
+                out.push(ack(h, v.accept, issues, true, &next_id(), at));
+            }
+            if accepted && application.wants(v.application == AckCode::Aa) {
+                out.push(ack(h, v.application, &v.issues, true, &next_id(), at));
+            }
+            out
+        }
+    }
 }
 
 /// Identifiers of PID-3 by type code (CX.5, table 0203; ARCHITECTURE.md "Identifiers").
@@ -103,14 +339,14 @@ pub struct PidIdentifiers {
     pub mrn: Option<String>,
 }
 
-/// ADT A01/A04/A08: the patient's identity from PID.
-pub fn adt_person(m: &Message) -> (PersonInput, PidIdentifiers) {
+/// The identifiers of a CX list field (`PID-3`, `MRG-1`) by type code.
+pub fn identifiers_at(m: &Message, field: &str) -> PidIdentifiers {
     let mut ids = PidIdentifiers::default();
     for rep in 1..=20 {
-        let Some(value) = m.get(&format!("PID-3[{rep}].1")).ok().flatten() else {
+        let Some(value) = m.get(&format!("{field}[{rep}].1")).ok().flatten() else {
             break;
         };
-        let kind = first(m, &format!("PID-3[{rep}].5"));
+        let kind = first(m, &format!("{field}[{rep}].5"));
         let slot = match kind.as_str() {
             "NNCHN" => &mut ids.id_number,
             "HC" => &mut ids.health_card,
@@ -121,6 +357,12 @@ pub fn adt_person(m: &Message) -> (PersonInput, PidIdentifiers) {
             *slot = Some(value.trim().to_string());
         }
     }
+    ids
+}
+
+/// ADT A01/A04/A08: the patient's identity from PID.
+pub fn adt_person(m: &Message) -> (PersonInput, PidIdentifiers) {
+    let ids = identifiers_at(m, "PID-3");
     // Chinese names: family name (XPN.1) then given name (XPN.2), without a space.
     let name = format!("{}{}", first(m, "PID-5.1"), first(m, "PID-5.2"));
     let birth = first(m, "PID-7.1");
@@ -149,6 +391,154 @@ pub fn adt_person(m: &Message) -> (PersonInput, PidIdentifiers) {
     (person, ids)
 }
 
+/// An HL7 date/time (DTM: `YYYYMMDD[HH[MM[SS[.S…]]]][±ZZZZ]`) as UTC. Without an offset the
+/// time is China time (UTC+8), as hospitals here send it.
+pub fn parse_dtm(value: &str) -> Option<NaiveDateTime> {
+    let v = value.trim();
+    let (body, offset) = match v.find(['+', '-']) {
+        Some(i) => (&v[..i], Some(&v[i..])),
+        None => (v, None),
+    };
+    let body = body.split('.').next().unwrap_or("");
+    if body.len() < 8 || body.len() > 14 || body.len() % 2 != 0 || !body.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let padded = format!("{body:0<14}");
+    let local = NaiveDateTime::parse_from_str(&padded, "%Y%m%d%H%M%S").ok()?;
+    let minutes = match offset {
+        None => 8 * 60,
+        Some(o) if o.len() == 5 && o[1..].bytes().all(|b| b.is_ascii_digit()) => {
+            let h: i64 = o[1..3].parse().ok()?;
+            let m: i64 = o[3..5].parse().ok()?;
+            let sign = if o.starts_with('-') { -1 } else { 1 };
+            sign * (h * 60 + m)
+        }
+        Some(_) => return None,
+    };
+    Some(local - chrono::Duration::minutes(minutes))
+}
+
+/// ORU^R01: each OBX as a result input (OBR-7 stands in for a missing OBX-14). A date/time that
+/// cannot be read is an error naming its field.
+pub fn oru_results(m: &Message) -> Result<Vec<ResultInput>, Vec<FieldError>> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    let mut obr_time: Option<NaiveDateTime> = None;
+    let mut obr_n = 0;
+    let mut obx_n = 0;
+    for seg in m.segments() {
+        match seg.id() {
+            "OBR" => {
+                obr_n += 1;
+                let raw = first(m, &format!("OBR[{obr_n}]-7.1"));
+                obr_time = parse_dtm(&raw);
+                if obr_time.is_none() && !raw.trim().is_empty() {
+                    errors.push(FieldError::new(
+                        &format!("OBR[{obr_n}]-7"),
+                        "data_type",
+                        format!("OBR[{obr_n}]-7: not an HL7 date/time"),
+                    ));
+                }
+            }
+            "OBX" => {
+                obx_n += 1;
+                let f = |path: &str| first(m, &format!("OBX[{obx_n}]-{path}"));
+                let raw_time = f("14.1");
+                let effective = if raw_time.trim().is_empty() {
+                    obr_time
+                } else {
+                    let t = parse_dtm(&raw_time);
+                    if t.is_none() {
+                        errors.push(FieldError::new(
+                            &format!("OBX[{obx_n}]-14"),
+                            "data_type",
+                            format!("OBX[{obx_n}]-14: not an HL7 date/time"),
+                        ));
+                    }
+                    t
+                };
+                let value_type = f("2");
+                let coded = matches!(value_type.trim(), "CE" | "CWE" | "CNE" | "CF");
+                out.push(ResultInput {
+                    index: obx_n,
+                    value_type,
+                    code: f("3.1"),
+                    code_text: f("3.2"),
+                    code_system: f("3.3"),
+                    alt_code: f("3.4"),
+                    alt_text: f("3.5"),
+                    value: if coded { f("5.1") } else { f("5") },
+                    value_text: if coded { f("5.2") } else { String::new() },
+                    unit: f("6.1"),
+                    abnormal_flag: f("8"),
+                    status: f("11"),
+                    effective,
+                });
+            }
+            _ => {}
+        }
+    }
+    if errors.is_empty() { Ok(out) } else { Err(errors) }
+}
+
+/// Where a message holds what must not be kept (RULES.md §9.1): OBX-5 of the results at the given
+/// positions, and NTE-3 of the notes that follow them or that mention fetal sex themselves — as
+/// (segment position in the message, field) for [`Message::with_fields_replaced`].
+pub fn fetal_sex_fields(m: &Message, flagged: &[usize], mentions: impl Fn(&str) -> bool) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut obx_n = 0;
+    let mut in_flagged = false;
+    for (i, seg) in m.segments().enumerate() {
+        match seg.id() {
+            "OBX" => {
+                obx_n += 1;
+                in_flagged = flagged.contains(&obx_n);
+                if in_flagged {
+                    out.push((i, 5));
+                }
+            }
+            "OBR" => in_flagged = false,
+            "NTE" => {
+                let text = seg.field(3).map(|t| unescape(t, &m.delimiters)).unwrap_or_default();
+                if in_flagged || mentions(&text) {
+                    out.push((i, 3));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Mask every ID-number-like run in a text (18 characters: 17 digits and a digit or X; or 15
+/// digits): the message log shows messages to roles that may not see ID numbers whole.
+pub fn mask_id_numbers(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && chars[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i - start == 17 && i < chars.len() && matches!(chars[i], 'X' | 'x') {
+            i += 1;
+        }
+        let run: String = chars[start..i].iter().collect();
+        if run.len() == 18 || run.len() == 15 {
+            out.push_str(&crate::identity::model::mask_id_number(&run));
+        } else {
+            out.push_str(&run);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,7 +556,14 @@ mod tests {
             .unwrap()
             .and_hms_opt(8, 0, 0)
             .unwrap();
-        let a = ack(&h, AckCode::Ae, "身份证号校验位不正确|请核对", "ACK-1", at);
+        let a = ack(
+            &h,
+            AckCode::Ae,
+            &[Issue::error(ErrorCode::Application, "身份证号校验位不正确|请核对").at("PID", 1, 3)],
+            false,
+            "ACK-1",
+            at,
+        );
         let parsed = Message::parse(a.as_bytes(), Charset::Utf8).unwrap();
         assert_eq!(parsed.get("MSA-1").unwrap().as_deref(), Some("AE"));
         assert_eq!(parsed.get("MSA-2").unwrap().as_deref(), Some("M-1"));
@@ -177,8 +574,100 @@ mod tests {
             parsed.get("ERR-8").unwrap().as_deref(),
             Some("身份证号校验位不正确|请核对")
         );
-        let ok = ack(&h, AckCode::Aa, "", "ACK-2", at);
+        assert_eq!(parsed.get("ERR-2").unwrap().as_deref(), Some("PID^1^3"));
+        assert_eq!(parsed.get("ERR-4").unwrap().as_deref(), Some("E"));
+        assert_eq!(
+            parsed.get("MSH-15").unwrap(),
+            None,
+            "original mode ACKs carry no MSH-15"
+        );
+        let ok = ack(&h, AckCode::Aa, &[], false, "ACK-2", at);
         assert!(!ok.contains("ERR"));
+    }
+
+    #[test]
+    fn msh15_and_msh16_decide_which_acks_are_sent() {
+        let m = Message::parse(
+            b"MSH|^~\\&|HIS|HOSP|MCH|CENTRE|20261124||ADT^A04|M-1|P|2.5.1|||AL|ER\r",
+            Charset::Utf8,
+        )
+        .unwrap();
+        let mut h = Header::of(&m);
+        let at = chrono::NaiveDateTime::default();
+        let codes = |h: &Header, v: &Verdict| -> Vec<String> {
+            responses(h, v, || "X".into(), at)
+                .iter()
+                .map(|a| {
+                    Message::parse(a.as_bytes(), Charset::Utf8)
+                        .unwrap()
+                        .get("MSA-1")
+                        .unwrap()
+                        .unwrap()
+                })
+                .collect()
+        };
+        let ok = Verdict::processed(vec![]);
+        let bad = Verdict::processed(vec![Issue::error(ErrorCode::DataType, "x")]);
+        let rejected = Verdict::reject(Issue::error(ErrorCode::UnsupportedType, "x"));
+        assert_eq!(codes(&h, &ok), ["CA"]);
+        assert_eq!(codes(&h, &bad), ["CA", "AE"]);
+        assert_eq!(codes(&h, &rejected), ["CR"]);
+        h.accept_ack = "NE".into();
+        h.application_ack = "NE".into();
+        assert!(codes(&h, &bad).is_empty());
+        h.accept_ack.clear();
+        h.application_ack.clear();
+        assert_eq!(codes(&h, &ok), ["AA"]);
+        assert_eq!(codes(&h, &rejected), ["AR"]);
+        // One of the two valued is enhanced mode; the empty one means AL.
+        h.application_ack = "SU".into();
+        assert_eq!(codes(&h, &ok), ["CA", "AA"]);
+        assert_eq!(codes(&h, &bad), ["CA"]);
+    }
+
+    #[test]
+    fn id_numbers_are_masked_anywhere_in_a_text_and_other_numbers_are_not() {
+        let t = "PID|1||34052419800101001X^^^^NNCHN~340524800101001^^^^NNCHN||王||19800101|F|||||13900000000";
+        let m = mask_id_numbers(t);
+        assert!(!m.contains("34052419800101001X") && !m.contains("340524800101001"));
+        assert!(m.contains("19800101") && m.contains("13900000000"));
+    }
+
+    #[test]
+    fn hl7_times_are_read_as_utc_with_china_time_by_default() {
+        let t = |s: &str| parse_dtm(s).map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string());
+        assert_eq!(t("20261124083000").as_deref(), Some("2026-11-24 00:30:00"));
+        assert_eq!(t("20261124").as_deref(), Some("2026-11-23 16:00:00"));
+        assert_eq!(t("202611240830+0000").as_deref(), Some("2026-11-24 08:30:00"));
+        assert_eq!(t("20261124083000.123-0500").as_deref(), Some("2026-11-24 13:30:00"));
+        assert_eq!(t("2026-11-24"), None);
+        assert_eq!(t("20261340"), None);
+    }
+
+    #[test]
+    fn oru_results_read_each_obx_and_name_bad_times() {
+        let sample = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/hl7/samples/oru-r01-antenatal-utf8.hl7"
+        ))
+        .unwrap();
+        let m = Message::parse(&sample, Charset::Utf8).unwrap();
+        let r = oru_results(&m).unwrap();
+        assert_eq!(r.len(), 7);
+        assert_eq!(
+            (r[0].code.as_str(), r[0].value.as_str(), r[0].unit.as_str()),
+            ("718-7", "58", "g/L")
+        );
+        assert_eq!(r[4].value, "POS");
+        assert_eq!(r[4].value_text, "阳性");
+        assert_eq!(r[1].index, 2);
+        assert!(r[1].effective.is_some(), "OBR-7 stands in for OBX-14");
+        let bad = Message::parse(
+            b"MSH|^~\\&|A|B|C|D|1||ORU^R01|1|P|2.5\rOBX|1|NM|718-7||5||||||F|||2026x\r",
+            Charset::Utf8,
+        )
+        .unwrap();
+        assert_eq!(oru_results(&bad).unwrap_err()[0].field, "OBX[1]-14");
     }
 
     #[test]

@@ -13,11 +13,18 @@ use super::service;
 use crate::storage::Db;
 
 pub const MAX_FRAME: usize = 1024 * 1024;
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 pub const MAX_CONNECTIONS: usize = 256;
 
+/// Configured limits of the listener (`MCH_MLLP_MAX_BACKLOG`, `MCH_MLLP_IDLE_SECS`).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Refuse new messages while this many writes wait to be stored.
+    pub max_backlog: u64,
+    pub idle_timeout: Duration,
+}
+
 /// Accept connections until the task is dropped.
-pub async fn serve(listener: TcpListener, db: Db) {
+pub async fn serve(listener: TcpListener, db: Db, limits: Limits) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
@@ -32,18 +39,18 @@ pub async fn serve(listener: TcpListener, db: Db) {
         tokio::spawn(async move {
             let span = tracing::info_span!("mllp", peer = %peer);
             let _permit = permit;
-            if let Err(e) = connection(stream, db).await {
+            if let Err(e) = connection(stream, db, limits).await {
                 span.in_scope(|| tracing::debug!(error = %e, "MLLP connection ended"));
             }
         });
     }
 }
 
-async fn connection(mut stream: TcpStream, db: Db) -> std::io::Result<()> {
+async fn connection(mut stream: TcpStream, db: Db, limits: Limits) -> std::io::Result<()> {
     let mut decoder = Decoder::new(MAX_FRAME);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = match tokio::time::timeout(IDLE_TIMEOUT, stream.read(&mut buf)).await {
+        let n = match tokio::time::timeout(limits.idle_timeout, stream.read(&mut buf)).await {
             Ok(r) => r?,
             Err(_) => return Ok(()), // idle: close
         };
@@ -52,8 +59,12 @@ async fn connection(mut stream: TcpStream, db: Db) -> std::io::Result<()> {
         }
         for event in decoder.feed(buf.get(..n).unwrap_or_default()) {
             match event {
-                Event::Frame(payload) => match service::receive(&db, payload).await {
-                    Ok(Some(ack)) => stream.write_all(&frame(ack.as_bytes())).await?,
+                Event::Frame(payload) => match service::receive(&db, payload, limits.max_backlog).await {
+                    Ok(Some(answers)) => {
+                        for ack in answers {
+                            stream.write_all(&frame(ack.as_bytes())).await?;
+                        }
+                    }
                     Ok(None) => return Ok(()),
                     // Not stored: no ACK at all, the sender resends (never an AA for unsaved data).
                     Err(e) => {

@@ -272,5 +272,113 @@ pub fn move_to_jurisdiction(
             risk_cases::township_code.eq(&none),
         ))
         .execute(conn)?;
+    use crate::storage::schema::{observations, referrals};
+    diesel::update(observations::table.filter(observations::person_id.eq(person_id)))
+        .set((
+            observations::jurisdiction.eq(jurisdiction),
+            observations::township_code.eq(&none),
+        ))
+        .execute(conn)?;
+    diesel::update(referrals::table.filter(referrals::person_id.eq(person_id)))
+        .set((
+            referrals::jurisdiction.eq(jurisdiction),
+            referrals::township_code.eq(&none),
+        ))
+        .execute(conn)?;
     Ok(())
+}
+
+/// Re-point everything that belongs to `from` to `to` (a merge); how many rows of each kind moved.
+pub fn repoint(conn: &mut AnyConnection, from: &str, to: &str) -> QueryResult<Vec<(&'static str, usize)>> {
+    use crate::storage::schema::{
+        access_grants, deliveries, hl7_messages, observations, pregnancies, referrals, risk_assessments, risk_cases,
+        risk_screenings, visits,
+    };
+    macro_rules! move_rows {
+        ($t:ident) => {
+            diesel::update($t::table.filter($t::person_id.eq(from)))
+                .set($t::person_id.eq(to))
+                .execute(conn)?
+        };
+    }
+    Ok(vec![
+        ("identifiers", move_rows!(person_identifiers)),
+        ("card_reads", move_rows!(card_reads)),
+        ("pregnancies", move_rows!(pregnancies)),
+        ("visits", move_rows!(visits)),
+        ("deliveries", move_rows!(deliveries)),
+        ("risk_screenings", move_rows!(risk_screenings)),
+        ("risk_assessments", move_rows!(risk_assessments)),
+        ("risk_cases", move_rows!(risk_cases)),
+        ("observations", move_rows!(observations)),
+        ("hl7_messages", move_rows!(hl7_messages)),
+        ("referrals", move_rows!(referrals)),
+        ("access_grants", move_rows!(access_grants)),
+    ])
+}
+
+/// Remove a person whose records all moved to another (a merge keeps her in `person_merges`).
+pub fn delete(conn: &mut AnyConnection, id: &str) -> QueryResult<usize> {
+    diesel::delete(persons::table.find(id)).execute(conn)
+}
+
+pub fn set_id_number(conn: &mut AnyConnection, id: &str, id_number: &str) -> QueryResult<usize> {
+    diesel::update(persons::table.find(id))
+        .set((
+            persons::id_number.eq(id_number),
+            persons::updated_at.eq(now_utc()),
+            persons::version.eq(persons::version + 1),
+        ))
+        .execute(conn)
+}
+
+/// One merge as stored.
+#[derive(Debug, Clone, Queryable, serde::Serialize)]
+pub struct MergeRow {
+    pub id: String,
+    pub survivor_id: String,
+    pub merged_id: String,
+    pub merged_snapshot: String,
+    pub moved: String,
+    pub actor_name: String,
+    pub source_message_id: Option<String>,
+    pub created_at: chrono::NaiveDateTime,
+}
+
+pub fn insert_merge(conn: &mut AnyConnection, m: &MergeRow, facility_id: &str, jurisdiction: &str) -> QueryResult<()> {
+    use crate::storage::schema::person_merges as pm;
+    diesel::insert_into(pm::table)
+        .values((
+            pm::id.eq(&m.id),
+            pm::survivor_id.eq(&m.survivor_id),
+            pm::merged_id.eq(&m.merged_id),
+            pm::merged_snapshot.eq(&m.merged_snapshot),
+            pm::moved.eq(&m.moved),
+            pm::actor_name.eq(&m.actor_name),
+            pm::facility_id.eq(facility_id),
+            pm::source_message_id.eq(&m.source_message_id),
+            pm::jurisdiction.eq(jurisdiction),
+            pm::created_at.eq(m.created_at),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// The merges a person survived, newest first.
+pub fn merges_into(conn: &mut AnyConnection, survivor_id: &str) -> QueryResult<Vec<MergeRow>> {
+    use crate::storage::schema::person_merges as pm;
+    pm::table
+        .filter(pm::survivor_id.eq(survivor_id))
+        .order(pm::created_at.desc())
+        .select((
+            pm::id,
+            pm::survivor_id,
+            pm::merged_id,
+            pm::merged_snapshot,
+            pm::moved,
+            pm::actor_name,
+            pm::source_message_id,
+            pm::created_at,
+        ))
+        .load(conn)
 }

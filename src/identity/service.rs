@@ -384,6 +384,73 @@ pub async fn recent_card_reads(
     .await
 }
 
+/// The person an interface means: by ID number, else by the first other identifier someone holds.
+fn lookup(
+    c: &mut AnyConnection,
+    id_number: Option<&str>,
+    extra_ids: &[(String, String)],
+) -> Result<Option<Person>, ServiceError> {
+    if let Some(id) = id_number
+        && let Some(p) = repo::by_id_number(c, id)?
+    {
+        return Ok(Some(p));
+    }
+    for (system, value) in extra_ids {
+        if let Some(holder) = repo::holder_of(c, system, value)? {
+            return Ok(repo::by_id(c, &holder)?);
+        }
+    }
+    Ok(None)
+}
+
+/// The person an interface's identifiers name, if any (no access check: the caller decides).
+pub fn find_by_identifiers(
+    c: &mut AnyConnection,
+    id_number: Option<&str>,
+    extra_ids: &[(String, String)],
+) -> Result<Option<Person>, ServiceError> {
+    let id = id_number.and_then(|n| IdNumber::parse(n, today_china()).ok());
+    lookup(c, id.as_ref().map(IdNumber::as_str), extra_ids)
+}
+
+/// Identify an existing woman for an interface (results, merges) without ever creating one: by
+/// ID number (checked as on the desk), else health card or MRN. A name or birth date in the message
+/// that contradicts the record is a conflict; a woman outside the actor's area is refused (audited
+/// by the caller). Runs inside the caller's transaction; audits the identification there.
+pub fn identify(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    action: Action,
+    input: &PersonInput,
+    extra_ids: &[(String, String)],
+) -> Result<Person, ServiceError> {
+    let id_number = match input.id_number.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(raw) => Some(
+            IdNumber::parse(raw, today_china())
+                .map_err(|e| ServiceError::invalid("id_number", e.code(), e.message_zh()))?,
+        ),
+        None => None,
+    };
+    let person = lookup(c, id_number.as_ref().map(IdNumber::as_str), extra_ids)?
+        .ok_or(ServiceError::NotFound("没有找到该服务对象（请先发送 ADT 登记）"))?;
+    if !actor.may_on(action, &person.jurisdiction, person.township_code.as_deref()) {
+        return Err(ServiceError::forbidden(person_target(&person.id)));
+    }
+    let name_differs = !input.name.trim().is_empty() && input.name.trim() != person.name;
+    let birth_differs = input
+        .birth_date
+        .as_deref()
+        .and_then(|b| NaiveDate::parse_from_str(b, "%Y-%m-%d").ok())
+        .is_some_and(|b| b != person.birth_date);
+    if name_differs || birth_differs {
+        return Err(ServiceError::Conflict(
+            "消息中的姓名或出生日期与档案不一致，请核对".into(),
+        ));
+    }
+    record(c, actor, "read", person_target(&person.id), "interface identification")?;
+    Ok(person)
+}
+
 /// Find a person by ID number, then by a hospital identifier (MRN), or create her — for
 /// interfaces (HL7 ADT). Identifiers the message carries are added; an identifier already held by
 /// someone else, or a name that contradicts the record, is a conflict: never a silent overwrite.
@@ -400,18 +467,7 @@ pub fn find_or_create(
             ..Default::default()
         }));
     }
-    let mut found = match &new.id_number {
-        Some(id) => repo::by_id_number(c, id.as_str())?,
-        None => None,
-    };
-    if found.is_none() {
-        for (system, value) in extra_ids {
-            if let Some(holder) = repo::holder_of(c, system, value)? {
-                found = repo::by_id(c, &holder)?;
-                break;
-            }
-        }
-    }
+    let found = lookup(c, new.id_number.as_ref().map(IdNumber::as_str), extra_ids)?;
     let (person, created) = match found {
         Some(p) => {
             if !actor.may_on(Action::RegisterPerson, &p.jurisdiction, p.township_code.as_deref()) {
@@ -446,4 +502,124 @@ pub fn find_or_create(
         }
     }
     Ok((person, created))
+}
+
+/// A merge as the survivor's page shows it (合并记录).
+#[derive(Debug, Clone, Serialize)]
+pub struct MergeView {
+    pub at: chrono::NaiveDateTime,
+    pub merged_id: String,
+    pub merged_name: String,
+    pub merged_id_number: Option<String>,
+    pub moved: String,
+    pub by: String,
+    pub source_message_id: Option<String>,
+}
+
+/// The merges a person survived, ID numbers masked.
+pub fn merges_of(c: &mut AnyConnection, person_id: &str) -> Result<Vec<MergeView>, ServiceError> {
+    Ok(repo::merges_into(c, person_id)?
+        .into_iter()
+        .map(|m| {
+            let snap: serde_json::Value = serde_json::from_str(&m.merged_snapshot).unwrap_or_default();
+            let moved: serde_json::Value = serde_json::from_str(&m.moved).unwrap_or_default();
+            let moved = moved
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .filter(|(_, n)| n.as_u64().is_some_and(|n| n > 0) || n.as_bool() == Some(true))
+                        .map(|(k, n)| format!("{k} {n}"))
+                        .collect::<Vec<_>>()
+                        .join("，")
+                })
+                .unwrap_or_default();
+            MergeView {
+                at: m.created_at,
+                merged_id: m.merged_id,
+                merged_name: snap["name"].as_str().unwrap_or("").to_string(),
+                merged_id_number: snap["id_number"].as_str().map(mask_id_number),
+                moved,
+                by: m.actor_name,
+                source_message_id: m.source_message_id,
+            }
+        })
+        .collect())
+}
+
+/// Merge the person `merged` into `survivor` (HL7 ADT^A40): everything she had — identifiers,
+/// card reads, pregnancies with their visits, deliveries, risk records and results, messages — is
+/// re-pointed to the survivor and takes the survivor's area; her row is removed and a
+/// `person_merges` row keeps who, when, from which message, what moved and what she was.
+/// Refused when both have an active pregnancy or their ID numbers differ (a person must decide).
+/// Runs inside the caller's transaction and audits there.
+pub fn merge(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    survivor: &Person,
+    merged: &Person,
+    source_message_id: Option<&str>,
+) -> Result<(), ServiceError> {
+    for p in [survivor, merged] {
+        if !actor.may_on(Action::RegisterPerson, &p.jurisdiction, p.township_code.as_deref()) {
+            return Err(ServiceError::forbidden(person_target(&p.id)));
+        }
+    }
+    if survivor.id == merged.id {
+        return Err(ServiceError::Conflict("合并双方是同一档案".into()));
+    }
+    if let (Some(a), Some(b)) = (&survivor.id_number, &merged.id_number)
+        && a != b
+    {
+        return Err(ServiceError::Conflict(
+            "两个档案的身份证号不一致，不能合并，请人工核对".into(),
+        ));
+    }
+    let active = |c: &mut AnyConnection, id: &str| crate::pregnancy::repo::active_for_person(c, id);
+    if active(c, &survivor.id)?.is_some() && active(c, &merged.id)?.is_some() {
+        return Err(ServiceError::Conflict(
+            "两个档案都有进行中的孕产期，不能自动合并，请人工核对".into(),
+        ));
+    }
+    let mut moved: serde_json::Map<String, serde_json::Value> = repo::repoint(c, &merged.id, &survivor.id)?
+        .into_iter()
+        .map(|(k, n)| (k.to_string(), serde_json::json!(n)))
+        .collect();
+    repo::delete(c, &merged.id)?;
+    if survivor.id_number.is_none()
+        && let Some(n) = &merged.id_number
+    {
+        repo::set_id_number(c, &survivor.id, n)?;
+        moved.insert("id_number".into(), serde_json::json!(true));
+    }
+    repo::move_to_jurisdiction(
+        c,
+        &survivor.id,
+        &survivor.jurisdiction,
+        survivor.township_code.as_deref(),
+    )?;
+    let snapshot = serde_json::json!({
+        "name": merged.name, "sex": merged.sex.as_str(), "birth_date": merged.birth_date,
+        "id_number": merged.id_number, "phone": merged.phone, "address": merged.address,
+        "jurisdiction": merged.jurisdiction, "township_code": merged.township_code,
+    });
+    let row = repo::MergeRow {
+        id: new_id(),
+        survivor_id: survivor.id.clone(),
+        merged_id: merged.id.clone(),
+        merged_snapshot: snapshot.to_string(),
+        moved: serde_json::Value::Object(moved).to_string(),
+        actor_name: actor.name.clone(),
+        source_message_id: source_message_id.map(str::to_string),
+        created_at: now_utc(),
+    };
+    repo::insert_merge(c, &row, &actor.facility.id, &survivor.jurisdiction)?;
+    let detail = format!("person {} merged into {} (merge {})", merged.id, survivor.id, row.id);
+    record_many(
+        c,
+        actor,
+        "merge",
+        vec![person_target(&survivor.id), person_target(&merged.id)],
+        &detail,
+    )?;
+    Ok(())
 }

@@ -116,6 +116,8 @@ pub struct PersonRecord {
     pub view: PersonView,
     pub pregnancies: Vec<PregnancySummary>,
     pub has_active_pregnancy: bool,
+    /// Records merged into this one (合并记录, HL7 ADT^A40).
+    pub merges: Vec<crate::identity::service::MergeView>,
 }
 
 pub async fn person_record(db: &Db, actor: &Actor, person_id: String) -> Result<PersonRecord, ServiceError> {
@@ -142,6 +144,7 @@ pub async fn person_record(db: &Db, actor: &Actor, person_id: String) -> Result<
             .iter()
             .any(|p| p.pregnancy.status == PregnancyStatus::Active);
         Ok(PersonRecord {
+            merges: crate::identity::service::merges_of(c, &person.id)?,
             view: view_of(c, &actor2, person)?,
             pregnancies,
             has_active_pregnancy,
@@ -173,6 +176,8 @@ pub struct PregnancyRecord {
     pub delivery: Option<super::model::Delivery>,
     pub postpartum_schedule: Vec<ContactStatus>,
     pub referrals: Vec<crate::referral::service::ReferralSummary>,
+    /// Results received from hospitals, newest first (never a fetal-sex finding, RULES.md §9.1).
+    pub results: Vec<crate::observations::model::Observation>,
 }
 
 pub async fn open(db: &Db, actor: &Actor, pregnancy_id: String) -> Result<PregnancyRecord, ServiceError> {
@@ -240,7 +245,9 @@ pub async fn open(db: &Db, actor: &Actor, pregnancy_id: String) -> Result<Pregna
         let ga_today = p.dating.gestational_age_on(today);
         let risk = crate::risk::service::summary(c, &p.id)?;
         let referrals = crate::referral::service::for_person(c, &p.person_id)?;
+        let results = crate::observations::repo::for_pregnancy(c, &p.id)?;
         Ok(PregnancyRecord {
+            results,
             risk,
             referrals,
             person,

@@ -241,6 +241,11 @@ impl Db {
         self.writer.submit_blocking(f)
     }
 
+    /// Writes submitted and not yet answered (queued or running): how far behind the writer is.
+    pub fn pending_writes(&self) -> u64 {
+        self.writer.pending()
+    }
+
     pub fn writer_stats(&self) -> WriterStats {
         self.writer.stats()
     }

@@ -234,6 +234,52 @@ diesel::table! {
         ack -> Text,
         error -> Text,
         person_id -> Nullable<Text>,
+        accept_code -> Nullable<Text>,
+        replays -> Integer,
+        replayed_at -> Nullable<Timestamp>,
+        replayed_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    observations (id) {
+        id -> Text,
+        person_id -> Text,
+        pregnancy_id -> Nullable<Text>,
+        jurisdiction -> Text,
+        township_code -> Nullable<Text>,
+        code_system -> Text,
+        code -> Text,
+        code_text -> Text,
+        concept -> Nullable<Text>,
+        loinc -> Nullable<Text>,
+        value_type -> Text,
+        value_text -> Nullable<Text>,
+        value_num -> Nullable<Double>,
+        unit -> Nullable<Text>,
+        interpretation -> Nullable<Text>,
+        abnormal_flag -> Nullable<Text>,
+        effective_at -> Timestamp,
+        source_message_id -> Text,
+        facility_id -> Text,
+        status -> Text,
+        flagged_fetal_sex -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    person_merges (id) {
+        id -> Text,
+        survivor_id -> Text,
+        merged_id -> Text,
+        merged_snapshot -> Text,
+        moved -> Text,
+        actor_name -> Text,
+        facility_id -> Text,
+        source_message_id -> Nullable<Text>,
+        jurisdiction -> Text,
+        created_at -> Timestamp,
     }
 }
 
@@ -270,6 +316,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     referral_events,
     access_grants,
     app_secrets,
+    observations,
+    person_merges,
 );
 
 diesel::table! {

@@ -30,6 +30,25 @@ type Job = Box<dyn FnOnce(Result<&mut AnyConnection, &str>) -> (bool, Deliver) +
 struct Counters {
     commits: AtomicU64,
     units: AtomicU64,
+    /// Units submitted and not yet answered (queued or running): the writer's backlog.
+    pending: AtomicU64,
+}
+
+/// Counts one unit in the backlog from submission until it is answered or dropped (a panicking
+/// unit, a writer that is gone), so the gauge never leaks.
+struct Pending(Arc<Counters>);
+
+impl Pending {
+    fn new(c: &Arc<Counters>) -> Pending {
+        c.pending.fetch_add(1, Ordering::Relaxed);
+        Pending(c.clone())
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.pending.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Commits and units written so far (units / commits = mean batch size).
@@ -57,7 +76,7 @@ impl WriterHandle {
         Ok(WriterHandle { tx, counters })
     }
 
-    fn job<T, E, F>(f: F) -> (Job, tokio::sync::oneshot::Receiver<Result<T, E>>)
+    fn job<T, E, F>(&self, f: F) -> (Job, tokio::sync::oneshot::Receiver<Result<T, E>>)
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -65,6 +84,7 @@ impl WriterHandle {
     {
         let (reply, rx) = tokio::sync::oneshot::channel::<Result<T, E>>();
         let span = tracing::Span::current();
+        let pending = Pending::new(&self.counters);
         let job: Job = Box::new(move |conn| {
             let result = match conn {
                 Ok(conn) => span.in_scope(|| f(conn)),
@@ -72,6 +92,7 @@ impl WriterHandle {
             };
             let ok = result.is_ok();
             let deliver: Deliver = Box::new(move |commit_failure| {
+                let _pending = pending;
                 let answer = match commit_failure {
                     Some(reason) => Err(E::from(StorageError::Commit(reason))),
                     None => result,
@@ -90,7 +111,7 @@ impl WriterHandle {
         T: Send + 'static,
         E: From<StorageError> + Send + 'static,
     {
-        let (job, rx) = Self::job(f);
+        let (job, rx) = self.job(f);
         self.tx.send(job).map_err(|_| StorageError::WriterGone)?;
         rx.await.map_err(|_| StorageError::WriterGone)?
     }
@@ -101,9 +122,14 @@ impl WriterHandle {
         T: Send + 'static,
         E: From<StorageError> + Send + 'static,
     {
-        let (job, rx) = Self::job(f);
+        let (job, rx) = self.job(f);
         self.tx.send(job).map_err(|_| StorageError::WriterGone)?;
         rx.blocking_recv().map_err(|_| StorageError::WriterGone)?
+    }
+
+    /// Units submitted and not yet answered.
+    pub(super) fn pending(&self) -> u64 {
+        self.counters.pending.load(Ordering::Relaxed)
     }
 
     pub(super) fn stats(&self) -> WriterStats {

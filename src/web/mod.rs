@@ -4,6 +4,7 @@
 
 mod api;
 mod context;
+mod hl7;
 mod pages;
 mod referral;
 mod risk;
@@ -123,6 +124,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/pregnancies/{id}/visits", web::post().to(pages::record_visit))
         .route("/pregnancies/{id}/delivery", web::post().to(pages::record_delivery))
         .route("/audit", web::get().to(pages::audit))
+        .route("/hl7/messages", web::get().to(hl7::messages))
+        .route("/hl7/messages/{id}", web::get().to(hl7::message))
+        .route("/hl7/messages/{id}/replay", web::post().to(hl7::replay))
         .route("/pregnancies/{id}/risk/screen", web::get().to(risk::screening_form))
         .route("/pregnancies/{id}/risk/screen", web::post().to(risk::screen))
         .route("/pregnancies/{id}/risk/grade", web::get().to(risk::grading_form))

@@ -33,6 +33,7 @@ impl AppState {
             "can_book": a.may(Action::BookPregnancy), "can_visit": a.may(Action::RecordVisit), "can_audit": a.may(Action::ReadAudit),
             "can_screen": a.may(Action::Screen), "can_grade": a.may(Action::Grade),
             "can_refer": a.may(Action::Refer), "can_admin": a.may(Action::Administer),
+            "can_hl7": a.may(Action::ReadMessageLog),
         })
     }
 
@@ -231,7 +232,7 @@ pub async fn login(st: web::Data<AppState>, req: HttpRequest, form: web::Form<Lo
 
 #[derive(Deserialize)]
 pub struct CsrfForm {
-    csrf_token: Option<String>,
+    pub(super) csrf_token: Option<String>,
 }
 
 pub async fn logout(st: web::Data<AppState>, PageCtx(ctx): PageCtx, form: web::Form<CsrfForm>) -> PageResult {

@@ -88,9 +88,15 @@ pub fn init_logs() {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// [`spawn_app`] with some settings changed (limits, timeouts).
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     init_logs();
     let test_db = fresh_db();
-    let settings = Settings::for_url(&test_db.url);
+    let mut settings = Settings::for_url(&test_db.url);
+    configure(&mut settings);
     let app = Application::build(&settings).expect("build app");
     let base = format!("http://127.0.0.1:{}", app.http_port());
     let mllp = format!("127.0.0.1:{}", app.mllp_port().unwrap_or(0));

@@ -113,7 +113,7 @@ use tokio::net::TcpStream;
 
 use crate::helpers::{TestApp, id_number, spawn_app};
 
-fn framed(msg: &str) -> Vec<u8> {
+pub fn framed(msg: &str) -> Vec<u8> {
     mch_chain::hl7::mllp::frame(msg.as_bytes())
 }
 
@@ -133,7 +133,7 @@ async fn read_ack(s: &mut TcpStream) -> Message {
     }
 }
 
-fn adt(control: &str, id: &str, name: (&str, &str), birth: &str) -> String {
+pub fn adt(control: &str, id: &str, name: (&str, &str), birth: &str) -> String {
     format!(
         "MSH|^~\\&|HIS|COUNTYHOSP|MCH|CENTRE|20261124083000||ADT^A04^ADT_A01|{control}|P|2.5.1|||||CHN|UNICODE UTF-8\r\
          EVN|A04|20261124083000\r\
@@ -143,7 +143,14 @@ fn adt(control: &str, id: &str, name: (&str, &str), birth: &str) -> String {
     )
 }
 
-async fn app_with_sender() -> TestApp {
+/// The ID number with its check character changed (invalid).
+fn wrong_check_character(id: &str) -> String {
+    let mut bad = id.to_string();
+    bad.replace_range(17..18, if id.ends_with('1') { "2" } else { "1" });
+    bad
+}
+
+pub async fn app_with_sender() -> TestApp {
     let app = spawn_app().await;
     mch_chain::hl7::service::add_sender(&app.db, "HIS", "COUNTYHOSP", "COUNTY", "utf8")
         .await
@@ -226,14 +233,13 @@ async fn unknown_senders_unsupported_types_and_bad_content_get_ar_or_ae_with_a_r
     let ack = read_ack(&mut s).await;
     assert_eq!(ack.get("MSA-1").unwrap().as_deref(), Some("AR"));
     assert!(ack.get("ERR-8").unwrap().unwrap().contains("unregistered sender"));
-    let oru = "MSH|^~\\&|HIS|COUNTYHOSP|MCH|CENTRE|20261124||ORU^R01|X-2|P|2.5.1\rPID|1||1^^^^MR\rOBX|1|NM|718-7^Hb^LN||58|g/L\r";
-    s.write_all(&framed(oru)).await.unwrap();
+    let mdm = "MSH|^~\\&|HIS|COUNTYHOSP|MCH|CENTRE|20261124||MDM^T02|X-2|P|2.5.1\rPID|1||1^^^^MR\rTXA|1|CN\r";
+    s.write_all(&framed(mdm)).await.unwrap();
     let ack = read_ack(&mut s).await;
     assert_eq!(ack.get("MSA-1").unwrap().as_deref(), Some("AR"));
-    assert!(ack.get("ERR-8").unwrap().unwrap().contains("ORU^R01"));
+    assert!(ack.get("ERR-8").unwrap().unwrap().contains("MDM^T02"));
     // A wrong check character: AE with the reason, nothing registered.
-    let mut bad_id = id_number("340524", "1991-01-01", 54);
-    bad_id.replace_range(17..18, if bad_id.ends_with('1') { "2" } else { "1" });
+    let bad_id = wrong_check_character(&id_number("340524", "1991-01-01", 54));
     let bad = adt("X-3", &bad_id, ("孙", "雪"), "19910101");
     s.write_all(&framed(&bad)).await.unwrap();
     let ack = read_ack(&mut s).await;
@@ -278,17 +284,326 @@ async fn a_sender_outside_her_jurisdiction_is_refused_and_the_refusal_is_audited
     s.write_all(&framed(&nbr)).await.unwrap();
     let ack = read_ack(&mut s).await;
     assert_eq!(ack.get("MSA-1").unwrap().as_deref(), Some("AE"));
+    let events = audit_of(&app, &id).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["outcome"] == "denied" && e["actor_name"] == "hl7:NBRHIS^NBRHOSP"),
+        "{events:?}"
+    );
+}
+
+/// The audit trail of the woman with this ID number, as the province's auditor reads it.
+pub async fn audit_of(app: &TestApp, id_number: &str) -> Vec<serde_json::Value> {
     let mut county = app.login("clinician", "COUNTY").await;
-    let (_, found) = county.get_json(&format!("/api/persons?q={id}")).await;
+    let (_, found) = county.get_json(&format!("/api/persons?q={id_number}")).await;
     let person = found["persons"][0]["id"].as_str().unwrap().to_string();
     let mut auditor = app.login("auditor", "PROV").await;
     let (_, log) = auditor.get_json(&format!("/api/audit/persons/{person}")).await;
-    assert!(
-        log["events"]
-            .as_array()
-            .unwrap()
+    log["events"].as_array().unwrap().clone()
+}
+
+// ------------------------------------------------------------------ enhanced acknowledgement mode
+
+/// A connection that keeps what it has read, so two ACKs arriving in one read are both seen.
+pub struct Conn {
+    pub stream: TcpStream,
+    decoder: mch_chain::hl7::mllp::Decoder,
+    frames: std::collections::VecDeque<Vec<u8>>,
+}
+
+impl Conn {
+    pub async fn open(app: &TestApp) -> Conn {
+        Conn {
+            stream: TcpStream::connect(&app.mllp).await.unwrap(),
+            decoder: mch_chain::hl7::mllp::Decoder::new(1 << 20),
+            frames: Default::default(),
+        }
+    }
+
+    pub async fn send(&mut self, msg: &str) {
+        self.stream.write_all(&framed(msg)).await.unwrap();
+    }
+
+    /// The next ACK within `wait`, or None.
+    pub async fn next_within(&mut self, wait: Duration) -> Option<Message> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut buf = [0u8; 8192];
+        loop {
+            if let Some(f) = self.frames.pop_front() {
+                return Some(Message::parse(&f, Charset::Utf8).unwrap());
+            }
+            let n = tokio::time::timeout_at(deadline, self.stream.read(&mut buf))
+                .await
+                .ok()?
+                .unwrap();
+            assert!(n > 0, "connection closed");
+            for e in self.decoder.feed(&buf[..n]) {
+                if let mch_chain::hl7::mllp::Event::Frame(f) = e {
+                    self.frames.push_back(f);
+                }
+            }
+        }
+    }
+
+    pub async fn next(&mut self) -> Message {
+        self.next_within(Duration::from_secs(10)).await.expect("an ACK in time")
+    }
+
+    /// Send and collect every answer that arrives within a short quiet period.
+    pub async fn exchange(&mut self, msg: &str) -> Vec<Message> {
+        self.send(msg).await;
+        let mut out = Vec::new();
+        while let Some(m) = self
+            .next_within(Duration::from_millis(if out.is_empty() { 1500 } else { 400 }))
+            .await
+        {
+            out.push(m);
+        }
+        out
+    }
+}
+
+pub fn msa(m: &Message) -> (String, String) {
+    (
+        m.get("MSA-1").unwrap().unwrap_or_default(),
+        m.get("MSA-2").unwrap().unwrap_or_default(),
+    )
+}
+
+/// The ADT sample with MSH-15 / MSH-16 set (enhanced mode).
+fn enhanced(msg: &str, accept: &str, application: &str) -> String {
+    msg.replacen(
+        "|P|2.5.1|||||CHN|",
+        &format!("|P|2.5.1|||{accept}|{application}|CHN|"),
+        1,
+    )
+}
+
+fn codes(acks: &[Message]) -> Vec<String> {
+    acks.iter().map(|a| msa(a).0).collect()
+}
+
+#[tokio::test]
+async fn enhanced_mode_sends_the_accept_ack_after_commit_and_the_application_ack_per_msh16() {
+    let app = app_with_sender().await;
+    let mut s = Conn::open(&app).await;
+    // AL/NE: one CA, no application ACK; MSA-2 echoes MSH-10; a resend gets the same CA again.
+    let a = enhanced(
+        &adt(
+            "ENH-1",
+            &id_number("340524", "1990-01-01", 62),
+            ("王", "一"),
+            "19900101",
+        ),
+        "AL",
+        "NE",
+    );
+    let first = s.exchange(&a).await;
+    assert_eq!(codes(&first), ["CA"]);
+    assert_eq!(msa(&first[0]).1, "ENH-1");
+    assert_eq!(
+        first[0].get("MSH-15").unwrap().as_deref(),
+        Some("NE"),
+        "our ACKs ask for no ACK"
+    );
+    let again = s.exchange(&a).await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].text(), first[0].text(), "a resend gets the first answer");
+    // AL/AL: CA then AA on the same connection.
+    let b = enhanced(
+        &adt(
+            "ENH-2",
+            &id_number("340524", "1990-02-02", 64),
+            ("王", "二"),
+            "19900202",
+        ),
+        "AL",
+        "AL",
+    );
+    let acks = s.exchange(&b).await;
+    assert_eq!(codes(&acks), ["CA", "AA"]);
+    assert!(acks.iter().all(|m| msa(m).1 == "ENH-2"));
+    // A content error: committed (CA), the application ACK says AE with the reason in ERR.
+    let bad_id = wrong_check_character(&id_number("340524", "1990-03-03", 66));
+    let c = enhanced(&adt("ENH-3", &bad_id, ("王", "三"), "19900303"), "AL", "ER");
+    let acks = s.exchange(&c).await;
+    assert_eq!(codes(&acks), ["CA", "AE"]);
+    assert!(acks[1].get("ERR-8").unwrap().unwrap().contains("校验位"));
+    assert!(acks[0].get("ERR-1").unwrap().is_none() && !acks[0].text().contains("ERR"));
+    // NE/ER on success: nothing at all is sent, yet the message is stored and processed.
+    let d = enhanced(
+        &adt(
+            "ENH-4",
+            &id_number("340524", "1990-04-04", 68),
+            ("王", "四"),
+            "19900404",
+        ),
+        "NE",
+        "ER",
+    );
+    assert!(s.exchange(&d).await.is_empty());
+    // SU/SU after a content error: the accept ACK (CA, a success) is sent; the application ACK
+    // (AE) is not, since SU asks only for successes.
+    let bad2 = wrong_check_character(&id_number("340524", "1990-05-05", 70));
+    let e = enhanced(&adt("ENH-5", &bad2, ("王", "五"), "19900505"), "SU", "SU");
+    assert_eq!(codes(&s.exchange(&e).await), ["CA"]);
+    let stored = app
+        .db
+        .read(|c| mch_chain::hl7::repo::recent(c, 10).map_err(mch_chain::storage::StorageError::from))
+        .await
+        .unwrap();
+    let status_of = |id: &str| {
+        stored
             .iter()
-            .any(|e| e["outcome"] == "denied" && e["actor_name"] == "hl7:NBRHIS^NBRHOSP"),
-        "{log}"
+            .find(|(c, _, _)| c == id)
+            .map(|(_, st, code)| (st.clone(), code.clone()))
+    };
+    assert_eq!(status_of("ENH-4"), Some(("processed".into(), "AA".into())));
+    assert_eq!(status_of("ENH-3"), Some(("error".into(), "AE".into())));
+    // An empty MSH-15/16 stays original mode.
+    let f = adt(
+        "ENH-6",
+        &id_number("340524", "1990-06-06", 72),
+        ("王", "六"),
+        "19900606",
+    );
+    assert_eq!(codes(&s.exchange(&f).await), ["AA"]);
+}
+
+#[tokio::test]
+async fn unknown_types_and_unsupported_versions_get_ar_in_original_and_cr_in_enhanced_mode_with_err() {
+    let app = app_with_sender().await;
+    let mut s = Conn::open(&app).await;
+    let unknown = "MSH|^~\\&|HIS|COUNTYHOSP|MCH|CENTRE|20261124||ZZZ^Z99|V-1|P|2.5.1|||AL|AL\rPID|1\r";
+    let acks = s.exchange(unknown).await;
+    assert_eq!(codes(&acks), ["CR"], "rejected: no application ACK follows");
+    assert_eq!(msa(&acks[0]).1, "V-1");
+    assert_eq!(acks[0].get("ERR-3.1").unwrap().as_deref(), Some("200"));
+    let old =
+        adt("V-2", &id_number("340524", "1990-07-07", 74), ("李", "一"), "19900707").replace("|P|2.5.1|", "|P|2.2|");
+    let acks = s.exchange(&old).await;
+    assert_eq!(codes(&acks), ["AR"]);
+    assert_eq!(acks[0].get("ERR-3.1").unwrap().as_deref(), Some("203"));
+    assert_eq!(acks[0].get("ERR-2").unwrap().as_deref(), Some("MSH^1^12"));
+    let old_enh = enhanced(
+        &adt("V-3", &id_number("340524", "1990-08-08", 76), ("李", "二"), "19900808"),
+        "ER",
+        "AL",
+    )
+    .replace("|P|2.5.1|", "|P|3.0|");
+    let acks = s.exchange(&old_enh).await;
+    assert_eq!(codes(&acks), ["CR"]);
+    assert_eq!(msa(&acks[0]).1, "V-3");
+    // An unregistered sender in enhanced mode: CR too.
+    let stranger = enhanced(
+        &adt("V-4", &id_number("340524", "1990-09-09", 78), ("李", "三"), "19900909"),
+        "AL",
+        "AL",
+    )
+    .replace("COUNTYHOSP", "ELSEWHERE");
+    let acks = s.exchange(&stranger).await;
+    assert_eq!(codes(&acks), ["CR"]);
+    assert!(acks[0].get("ERR-8").unwrap().unwrap().contains("unregistered"));
+}
+
+// ------------------------------------------------------------------ limits (RELIABILITY 4, 12, 13)
+
+#[tokio::test]
+async fn a_full_writer_backlog_gets_ar_or_cr_system_busy_and_nothing_is_stored() {
+    let app = crate::helpers::spawn_app_with(|s| s.mllp_max_backlog = 1).await;
+    mch_chain::hl7::service::add_sender(&app.db, "HIS", "COUNTYHOSP", "COUNTY", "utf8")
+        .await
+        .unwrap();
+    // Hold the writer busy with one slow unit: the backlog is now at its bound of 1.
+    let db = app.db.clone();
+    let slow = tokio::spawn(async move {
+        db.write(|_| {
+            std::thread::sleep(Duration::from_millis(1500));
+            Ok::<_, mch_chain::storage::StorageError>(())
+        })
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(app.db.pending_writes(), 1);
+    let mut s = Conn::open(&app).await;
+    let msg = adt(
+        "BUSY-1",
+        &id_number("340524", "1992-05-05", 88),
+        ("许", "晴"),
+        "19920505",
+    );
+    s.send(&msg).await;
+    let busy = s.next().await;
+    assert_eq!(msa(&busy), ("AR".to_string(), "BUSY-1".to_string()));
+    assert!(busy.get("ERR-8").unwrap().unwrap().contains("busy"));
+    let acks = s
+        .exchange(&enhanced(&msg.replace("BUSY-1", "BUSY-2"), "AL", "AL"))
+        .await;
+    assert_eq!(codes(&acks), ["CR"], "enhanced mode: CR, and no application ACK");
+    slow.await.unwrap().unwrap();
+    let stored = app
+        .db
+        .read(|c| mch_chain::hl7::repo::recent(c, 10).map_err(mch_chain::storage::StorageError::from))
+        .await
+        .unwrap();
+    assert!(stored.is_empty(), "a busy answer stores nothing");
+    // Once the writer has caught up, the resend is accepted and processed.
+    assert_eq!(codes(&s.exchange(&msg).await), ["AA"]);
+}
+
+#[tokio::test]
+async fn two_hundred_idle_connections_exhaust_nothing_and_idle_ones_are_closed() {
+    let app = crate::helpers::spawn_app_with(|s| s.mllp_idle_secs = 2).await;
+    mch_chain::hl7::service::add_sender(&app.db, "HIS", "COUNTYHOSP", "COUNTY", "utf8")
+        .await
+        .unwrap();
+    let mut idle = Vec::new();
+    for _ in 0..200 {
+        idle.push(TcpStream::connect(&app.mllp).await.unwrap());
+    }
+    // A slow-loris: half a frame, then nothing.
+    let mut loris = TcpStream::connect(&app.mllp).await.unwrap();
+    loris.write_all(b"\x0bMSH|^~\\&|HIS|COUNTYHOSP").await.unwrap();
+    let mut s = Conn::open(&app).await;
+    let msg = adt(
+        "IDLE-1",
+        &id_number("340524", "1993-06-06", 90),
+        ("邓", "洁"),
+        "19930606",
+    );
+    assert_eq!(codes(&s.exchange(&msg).await), ["AA"], "a 202nd connection is served");
+    // Idle connections (and the slow-loris) are closed after the idle timeout.
+    let mut buf = [0u8; 16];
+    for c in idle.iter_mut().take(5).chain(std::iter::once(&mut loris)) {
+        let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut buf))
+            .await
+            .expect("closed within the idle timeout")
+            .unwrap_or(0);
+        assert_eq!(n, 0);
+    }
+}
+
+#[tokio::test]
+async fn other_delimiters_lf_terminators_and_a_bom_are_read_over_mllp() {
+    let app = app_with_sender().await;
+    let id = id_number("340524", "1994-07-07", 92);
+    let msg = format!(
+        "\u{feff}MSH#*!@%#HIS#COUNTYHOSP#MCH#CENTRE#20261124083000##ADT*A04*ADT_A01#DELIM-1#P#2.5.1#####CHN#UNICODE UTF-8\n\
+         PID#1##{id}***@T@2.16.156.10011.1.3@T@ISO*NNCHN##何@F@林*芳##19940707#F\n"
+    );
+    let mut s = Conn::open(&app).await;
+    let acks = s.exchange(&msg).await;
+    assert_eq!(
+        msa(&acks[0]),
+        ("AA".to_string(), "DELIM-1".to_string()),
+        "{}",
+        acks[0].text()
+    );
+    let mut county = app.login("clinician", "COUNTY").await;
+    let (_, found) = county.get_json(&format!("/api/persons?q={id}")).await;
+    assert_eq!(
+        found["persons"][0]["name"], "何#林芳",
+        "escaped delimiters in a name come out as text"
     );
 }

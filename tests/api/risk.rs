@@ -170,12 +170,16 @@ async fn grading_orange_through_the_form_opens_a_case_whose_report_the_district_
     assert_eq!(other.get(&format!("/risk/cases/{case_id}/card")).await.status, 403);
 }
 
-#[tokio::test]
-async fn a_worse_result_at_a_visit_proposes_a_regrade_and_a_colour_never_drops_silently() {
-    let app = spawn_app().await;
+/// A woman booked at the township (16 weeks) and graded yellow (Y1.5) by the county: the
+/// township's and the county's clinicians and her pregnancy.
+pub async fn graded_yellow(
+    app: &TestApp,
+    name: &str,
+    seq: u32,
+) -> (crate::helpers::Client, crate::helpers::Client, String) {
     let mut town = app.login("clinician", "TWN-A").await;
     let mut county = app.login("clinician", "COUNTY").await;
-    let (_, preg) = booked(&mut town, "李敏", 62, 16).await;
+    let (_, preg) = booked(&mut town, name, seq, 16).await;
     let (s, a) = county
         .post_json(
             &format!("/api/pregnancies/{preg}/risk/grade"),
@@ -184,6 +188,13 @@ async fn a_worse_result_at_a_visit_proposes_a_regrade_and_a_colour_never_drops_s
         .await;
     assert_eq!(s, 201, "{a}");
     assert_eq!(a["colour"], "yellow");
+    (town, county, preg)
+}
+
+#[tokio::test]
+async fn a_worse_result_at_a_visit_proposes_a_regrade_and_a_colour_never_drops_silently() {
+    let app = spawn_app().await;
+    let (mut town, mut county, preg) = graded_yellow(&app, "李敏", 62).await;
     // The township records a visit with Hb 58: a proposal (orange) waits for a grader; nothing changes by itself.
     let (s, _) = town
         .post_json(&format!("/api/pregnancies/{preg}/visits"), &json!({"hb_g_l": "58"}))
