@@ -692,3 +692,176 @@ mod tests {
         );
     }
 }
+
+// ------------------------------------------------------------------ referrals (REF^I12, RRI^I12)
+
+/// What a REF^I12 or RRI^I12 says about a referral (hl7/README.md "Referrals"). Pure reading:
+/// the mapping decides what it means.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReferralMessage {
+    /// `RF1-1.1`: our state code (`sent`, `accepted`, …) or an HL7 table 0283 code (`P`, `A`, `R`).
+    pub status: String,
+    /// `RF1-2.1`: HL7 table 0280 (`S` stat, `A` ASAP, `R` routine).
+    pub priority: String,
+    /// `RF1-3.1`: `maternal` or `newborn`.
+    pub kind: String,
+    /// `RF1-6`: the originating referral identifier and its assigning authority.
+    pub originating_id: String,
+    pub originating_authority: String,
+    /// `RF1-11.1`: the other party's identifier (ours, when a hospital answers our REF).
+    pub external_id: String,
+    /// `RF1-10`: the reason (text, else code).
+    pub reason: String,
+    /// `PRD` with role `RP` / `RT`: the facility code (`PRD-7.1`) and the person (`PRD-2`).
+    pub referring_facility: String,
+    pub referred_to_facility: String,
+    pub referred_to_person: String,
+    /// `DG1-4` of every DG1, joined.
+    pub diagnoses: String,
+    /// Vital signs from OBX by LOINC: (code, value as sent, OBX index).
+    pub vitals: Vec<(String, String, usize)>,
+    /// `NTE-3` of every NTE, joined.
+    pub notes: String,
+    /// `ZFB`: outcome code, treatment, signed by, note (feedback on an RRI).
+    pub outcome: String,
+    pub treatment: String,
+    pub signed_by: String,
+    pub feedback_note: String,
+}
+
+/// Read a REF^I12 / RRI^I12.
+pub fn referral_message(m: &Message) -> ReferralMessage {
+    let text_or_code = |path: &str| {
+        let text = first(m, &format!("{path}.2"));
+        if text.trim().is_empty() {
+            first(m, &format!("{path}.1"))
+        } else {
+            text
+        }
+    };
+    let mut r = ReferralMessage {
+        status: first(m, "RF1-1.1").trim().to_string(),
+        priority: first(m, "RF1-2.1").trim().to_string(),
+        kind: first(m, "RF1-3.1").trim().to_string(),
+        originating_id: first(m, "RF1-6.1").trim().to_string(),
+        originating_authority: first(m, "RF1-6.2").trim().to_string(),
+        external_id: first(m, "RF1-11.1").trim().to_string(),
+        reason: text_or_code("RF1-10").trim().to_string(),
+        ..ReferralMessage::default()
+    };
+    let (mut prd, mut dg1, mut obx, mut nte) = (0, 0, 0, 0);
+    let mut diagnoses = Vec::new();
+    let mut notes = Vec::new();
+    for seg in m.segments() {
+        match seg.id() {
+            "PRD" => {
+                prd += 1;
+                let role = first(m, &format!("PRD[{prd}]-1.1"));
+                let code = first(m, &format!("PRD[{prd}]-7.1")).trim().to_string();
+                match role.trim() {
+                    "RP" => r.referring_facility = code,
+                    "RT" => {
+                        r.referred_to_facility = code;
+                        let name = format!(
+                            "{}{}",
+                            first(m, &format!("PRD[{prd}]-2.1")),
+                            first(m, &format!("PRD[{prd}]-2.2"))
+                        );
+                        r.referred_to_person = name.trim().to_string();
+                    }
+                    _ => {}
+                }
+            }
+            "DG1" => {
+                dg1 += 1;
+                let d = text_or_code(&format!("DG1[{dg1}]-3"));
+                let text = first(m, &format!("DG1[{dg1}]-4"));
+                let t = if text.trim().is_empty() { d } else { text };
+                if !t.trim().is_empty() {
+                    diagnoses.push(t.trim().to_string());
+                }
+            }
+            "OBX" => {
+                obx += 1;
+                let code = first(m, &format!("OBX[{obx}]-3.1")).trim().to_string();
+                let value = first(m, &format!("OBX[{obx}]-5")).trim().to_string();
+                if !code.is_empty() && !value.is_empty() {
+                    r.vitals.push((code, value, obx));
+                }
+            }
+            "NTE" => {
+                nte += 1;
+                let t = first(m, &format!("NTE[{nte}]-3"));
+                if !t.trim().is_empty() {
+                    notes.push(t.trim().to_string());
+                }
+            }
+            "ZFB" => {
+                r.outcome = first(m, "ZFB-1.1").trim().to_string();
+                r.treatment = first(m, "ZFB-2").trim().to_string();
+                r.signed_by = first(m, "ZFB-3").trim().to_string();
+                r.feedback_note = first(m, "ZFB-4").trim().to_string();
+            }
+            _ => {}
+        }
+    }
+    r.diagnoses = diagnoses.join("；");
+    r.notes = notes.join("；");
+    r
+}
+
+/// HL7 table 0280 referral priority → our urgency code.
+pub fn urgency_of_priority(p: &str) -> Option<&'static str> {
+    match p {
+        "S" => Some("emergency"),
+        "A" => Some("urgent"),
+        "R" => Some("planned"),
+        _ => None,
+    }
+}
+
+/// The LOINC codes of the vital signs a referral carries, and the details field each fills.
+pub const REFERRAL_VITALS: [(&str, &str); 6] = [
+    ("8480-6", "systolic_mmhg"),
+    ("8462-4", "diastolic_mmhg"),
+    ("8867-4", "pulse_per_min"),
+    ("9279-1", "resp_per_min"),
+    ("59408-5", "spo2_percent"),
+    ("8310-5", "temperature_c"),
+];
+
+#[cfg(test)]
+mod referral_sample_tests {
+    use super::*;
+    use crate::hl7::er7::Charset;
+
+    #[test]
+    fn the_referral_samples_read_as_the_profile_says() {
+        let m = Message::parse(include_bytes!("../../hl7/samples/ref-i12-emergency.hl7"), Charset::Utf8).unwrap();
+        let r = referral_message(&m);
+        assert_eq!(
+            (r.status.as_str(), r.priority.as_str(), r.kind.as_str()),
+            ("sent", "S", "maternal")
+        );
+        assert_eq!(
+            (r.originating_id.as_str(), r.originating_authority.as_str()),
+            ("TWN-REF-0001", "TWNHIS")
+        );
+        assert_eq!(r.reason, "产后出血 1500 ml，休克");
+        assert_eq!(
+            (r.referring_facility.as_str(), r.referred_to_facility.as_str()),
+            ("TWN-DONGGUAN", "COUNTY-HOSP")
+        );
+        assert_eq!(r.diagnoses, "产后出血，失血性休克");
+        assert_eq!(r.vitals.len(), 3);
+        assert_eq!(r.vitals[0], ("8480-6".to_string(), "78".to_string(), 1));
+        assert_eq!(urgency_of_priority(&r.priority), Some("emergency"));
+        let m = Message::parse(include_bytes!("../../hl7/samples/rri-i12-feedback.hl7"), Charset::Utf8).unwrap();
+        let r = referral_message(&m);
+        assert_eq!(r.status, "feedback_returned");
+        assert_eq!(r.originating_authority, "MCH-CHAIN");
+        assert_eq!(r.referred_to_person, "王主治");
+        assert_eq!((r.outcome.as_str(), r.signed_by.as_str()), ("survived", "王主治"));
+        assert_eq!(r.treatment, "输红细胞 6 U，子宫动脉栓塞");
+    }
+}

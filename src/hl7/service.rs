@@ -338,6 +338,8 @@ fn process(
         }),
         "ORU^R01" => crate::storage::savepoint(c, |sp| map_oru(sp, &actor, &m, message_id, received_at)),
         "ADT^A40" => crate::storage::savepoint(c, |sp| map_merge(sp, &actor, &m, message_id)),
+        "REF^I12" => crate::storage::savepoint(c, |sp| map_ref(sp, &actor, header, &m, received_at)),
+        "RRI^I12" => crate::storage::savepoint(c, |sp| map_rri(sp, &actor, &m, received_at)),
         _ => {
             return Ok(Processed::rejected(
                 header,
@@ -499,6 +501,254 @@ fn map_merge(c: &mut AnyConnection, actor: &Actor, m: &Message, message_id: &str
         .ok_or_else(|| unknown("MRG", 1, "MRG-1: the prior patient is not known (or already merged)"))?;
     crate::identity::service::merge(c, actor, &survivor, &prior, Some(message_id))?;
     Ok((Some(survivor.id), Vec::new(), None))
+}
+
+// ------------------------------------------------------------------ referrals
+
+fn required_issue(seg: &str, field: usize, words: &str) -> MappingError {
+    MappingError::Issues(vec![
+        Issue::error(ErrorCode::RequiredField, words.to_string()).at(seg, 1, field),
+    ])
+}
+
+/// A refusal of the referral service as ERR segments: a state or side that does not allow the
+/// action is an application error at `RF1-1`; bad fields name themselves.
+fn referral_refusal(e: ServiceError) -> MappingError {
+    match e {
+        ServiceError::Conflict(words) => {
+            MappingError::Issues(vec![Issue::error(ErrorCode::Application, words).at("RF1", 1, 1)])
+        }
+        ServiceError::NotFound(words) => MappingError::Issues(vec![
+            Issue::error(ErrorCode::UnknownKey, words.to_string()).at("RF1", 1, 6),
+        ]),
+        e => MappingError::Service(e),
+    }
+}
+
+/// The referral details a message carries: diagnoses (DG1), vital signs (OBX by LOINC), what was
+/// given (NTE). A vital sign that is not a number is refused naming its OBX.
+fn referral_details(msg: &super::model::ReferralMessage) -> Result<crate::referral::model::Details, MappingError> {
+    use crate::referral::model::Details;
+    let mut d = Details {
+        diagnoses: msg.diagnoses.clone(),
+        treatment: msg.notes.clone(),
+        ..Details::default()
+    };
+    let mut issues = Vec::new();
+    for (code, value, n) in &msg.vitals {
+        let Some((_, field)) = super::model::REFERRAL_VITALS.iter().find(|(c, _)| c == code) else {
+            continue;
+        };
+        let bad = || Issue::error(ErrorCode::DataType, format!("OBX[{n}]-5: not a number")).at("OBX", *n, 5);
+        let v = &mut d.vitals;
+        if *field == "temperature_c" {
+            match value.parse::<f32>() {
+                Ok(t) if t.is_finite() => v.temperature_c = Some(t),
+                _ => issues.push(bad()),
+            }
+            continue;
+        }
+        let Ok(x) = value.parse::<u16>() else {
+            issues.push(bad());
+            continue;
+        };
+        let slot = match *field {
+            "systolic_mmhg" => &mut v.systolic_mmhg,
+            "diastolic_mmhg" => &mut v.diastolic_mmhg,
+            "pulse_per_min" => &mut v.pulse_per_min,
+            "resp_per_min" => &mut v.resp_per_min,
+            _ => &mut v.spo2_percent,
+        };
+        *slot = Some(x);
+    }
+    if issues.is_empty() {
+        Ok(d)
+    } else {
+        Err(MappingError::Issues(issues))
+    }
+}
+
+/// The state a verb leads to when it succeeds (to recognise a repeated answer).
+fn state_after(verb: crate::referral::model::Verb) -> Option<crate::referral::model::State> {
+    use crate::referral::model::{State, Verb};
+    match verb {
+        Verb::Acknowledge => Some(State::Acknowledged),
+        Verb::Accept => Some(State::Accepted),
+        Verb::Reject => Some(State::Rejected),
+        Verb::Depart => Some(State::Departed),
+        Verb::Arrive => Some(State::Arrived),
+        Verb::Close => Some(State::Closed),
+        Verb::Cancel => Some(State::Cancelled),
+        Verb::Send | Verb::Redirect | Verb::Feedback => None,
+    }
+}
+
+/// Do `verb` for the interface; the same answer twice (a hospital resending "accepted" under a
+/// new control id) is recorded once and acknowledged with a warning.
+fn referral_act(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    r: &crate::referral::model::ReferralRecord,
+    verb: crate::referral::model::Verb,
+    input: crate::referral::service::ActionInput,
+    now: NaiveDateTime,
+) -> Result<Vec<Issue>, MappingError> {
+    match crate::referral::service::act_in(c, actor, &r.lifecycle.id, verb, input, now) {
+        Ok(_) => Ok(Vec::new()),
+        Err(ServiceError::Conflict(_)) if state_after(verb) == Some(r.lifecycle.state) => Ok(vec![
+            Issue::warning(
+                ErrorCode::Application,
+                format!("referral already {}: recorded once", r.lifecycle.state.as_str()),
+            )
+            .at("RF1", 1, 1),
+        ]),
+        Err(e) => Err(referral_refusal(e)),
+    }
+}
+
+/// REF^I12 from a hospital (the referring side): a new referral to one of our centres (`PRD` RT),
+/// or — for a referral it opened before (its `RF1-6` id) — a re-send after a rejection, a
+/// departure, a cancellation, a close or updated details.
+fn map_ref(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    h: &Header,
+    m: &Message,
+    now: NaiveDateTime,
+) -> Result<Mapped, MappingError> {
+    use crate::referral::model::{State, Verb};
+    use crate::referral::service::{self as referral, ActionInput, NewReferral};
+    let msg = super::model::referral_message(m);
+    let ours = msg.originating_authority == "MCH-CHAIN";
+    if msg.originating_id.is_empty() {
+        return Err(required_issue(
+            "RF1",
+            6,
+            "RF1-6: the originating referral identifier is required",
+        ));
+    }
+    let external_ref = (!ours).then(|| format!("{}|{}|{}", h.sending_app, h.sending_facility, msg.originating_id));
+    let our_id = ours.then_some(msg.originating_id.as_str());
+    let details = referral_details(&msg)?;
+    if let Some(r) = referral::find_for_interface(c, our_id, external_ref.as_deref())? {
+        let verb = match msg.status.as_str() {
+            "departed" => Some(Verb::Depart),
+            "cancelled" | "C" => Some(Verb::Cancel),
+            "closed" => Some(Verb::Close),
+            "sent" | "" if matches!(r.lifecycle.state, State::Draft | State::Rejected) => Some(Verb::Send),
+            _ => None,
+        };
+        let warnings = match verb {
+            Some(v) => {
+                let input = ActionInput {
+                    reason: Some(msg.reason.clone()).filter(|s| !s.is_empty()),
+                    to_facility: Some(msg.referred_to_facility.clone()).filter(|s| !s.is_empty()),
+                    ..ActionInput::default()
+                };
+                referral_act(c, actor, &r, v, input, now)?
+            }
+            None => {
+                referral::update_details_in(c, actor, &r.lifecycle.id, details, now).map_err(referral_refusal)?;
+                Vec::new()
+            }
+        };
+        return Ok((Some(r.person_id), warnings, None));
+    }
+    if ours {
+        return Err(MappingError::Issues(vec![
+            Issue::error(ErrorCode::UnknownKey, "RF1-6: no such referral").at("RF1", 1, 6),
+        ]));
+    }
+    let Some(urgency) = super::model::urgency_of_priority(&msg.priority) else {
+        return Err(required_issue(
+            "RF1",
+            2,
+            "RF1-2: priority S, A or R (HL7 table 0280) is required",
+        ));
+    };
+    if msg.referred_to_facility.is_empty() {
+        return Err(required_issue(
+            "PRD",
+            7,
+            "PRD-7: the referred-to centre (PRD-1 = RT) is required",
+        ));
+    }
+    if msg.reason.is_empty() {
+        return Err(required_issue("RF1", 10, "RF1-10: the referral reason is required"));
+    }
+    let (input, ids) = adt_person(m);
+    let new = input.validate(today_china())?;
+    let extra = interface_ids(actor, ids);
+    let (person, _) = crate::identity::service::find_or_create(c, actor, new, &extra)?;
+    let checked = NewReferral {
+        person_id: person.id.clone(),
+        urgency: urgency.to_string(),
+        reason: msg.reason.clone(),
+        to_facility: msg.referred_to_facility.clone(),
+        patient_kind: Some(msg.kind.clone()).filter(|k| !k.is_empty()),
+        details: Some(details),
+        send: msg.status != "draft",
+    }
+    .check()
+    .map_err(referral_refusal)?;
+    referral::open_in(c, actor, checked, external_ref, now).map_err(referral_refusal)?;
+    Ok((Some(person.id), Vec::new(), None))
+}
+
+/// RRI^I12 from a receiving hospital: its answer to a referral it was sent (our id in `RF1-6`, or
+/// in `RF1-11`): acknowledged, accepted, rejected, redirected (to `PRD` RT), arrived (hand-over
+/// to `PRD-2` of RT), feedback (`DG1-4`, `ZFB`), closed.
+fn map_rri(c: &mut AnyConnection, actor: &Actor, m: &Message, now: NaiveDateTime) -> Result<Mapped, MappingError> {
+    use crate::referral::model::Verb;
+    use crate::referral::service::{self as referral, ActionInput};
+    let msg = super::model::referral_message(m);
+    let r = referral::find_for_interface(c, Some(msg.originating_id.as_str()), None)?
+        .or(referral::find_for_interface(c, Some(msg.external_id.as_str()), None)?)
+        .ok_or_else(|| {
+            MappingError::Issues(vec![
+                Issue::error(ErrorCode::UnknownKey, "RF1-6 / RF1-11: no such referral").at("RF1", 1, 6),
+            ])
+        })?;
+    let verb = match msg.status.as_str() {
+        "acknowledged" | "P" => Verb::Acknowledge,
+        "accepted" | "A" => Verb::Accept,
+        "rejected" | "R" => Verb::Reject,
+        "redirected" => Verb::Redirect,
+        "arrived" => Verb::Arrive,
+        "feedback_returned" => Verb::Feedback,
+        "closed" => Verb::Close,
+        "" => return Err(required_issue("RF1", 1, "RF1-1: the referral status is required")),
+        other => {
+            return Err(MappingError::Issues(vec![
+                Issue::error(
+                    ErrorCode::TableValue,
+                    format!(
+                        "RF1-1: status {} is not one this interface takes",
+                        other.chars().take(20).collect::<String>()
+                    ),
+                )
+                .at("RF1", 1, 1),
+            ]));
+        }
+    };
+    let text = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
+    let input = ActionInput {
+        reason: text(&msg.reason),
+        to_facility: text(&msg.referred_to_facility),
+        received_by: text(&msg.referred_to_person),
+        note: text(if verb == Verb::Feedback {
+            &msg.feedback_note
+        } else {
+            &msg.notes
+        }),
+        diagnosis: text(&msg.diagnoses),
+        treatment: text(&msg.treatment),
+        outcome: text(&msg.outcome),
+        signed_by: text(&msg.signed_by),
+        version: None,
+    };
+    let warnings = referral_act(c, actor, &r, verb, input, now)?;
+    Ok((Some(r.person_id), warnings, None))
 }
 
 /// What replaces a withheld value in a stored message.

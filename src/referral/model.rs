@@ -520,6 +520,8 @@ pub struct ReferralRecord {
     pub details: Details,
     pub version: i32,
     pub updated_at: NaiveDateTime,
+    /// The identifier of the hospital that opened it over HL7 (`app|facility|RF1-6`), if any.
+    pub external_ref: Option<String>,
 }
 
 /// What a transition changed, for the event log.

@@ -40,6 +40,7 @@ struct Row {
     ended_at: Option<NaiveDateTime>,
     updated_at: NaiveDateTime,
     version: i32,
+    external_ref: Option<String>,
 }
 
 fn corrupt(what: &str) -> diesel::result::Error {
@@ -94,6 +95,7 @@ impl Row {
             details: serde_json::from_str::<Details>(&self.details).map_err(|_| corrupt("details"))?,
             version: self.version,
             updated_at: self.updated_at,
+            external_ref: self.external_ref,
         })
     }
 }
@@ -130,6 +132,7 @@ pub fn insert(conn: &mut AnyConnection, r: &ReferralRecord) -> QueryResult<()> {
                 referrals::escalation_level.eq(l.escalation_level),
                 referrals::updated_at.eq(r.updated_at),
                 referrals::version.eq(r.version),
+                referrals::external_ref.eq(&r.external_ref),
             ),
         ))
         .execute(conn)
@@ -214,6 +217,17 @@ pub fn concerning(
         .into_iter()
         .map(Row::into_model)
         .collect()
+}
+
+/// The referral a hospital opened under its own identifier (`app|facility|id`).
+pub fn by_external_ref(conn: &mut AnyConnection, external_ref: &str) -> QueryResult<Option<ReferralRecord>> {
+    referrals::table
+        .filter(referrals::external_ref.eq(external_ref))
+        .select(Row::as_select())
+        .first(conn)
+        .optional()?
+        .map(Row::into_model)
+        .transpose()
 }
 
 /// The person's referrals, newest first.

@@ -445,6 +445,7 @@ pub async fn form(db: &Db, actor: &Actor, person_id: String, kind: PatientKind) 
             details: details.clone(),
             version: 1,
             updated_at: now_utc(),
+            external_ref: None,
         };
         let suggestions = suggestions_for(&dir, &draft, &[], &[]);
         let cap = model::centre_capability(kind);
@@ -493,99 +494,157 @@ pub struct NewReferral {
 }
 
 pub async fn open(db: &Db, actor: &Actor, new: NewReferral) -> Result<ReferralView, ServiceError> {
-    let mut errors = Vec::new();
-    let urgency = Urgency::parse(new.urgency.trim());
-    if urgency.is_none() {
-        errors.push(FieldError::new(
-            "urgency",
-            "choice",
-            "紧急程度须为 emergency、urgent 或 planned",
-        ));
-    }
-    let kind = match new.patient_kind.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
-        None => Some(PatientKind::Maternal),
-        Some(k) => PatientKind::parse(k),
-    };
-    if kind.is_none() {
-        errors.push(FieldError::new(
-            "patient_kind",
-            "choice",
-            "转诊对象须为 maternal 或 newborn",
-        ));
-    }
-    let reason = new.reason.trim().to_string();
-    if reason.is_empty() {
-        errors.push(FieldError::new("reason", "required", "请填写转诊原因"));
-    } else if reason.chars().count() > 2000 {
-        errors.push(FieldError::new("reason", "too_long", "转诊原因过长"));
-    }
-    if new.to_facility.trim().is_empty() {
-        errors.push(FieldError::new("to_facility", "required", "请选择接收中心"));
-    }
-    let (Some(urgency), Some(kind), true) = (urgency, kind, errors.is_empty()) else {
-        return Err(ServiceError::Invalid(errors));
-    };
-    let given = new
-        .details
-        .map(|d| d.validate(kind))
-        .transpose()
-        .map_err(ServiceError::Invalid)?;
+    let checked = new.check()?;
     let actor2 = actor.clone();
     guarded(db, actor, "create", move |c| {
-        let actor = &actor2;
-        if !actor.may(Action::Refer) {
-            return Err(ServiceError::forbidden(crate::identity::service::person_target(
-                &new.person_id,
-            )));
-        }
-        let person = person_for(c, actor, Action::Refer, &new.person_id)?;
-        let to = centre_named(c, &new.to_facility)?;
-        let (pregnancy_id, mut details) = prefill(c, &person.id, kind)?;
-        if let Some(g) = given {
-            details = merge_details(details, g);
-        }
         let now = now_utc();
-        let lifecycle =
-            Referral::draft(new_id(), urgency, actor.facility.id.clone(), to.id.clone(), now).map_err(command_error)?;
-        let mut r = ReferralRecord {
-            lifecycle,
-            person_id: person.id.clone(),
-            pregnancy_id,
-            patient_kind: kind,
-            jurisdiction: person.jurisdiction.clone(),
-            township_code: person.township_code.clone(),
-            reason,
-            opened_by: actor.name.clone(),
-            details,
-            version: 1,
-            updated_at: now,
-        };
-        repo::insert(c, &r)?;
-        repo::add_event(
-            c,
-            &EventRow {
-                id: new_id(),
-                referral_id: r.lifecycle.id.clone(),
-                at: now,
-                kind: "opened".into(),
-                from_state: State::Draft.as_str().into(),
-                to_state: State::Draft.as_str().into(),
-                step_no: 0,
-                actor_name: actor.name.clone(),
-                actor_display: actor.display_name.clone(),
-                facility_id: Some(actor.facility.id.clone()),
-                detail: format!("{} · {}", urgency.label_zh(), kind.label_zh()),
-                notify_facility_id: None,
-                escalation_level: None,
-            },
-        )?;
-        record(c, actor, "create", referral_target(&r), "referral opened")?;
-        if new.send {
-            r = apply(c, actor, r, Command::Send { to: None }, now)?;
-        }
-        build_view(c, actor, r, now)
+        let r = open_in(c, &actor2, checked, None, now)?;
+        build_view(c, &actor2, r, now)
     })
     .await
+}
+
+/// A new referral's input after the checks that need no database.
+#[derive(Debug, Clone)]
+pub struct CheckedReferral {
+    person_id: String,
+    urgency: Urgency,
+    kind: PatientKind,
+    reason: String,
+    to_facility: String,
+    details: Option<Details>,
+    send: bool,
+}
+
+impl NewReferral {
+    /// Every field checked at once (a form shows all its problems together).
+    pub fn check(self) -> Result<CheckedReferral, ServiceError> {
+        let mut errors = Vec::new();
+        let urgency = Urgency::parse(self.urgency.trim());
+        if urgency.is_none() {
+            errors.push(FieldError::new(
+                "urgency",
+                "choice",
+                "紧急程度须为 emergency、urgent 或 planned",
+            ));
+        }
+        let kind = match self.patient_kind.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+            None => Some(PatientKind::Maternal),
+            Some(k) => PatientKind::parse(k),
+        };
+        if kind.is_none() {
+            errors.push(FieldError::new(
+                "patient_kind",
+                "choice",
+                "转诊对象须为 maternal 或 newborn",
+            ));
+        }
+        let reason = self.reason.trim().to_string();
+        if reason.is_empty() {
+            errors.push(FieldError::new("reason", "required", "请填写转诊原因"));
+        } else if reason.chars().count() > 2000 {
+            errors.push(FieldError::new("reason", "too_long", "转诊原因过长"));
+        }
+        if self.to_facility.trim().is_empty() {
+            errors.push(FieldError::new("to_facility", "required", "请选择接收中心"));
+        }
+        let (Some(urgency), Some(kind), true) = (urgency, kind, errors.is_empty()) else {
+            return Err(ServiceError::Invalid(errors));
+        };
+        let details = self
+            .details
+            .map(|d| d.validate(kind))
+            .transpose()
+            .map_err(ServiceError::Invalid)?;
+        Ok(CheckedReferral {
+            person_id: self.person_id,
+            urgency,
+            kind,
+            reason,
+            to_facility: self.to_facility,
+            details,
+            send: self.send,
+        })
+    }
+}
+
+/// Open a referral inside the caller's transaction (the web and JSON doors through [`open`], the
+/// HL7 interface from a REF^I12 with the hospital's own identifier).
+pub fn open_in(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    new: CheckedReferral,
+    external_ref: Option<String>,
+    now: NaiveDateTime,
+) -> Result<ReferralRecord, ServiceError> {
+    if !actor.may(Action::Refer) {
+        return Err(ServiceError::forbidden(crate::identity::service::person_target(
+            &new.person_id,
+        )));
+    }
+    let person = person_for(c, actor, Action::Refer, &new.person_id)?;
+    let to = centre_named(c, &new.to_facility)?;
+    let (pregnancy_id, mut details) = prefill(c, &person.id, new.kind)?;
+    if let Some(g) = new.details {
+        details = merge_details(details, g);
+    }
+    let lifecycle =
+        Referral::draft(new_id(), new.urgency, actor.facility.id.clone(), to.id.clone(), now).map_err(command_error)?;
+    let mut r = ReferralRecord {
+        lifecycle,
+        person_id: person.id.clone(),
+        pregnancy_id,
+        patient_kind: new.kind,
+        jurisdiction: person.jurisdiction.clone(),
+        township_code: person.township_code.clone(),
+        reason: new.reason,
+        opened_by: actor.name.clone(),
+        details,
+        version: 1,
+        updated_at: now,
+        external_ref,
+    };
+    repo::insert(c, &r)?;
+    repo::add_event(
+        c,
+        &EventRow {
+            id: new_id(),
+            referral_id: r.lifecycle.id.clone(),
+            at: now,
+            kind: "opened".into(),
+            from_state: State::Draft.as_str().into(),
+            to_state: State::Draft.as_str().into(),
+            step_no: 0,
+            actor_name: actor.name.clone(),
+            actor_display: actor.display_name.clone(),
+            facility_id: Some(actor.facility.id.clone()),
+            detail: format!("{} · {}", new.urgency.label_zh(), new.kind.label_zh()),
+            notify_facility_id: None,
+            escalation_level: None,
+        },
+    )?;
+    record(c, actor, "create", referral_target(&r), "referral opened")?;
+    if new.send {
+        r = apply(c, actor, r, Command::Send { to: None }, now)?;
+    }
+    Ok(r)
+}
+
+/// The referral an interface message names: our id, or the hospital's own identifier.
+pub fn find_for_interface(
+    c: &mut AnyConnection,
+    our_id: Option<&str>,
+    external_ref: Option<&str>,
+) -> Result<Option<ReferralRecord>, ServiceError> {
+    if let Some(id) = our_id.filter(|i| crate::ids::is_id(i))
+        && let Some(r) = repo::by_id(c, id)?
+    {
+        return Ok(Some(r));
+    }
+    match external_ref {
+        Some(e) => Ok(repo::by_external_ref(c, e)?),
+        None => Ok(None),
+    }
 }
 
 /// Typed details win over the prefilled ones; empty typed fields keep what the record knew.
@@ -792,25 +851,36 @@ pub async fn act(
     verb: Verb,
     input: ActionInput,
 ) -> Result<ReferralView, ServiceError> {
-    let seen_version = input.version;
-    let cmd = input.command(verb)?;
     let actor2 = actor.clone();
     guarded(db, actor, "update", move |c| {
-        let actor = &actor2;
-        let r = load_visible(c, actor, &id)?;
-        if !actor.may(Action::Refer) {
-            return Err(ServiceError::forbidden(referral_target(&r)));
-        }
-        if seen_version.is_some_and(|v| v != r.version) {
-            return Err(ServiceError::Conflict(
-                "该转诊已被他人更新，请查看最新状态后再操作".into(),
-            ));
-        }
         let now = now_utc();
-        let r = apply(c, actor, r, cmd, now)?;
-        build_view(c, actor, r, now)
+        let r = act_in(c, &actor2, &id, verb, input, now)?;
+        build_view(c, &actor2, r, now)
     })
     .await
+}
+
+/// [`act`] inside the caller's transaction (the HL7 interface's RRI^I12).
+pub fn act_in(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    id: &str,
+    verb: Verb,
+    input: ActionInput,
+    now: NaiveDateTime,
+) -> Result<ReferralRecord, ServiceError> {
+    let seen_version = input.version;
+    let cmd = input.command(verb)?;
+    let r = load_visible(c, actor, id)?;
+    if !actor.may(Action::Refer) {
+        return Err(ServiceError::forbidden(referral_target(&r)));
+    }
+    if seen_version.is_some_and(|v| v != r.version) {
+        return Err(ServiceError::Conflict(
+            "该转诊已被他人更新，请查看最新状态后再操作".into(),
+        ));
+    }
+    apply(c, actor, r, cmd, now)
 }
 
 /// The sender adds or corrects details while the transfer is under way (before arrival).
@@ -822,44 +892,56 @@ pub async fn update_details(
 ) -> Result<ReferralView, ServiceError> {
     let actor2 = actor.clone();
     guarded(db, actor, "update", move |c| {
-        let actor = &actor2;
-        let mut r = load(c, &id)?;
-        if !actor.may(Action::Refer) || side(actor, &r.lifecycle) != Some(Party::Sender) {
-            return Err(ServiceError::forbidden(referral_target(&r)));
-        }
-        if !r.lifecycle.state.is_open() || r.lifecycle.arrived_at.is_some() {
-            return Err(ServiceError::Conflict(
-                "患者已到达或转诊已结束，转出信息不能再修改".into(),
-            ));
-        }
-        r.details = details.validate(r.patient_kind).map_err(ServiceError::Invalid)?;
         let now = now_utc();
-        if !repo::update(c, &r, now)? {
-            return Err(ServiceError::Conflict("该转诊刚被他人更新，请刷新后重试".into()));
-        }
-        r.version += 1;
-        repo::add_event(
-            c,
-            &EventRow {
-                id: new_id(),
-                referral_id: r.lifecycle.id.clone(),
-                at: now,
-                kind: "details".into(),
-                from_state: r.lifecycle.state.as_str().into(),
-                to_state: r.lifecycle.state.as_str().into(),
-                step_no: r.lifecycle.step_no,
-                actor_name: actor.name.clone(),
-                actor_display: actor.display_name.clone(),
-                facility_id: Some(actor.facility.id.clone()),
-                detail: String::new(),
-                notify_facility_id: Some(r.lifecycle.to_facility_id.clone()),
-                escalation_level: None,
-            },
-        )?;
-        record(c, actor, "update", referral_target(&r), "referral details")?;
-        build_view(c, actor, r, now)
+        let r = update_details_in(c, &actor2, &id, details, now)?;
+        build_view(c, &actor2, r, now)
     })
     .await
+}
+
+/// [`update_details`] inside the caller's transaction (a hospital's updated REF^I12).
+pub fn update_details_in(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    id: &str,
+    details: Details,
+    now: NaiveDateTime,
+) -> Result<ReferralRecord, ServiceError> {
+    let mut r = load(c, id)?;
+    if !actor.may(Action::Refer) || side(actor, &r.lifecycle) != Some(Party::Sender) {
+        return Err(ServiceError::forbidden(referral_target(&r)));
+    }
+    if !r.lifecycle.state.is_open() || r.lifecycle.arrived_at.is_some() {
+        return Err(ServiceError::Conflict(
+            "患者已到达或转诊已结束，转出信息不能再修改".into(),
+        ));
+    }
+    r.details = details.validate(r.patient_kind).map_err(ServiceError::Invalid)?;
+    if !repo::update(c, &r, now)? {
+        return Err(ServiceError::Conflict("该转诊刚被他人更新，请刷新后重试".into()));
+    }
+    r.version += 1;
+    r.updated_at = now;
+    repo::add_event(
+        c,
+        &EventRow {
+            id: new_id(),
+            referral_id: r.lifecycle.id.clone(),
+            at: now,
+            kind: "details".into(),
+            from_state: r.lifecycle.state.as_str().into(),
+            to_state: r.lifecycle.state.as_str().into(),
+            step_no: r.lifecycle.step_no,
+            actor_name: actor.name.clone(),
+            actor_display: actor.display_name.clone(),
+            facility_id: Some(actor.facility.id.clone()),
+            detail: String::new(),
+            notify_facility_id: Some(r.lifecycle.to_facility_id.clone()),
+            escalation_level: None,
+        },
+    )?;
+    record(c, actor, "update", referral_target(&r), "referral details")?;
+    Ok(r)
 }
 
 /// One referral with its clock and timeline (audited read).

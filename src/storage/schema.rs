@@ -453,6 +453,7 @@ diesel::table! {
         ended_at -> Nullable<Timestamp>,
         updated_at -> Timestamp,
         version -> Integer,
+        external_ref -> Nullable<Text>,
     }
 }
 
