@@ -47,6 +47,8 @@ pub enum StorageError {
     WriterGone,
     #[error("a database task panicked")]
     Panicked,
+    #[error("the database is not durable enough to acknowledge anything: {0}")]
+    NotDurable(String),
 }
 
 impl StorageError {
@@ -124,6 +126,92 @@ pub fn establish(url: &str) -> Result<AnyConnection, StorageError> {
     }
 }
 
+/// The settings that make a commit survive a power cut, as the database reports them
+/// (ARCHITECTURE.md "Durability"): nothing may be acknowledged otherwise, so the service refuses
+/// to start rather than run with a smaller guarantee.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DurabilitySettings {
+    /// `PRAGMA journal_mode`, `PRAGMA synchronous` (0 off, 1 normal, 2 full, 3 extra).
+    Sqlite { journal_mode: String, synchronous: i32 },
+    /// `SHOW synchronous_commit`, `SHOW fsync`.
+    Postgres { synchronous_commit: String, fsync: String },
+}
+
+impl DurabilitySettings {
+    /// Refuse what would let an acknowledged commit be lost in a power cut. SQLite: WAL with
+    /// `synchronous` FULL or EXTRA (with NORMAL, WAL commits since the last checkpoint's fsync may be
+    /// lost — the window this service does not allow). PostgreSQL: `fsync=on` and
+    /// `synchronous_commit` `on`, `local`, `remote_write` or `remote_apply` (never `off`).
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            DurabilitySettings::Sqlite {
+                journal_mode,
+                synchronous,
+            } => {
+                if !journal_mode.eq_ignore_ascii_case("wal") {
+                    return Err(format!("SQLite journal_mode is {journal_mode}, not WAL"));
+                }
+                if *synchronous < 2 {
+                    return Err(format!(
+                        "SQLite synchronous is {synchronous} (FULL = 2 is required: with NORMAL the last commits before a power cut may be lost)"
+                    ));
+                }
+                Ok(())
+            }
+            DurabilitySettings::Postgres {
+                synchronous_commit,
+                fsync,
+            } => {
+                if fsync != "on" {
+                    return Err(format!(
+                        "PostgreSQL fsync is {fsync}: commits would not survive a power cut"
+                    ));
+                }
+                if !matches!(
+                    synchronous_commit.as_str(),
+                    "on" | "local" | "remote_write" | "remote_apply"
+                ) {
+                    return Err(format!("PostgreSQL synchronous_commit is {synchronous_commit}, not on"));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Read the durability settings of a connection.
+pub fn durability(conn: &mut AnyConnection) -> Result<DurabilitySettings, StorageError> {
+    #[derive(diesel::QueryableByName)]
+    struct Text {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        v: String,
+    }
+    let text = |conn: &mut AnyConnection, sql: &str| -> Result<String, StorageError> {
+        Ok(diesel::sql_query(sql)
+            .load::<Text>(conn)?
+            .into_iter()
+            .next()
+            .map(|t| t.v)
+            .unwrap_or_default())
+    };
+    Ok(match conn {
+        AnyConnection::Sqlite(_) => DurabilitySettings::Sqlite {
+            journal_mode: text(conn, "SELECT journal_mode AS v FROM pragma_journal_mode")?,
+            synchronous: text(conn, "SELECT CAST(synchronous AS TEXT) AS v FROM pragma_synchronous")?
+                .parse()
+                .unwrap_or(0),
+        },
+        AnyConnection::Postgresql(_) => DurabilitySettings::Postgres {
+            synchronous_commit: text(conn, "SELECT current_setting('synchronous_commit') AS v")?,
+            fsync: text(conn, "SELECT current_setting('fsync') AS v")?,
+        },
+    })
+}
+
+fn check_durability(conn: &mut AnyConnection) -> Result<(), StorageError> {
+    durability(conn)?.check().map_err(StorageError::NotDurable)
+}
+
 /// Run the embedded migrations of the connection's backend.
 pub fn run_migrations(conn: &mut AnyConnection) -> Result<usize, StorageError> {
     let done = match conn {
@@ -181,6 +269,7 @@ impl Db {
     pub fn open(url: &str, pool_size: u32) -> Result<Db, StorageError> {
         let backend = Backend::from_url(url)?;
         let mut conn = establish(url)?;
+        check_durability(&mut conn)?;
         let applied = run_migrations(&mut conn)?;
         if applied > 0 {
             tracing::info!(applied, "database migrations applied");
@@ -266,4 +355,29 @@ where
     E: From<diesel::result::Error>,
 {
     conn.transaction(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DurabilitySettings as D;
+
+    #[test]
+    fn only_power_cut_safe_settings_are_accepted() {
+        let sqlite = |j: &str, s| D::Sqlite {
+            journal_mode: j.into(),
+            synchronous: s,
+        };
+        assert!(sqlite("wal", 2).check().is_ok());
+        assert!(sqlite("WAL", 3).check().is_ok());
+        assert!(sqlite("wal", 1).check().unwrap_err().contains("NORMAL"));
+        assert!(sqlite("delete", 2).check().is_err());
+        let pg = |c: &str, f: &str| D::Postgres {
+            synchronous_commit: c.into(),
+            fsync: f.into(),
+        };
+        assert!(pg("on", "on").check().is_ok());
+        assert!(pg("remote_apply", "on").check().is_ok());
+        assert!(pg("off", "on").check().is_err());
+        assert!(pg("on", "off").check().is_err());
+    }
 }

@@ -117,3 +117,22 @@ async fn parallel_password_guesses_all_count_towards_the_lock() {
         "locked even for the right password"
     );
 }
+
+/// The database this service opens reports the settings that make a commit survive a power cut.
+#[tokio::test]
+async fn the_open_database_is_in_power_cut_safe_mode() {
+    let app = spawn_app().await;
+    let mut conn = mch_chain::storage::establish(app.url()).unwrap();
+    let d = mch_chain::storage::durability(&mut conn).unwrap();
+    assert!(d.check().is_ok(), "{d:?}");
+    match d {
+        mch_chain::storage::DurabilitySettings::Sqlite {
+            journal_mode,
+            synchronous,
+        } => assert_eq!((journal_mode.as_str(), synchronous), ("wal", 2)),
+        mch_chain::storage::DurabilitySettings::Postgres {
+            synchronous_commit,
+            fsync,
+        } => assert_eq!((synchronous_commit.as_str(), fsync.as_str()), ("on", "on")),
+    }
+}
