@@ -90,6 +90,34 @@ fn record_actor(ctx: &Ctx) {
     tracing::Span::current().record("actor", ctx.actor.name.as_str());
 }
 
+/// The login page, coming back to this page afterwards (a scanned QR code, a bookmarked
+/// referral) when it is a plain GET of a local page other than the home page.
+fn login_then(req: &HttpRequest) -> String {
+    let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    if req.method() != actix_web::http::Method::GET || target == "/" || safe_next(target).is_none() {
+        return "/login".to_string();
+    }
+    let encoded: String = target
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect();
+    format!("/login?next={encoded}")
+}
+
+/// A page to return to after login: only a path on this site (never `//host` or a scheme, which
+/// would make the login page an open redirect).
+pub fn safe_next(next: &str) -> Option<&str> {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && next.len() <= 512
+        && !next.chars().any(|c| c.is_control() || c == '\\');
+    ok.then_some(next)
+}
+
 /// Extractor for pages: an unauthenticated visitor is sent to the login page.
 pub struct PageCtx(pub Ctx);
 
@@ -105,7 +133,7 @@ impl FromRequest for PageCtx {
                     record_actor(&ctx);
                     Ok(PageCtx(ctx))
                 }
-                Ok(None) => Err(PageError::redirect("/login")),
+                Ok(None) => Err(PageError::redirect(&login_then(&req))),
                 Err(e) => Err(PageError::plain(&e)),
             }
         })

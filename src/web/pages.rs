@@ -177,6 +177,7 @@ pub async fn not_found(st: web::Data<AppState>, req: HttpRequest) -> PageResult 
 #[derive(Deserialize)]
 pub struct LoginQuery {
     expired: Option<String>,
+    next: Option<String>,
 }
 
 pub async fn login_form(st: web::Data<AppState>, q: web::Query<LoginQuery>) -> PageResult {
@@ -185,7 +186,8 @@ pub async fn login_form(st: web::Data<AppState>, q: web::Query<LoginQuery>) -> P
         "pages/login",
         None,
         "登录",
-        json!({"username": "", "error": Value::Null, "expired": q.expired.is_some()}),
+        json!({"username": "", "error": Value::Null, "expired": q.expired.is_some(),
+               "next": q.next.as_deref().and_then(super::context::safe_next).unwrap_or("")}),
     )
 }
 
@@ -193,6 +195,8 @@ pub async fn login_form(st: web::Data<AppState>, q: web::Query<LoginQuery>) -> P
 pub struct LoginForm {
     username: String,
     password: String,
+    #[serde(default)]
+    next: Option<String>,
 }
 
 pub async fn login(st: web::Data<AppState>, req: HttpRequest, form: web::Form<LoginForm>) -> PageResult {
@@ -206,9 +210,10 @@ pub async fn login(st: web::Data<AppState>, req: HttpRequest, form: web::Form<Lo
                 .secure(true)
                 .same_site(SameSite::Strict)
                 .finish();
+            let to = form.next.as_deref().and_then(super::context::safe_next).unwrap_or("/");
             Ok(HttpResponse::SeeOther()
                 .cookie(cookie)
-                .insert_header((header::LOCATION, "/"))
+                .insert_header((header::LOCATION, to))
                 .finish())
         }
         Err(e @ (ServiceError::Invalid(_) | ServiceError::TooManyAttempts(_))) => {
@@ -223,7 +228,8 @@ pub async fn login(st: web::Data<AppState>, req: HttpRequest, form: web::Form<Lo
                 "pages/login",
                 None,
                 "登录",
-                json!({"username": form.username, "error": e.to_string(), "expired": false}),
+                json!({"username": form.username, "error": e.to_string(), "expired": false,
+                       "next": form.next.as_deref().and_then(super::context::safe_next).unwrap_or("")}),
             )
         }
         Err(e) => Err(st.error(None, e)),

@@ -93,7 +93,15 @@ async fn pages_and_api_need_authentication_but_health_does_not() {
         "/audit",
     ] {
         let p = c.get(path).await;
-        assert_eq!((path, p.status, p.location.as_deref()), (path, 303, Some("/login")));
+        let back = if path == "/" {
+            "/login".to_string()
+        } else {
+            format!("/login?next={path}")
+        };
+        assert_eq!(
+            (path, p.status, p.location.as_deref()),
+            (path, 303, Some(back.as_str()))
+        );
     }
     for path in ["/api/worklist", "/api/persons?q=x"] {
         let (status, body) = c.get_json(path).await;
