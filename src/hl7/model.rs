@@ -718,8 +718,9 @@ pub struct ReferralMessage {
     pub referred_to_person: String,
     /// `DG1-4` of every DG1, joined.
     pub diagnoses: String,
-    /// Vital signs from OBX by LOINC: (code, value as sent, OBX index).
-    pub vitals: Vec<(String, String, usize)>,
+    /// Vital signs from OBX by LOINC: (code, value as sent, unit `OBX-6.1`, OBX index); OBX with
+    /// result status `X` (cannot be obtained) or `D` (deleted) are left out.
+    pub vitals: Vec<(String, String, String, usize)>,
     /// `NTE-3` of every NTE, joined.
     pub notes: String,
     /// `ZFB`: outcome code, treatment, signed by, note (feedback on an RRI).
@@ -785,8 +786,10 @@ pub fn referral_message(m: &Message) -> ReferralMessage {
                 obx += 1;
                 let code = first(m, &format!("OBX[{obx}]-3.1")).trim().to_string();
                 let value = first(m, &format!("OBX[{obx}]-5")).trim().to_string();
-                if !code.is_empty() && !value.is_empty() {
-                    r.vitals.push((code, value, obx));
+                let unit = first(m, &format!("OBX[{obx}]-6.1")).trim().to_string();
+                let status = first(m, &format!("OBX[{obx}]-11"));
+                if !code.is_empty() && !value.is_empty() && !matches!(status.trim(), "X" | "D") {
+                    r.vitals.push((code, value, unit, obx));
                 }
             }
             "NTE" => {
@@ -820,14 +823,16 @@ pub fn urgency_of_priority(p: &str) -> Option<&'static str> {
     }
 }
 
-/// The LOINC codes of the vital signs a referral carries, and the details field each fills.
-pub const REFERRAL_VITALS: [(&str, &str); 6] = [
-    ("8480-6", "systolic_mmhg"),
-    ("8462-4", "diastolic_mmhg"),
-    ("8867-4", "pulse_per_min"),
-    ("9279-1", "resp_per_min"),
-    ("59408-5", "spo2_percent"),
-    ("8310-5", "temperature_c"),
+/// The LOINC codes of the vital signs a referral carries, the details field each fills and the
+/// units accepted for it (UCUM first; empty = the field's own unit). Any other unit is refused,
+/// never stored as if it were ours (a blood pressure in kPa is not one in mmHg).
+pub const REFERRAL_VITALS: [(&str, &str, &[&str]); 6] = [
+    ("8480-6", "systolic_mmhg", &["mm[Hg]", "mmHg", ""]),
+    ("8462-4", "diastolic_mmhg", &["mm[Hg]", "mmHg", ""]),
+    ("8867-4", "pulse_per_min", &["/min", "{beats}/min", "次/分", ""]),
+    ("9279-1", "resp_per_min", &["/min", "{breaths}/min", "次/分", ""]),
+    ("59408-5", "spo2_percent", &["%", ""]),
+    ("8310-5", "temperature_c", &["Cel", "℃", "°C", ""]),
 ];
 
 #[cfg(test)]
@@ -854,7 +859,10 @@ mod referral_sample_tests {
         );
         assert_eq!(r.diagnoses, "产后出血，失血性休克");
         assert_eq!(r.vitals.len(), 3);
-        assert_eq!(r.vitals[0], ("8480-6".to_string(), "78".to_string(), 1));
+        assert_eq!(
+            r.vitals[0],
+            ("8480-6".to_string(), "78".to_string(), "mm[Hg]".to_string(), 1)
+        );
         assert_eq!(urgency_of_priority(&r.priority), Some("emergency"));
         let m = Message::parse(include_bytes!("../../hl7/samples/rri-i12-feedback.hl7"), Charset::Utf8).unwrap();
         let r = referral_message(&m);

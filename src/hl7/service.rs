@@ -535,10 +535,24 @@ fn referral_details(msg: &super::model::ReferralMessage) -> Result<crate::referr
         ..Details::default()
     };
     let mut issues = Vec::new();
-    for (code, value, n) in &msg.vitals {
-        let Some((_, field)) = super::model::REFERRAL_VITALS.iter().find(|(c, _)| c == code) else {
+    for (code, value, unit, n) in &msg.vitals {
+        let Some((_, field, units)) = super::model::REFERRAL_VITALS.iter().find(|(c, _, _)| c == code) else {
             continue;
         };
+        if !units.contains(&unit.as_str()) {
+            issues.push(
+                Issue::error(
+                    ErrorCode::DataType,
+                    format!(
+                        "OBX[{n}]-6: unit {} is not one this field takes ({})",
+                        unit.chars().take(20).collect::<String>(),
+                        units[0]
+                    ),
+                )
+                .at("OBX", *n, 6),
+            );
+            continue;
+        }
         let bad = || Issue::error(ErrorCode::DataType, format!("OBX[{n}]-5: not a number")).at("OBX", *n, 5);
         let v = &mut d.vitals;
         if *field == "temperature_c" {
@@ -595,13 +609,18 @@ fn referral_act(
 ) -> Result<Vec<Issue>, MappingError> {
     match crate::referral::service::act_in(c, actor, &r.lifecycle.id, verb, input, now) {
         Ok(_) => Ok(Vec::new()),
-        Err(ServiceError::Conflict(_)) if state_after(verb) == Some(r.lifecycle.state) => Ok(vec![
-            Issue::warning(
-                ErrorCode::Application,
-                format!("referral already {}: recorded once", r.lifecycle.state.as_str()),
-            )
-            .at("RF1", 1, 1),
-        ]),
+        Err(ServiceError::Conflict(_))
+            if state_after(verb) == Some(r.lifecycle.state)
+                && crate::referral::service::last_done_by(c, &r.lifecycle.id, verb, &actor.facility.id)? =>
+        {
+            Ok(vec![
+                Issue::warning(
+                    ErrorCode::Application,
+                    format!("referral already {}: recorded once", r.lifecycle.state.as_str()),
+                )
+                .at("RF1", 1, 1),
+            ])
+        }
         Err(e) => Err(referral_refusal(e)),
     }
 }
@@ -648,7 +667,10 @@ fn map_ref(
                 referral_act(c, actor, &r, v, input, now)?
             }
             None => {
-                referral::update_details_in(c, actor, &r.lifecycle.id, details, now).map_err(referral_refusal)?;
+                // The message carries diagnoses, vital signs and treatment; what else the record
+                // holds (risk colour, gestational age, checklists) stays.
+                let merged = r.details.overlaid(details);
+                referral::update_details_in(c, actor, &r.lifecycle.id, merged, now).map_err(referral_refusal)?;
                 Vec::new()
             }
         };
@@ -680,19 +702,42 @@ fn map_ref(
     let new = input.validate(today_china())?;
     let extra = interface_ids(actor, ids);
     let (person, _) = crate::identity::service::find_or_create(c, actor, new, &extra)?;
+    // RF1-3 is ours (`maternal` / `newborn`); a hospital's own type code (HL7 table 0281 `Med` …)
+    // must not refuse an emergency: the patient's age decides, and the sender is told.
+    let mut warnings = Vec::new();
+    let kind = match msg.kind.as_str() {
+        "maternal" | "newborn" => msg.kind.clone(),
+        other => {
+            let newborn = (today_china() - person.birth_date).num_days() < 365;
+            if !other.is_empty() {
+                warnings.push(
+                    Issue::warning(
+                        ErrorCode::TableValue,
+                        format!(
+                            "RF1-3: type {} read as {}",
+                            other.chars().take(20).collect::<String>(),
+                            if newborn { "newborn" } else { "maternal" }
+                        ),
+                    )
+                    .at("RF1", 1, 3),
+                );
+            }
+            if newborn { "newborn".into() } else { "maternal".into() }
+        }
+    };
     let checked = NewReferral {
         person_id: person.id.clone(),
         urgency: urgency.to_string(),
         reason: msg.reason.clone(),
         to_facility: msg.referred_to_facility.clone(),
-        patient_kind: Some(msg.kind.clone()).filter(|k| !k.is_empty()),
+        patient_kind: Some(kind),
         details: Some(details),
         send: msg.status != "draft",
     }
     .check()
     .map_err(referral_refusal)?;
     referral::open_in(c, actor, checked, external_ref, now).map_err(referral_refusal)?;
-    Ok((Some(person.id), Vec::new(), None))
+    Ok((Some(person.id), warnings, None))
 }
 
 /// RRI^I12 from a receiving hospital: its answer to a referral it was sent (our id in `RF1-6`, or

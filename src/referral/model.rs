@@ -148,7 +148,8 @@ pub struct Refusal(pub String);
 /// * draft → sent (sender) → acknowledged (receiver) → accepted | rejected | redirected (receiver);
 ///   accept, reject and redirect may also come straight from sent (a phone call answered at once).
 /// * rejected → sent again to the next centre (sender); redirected → the new centre acknowledges.
-/// * accepted → departed (sender) → arrived with hand-over (receiver) → feedback returned (receiver,
+/// * accepted → departed (sender) → arrived with hand-over (receiver; also straight from sent,
+///   acknowledged, redirected or accepted: arrival implies acceptance) → feedback returned (receiver,
 ///   may be updated, e.g. "still in treatment" → final outcome) → closed (either side).
 /// * cancelled (sender, with reason) from any state before arrival. After arrival the patient is in
 ///   the centre's care: the loop ends only through feedback (a centre cannot close a received
@@ -173,7 +174,10 @@ pub fn transition(state: State, verb: Verb, party: Party) -> Result<State, Refus
         (Verb::Reject, S::Sent | S::Redirected | S::Acknowledged) => S::Rejected,
         (Verb::Redirect, S::Sent | S::Redirected | S::Acknowledged) => S::Redirected,
         (Verb::Depart, S::Accepted) => S::Departed,
-        (Verb::Arrive, S::Departed) => S::Arrived,
+        // The patient in front of the centre is received whatever was (not) clicked before: a
+        // missing "accepted" or "departed" must never hold up hand-over and care (safer reading of
+        // RULES.md §4.3: the phone call, not the click, is what happens first).
+        (Verb::Arrive, S::Sent | S::Acknowledged | S::Accepted | S::Redirected | S::Departed) => S::Arrived,
         (Verb::Feedback, S::Arrived | S::FeedbackReturned) => S::FeedbackReturned,
         (Verb::Close, S::FeedbackReturned) => S::Closed,
         (
@@ -340,23 +344,28 @@ pub fn escalation_level(due_at: NaiveDateTime, limit: Duration, now: NaiveDateTi
 /// of its county, the city MCH institution of its city. A rung that is the same facility as the
 /// one below it moves up (a county MCH centre that is itself late escalates to the city).
 pub fn ladder<'a>(responsible: &'a Facility, directory: &'a [Facility]) -> [Option<&'a Facility>; 3] {
-    let county_mch = directory
-        .iter()
-        .find(|f| f.kind == Kind::MchCentre && f.level == Level::County && f.jurisdiction == responsible.jurisdiction);
-    let city_prefix = responsible.jurisdiction.get(..4).unwrap_or("");
-    let city_mch = directory
-        .iter()
-        .find(|f| f.kind == Kind::MchCentre && f.level == Level::City && f.jurisdiction.starts_with(city_prefix));
-    let province_mch = directory.iter().find(|f| {
-        f.kind == Kind::MchCentre
-            && f.level == Level::Province
-            && f.jurisdiction.get(..2) == responsible.jurisdiction.get(..2)
-    });
-    let second = county_mch.filter(|c| c.id != responsible.id).or(city_mch);
-    let third = city_mch
-        .filter(|c| Some(c.id.as_str()) != second.map(|s| s.id.as_str()))
-        .or(province_mch);
-    [Some(responsible), second, third]
+    let j = responsible.jurisdiction.as_str();
+    let mch = |level: Level, prefix: Option<&str>| {
+        directory.iter().find(move |f| {
+            f.kind == Kind::MchCentre && f.level == level && prefix.is_some_and(|p| f.jurisdiction.starts_with(p))
+        })
+    };
+    // Candidates above the responsible facility, nearest first; each rung is a different
+    // facility from the ones below it (a late city centre escalates to the province).
+    let candidates = [
+        mch(Level::County, Some(j)),
+        mch(Level::City, j.get(..4)),
+        mch(Level::Province, j.get(..2)),
+    ];
+    let mut rungs: [Option<&Facility>; 3] = [Some(responsible), None, None];
+    let mut next = 1;
+    for c in candidates.into_iter().flatten() {
+        if next < 3 && rungs[..next].iter().flatten().all(|r| r.id != c.id) {
+            rungs[next] = Some(c);
+            next += 1;
+        }
+    }
+    rungs
 }
 
 // ------------------------------------------------------------------ the record
@@ -535,9 +544,17 @@ pub struct Transition {
     pub detail: String,
 }
 
+/// Free text from a form or an interface: no control characters (they would break printed forms,
+/// HL7 segments and the live board's event stream).
+pub fn has_control(text: &str) -> bool {
+    text.chars().any(|c| c.is_control() && c != '\n')
+}
+
 fn required(text: &str, field: &str, what: &str) -> Result<String, Vec<FieldError>> {
     let t = text.trim();
-    if t.is_empty() {
+    if has_control(t) {
+        Err(vec![FieldError::new(field, "control", format!("{what}含有控制字符"))])
+    } else if t.is_empty() {
         Err(vec![FieldError::new(field, "required", format!("请填写{what}"))])
     } else if t.chars().count() > 2000 {
         Err(vec![FieldError::new(field, "too_long", format!("{what}过长"))])
@@ -622,6 +639,8 @@ impl Referral {
                         )]));
                     };
                     next.route_to(&t)?;
+                    // The new centre has not acknowledged anything yet.
+                    next.acknowledged_at = None;
                 } else if let Some(t) = target.filter(|t| !t.is_empty() && *t != self.to_facility_id) {
                     next.route_to(&t)?;
                 }
@@ -666,6 +685,9 @@ impl Referral {
             Command::Arrive(h) => {
                 let received_by = required(&h.received_by, "received_by", "接收医生").map_err(CommandError::Invalid)?;
                 next.arrived_at = Some(now);
+                // Arrival implies the centre took her; a departure nobody recorded stays unknown.
+                next.acknowledged_at.get_or_insert(now);
+                next.accepted_at.get_or_insert(now);
                 next.handover = Some(Handover {
                     received_by,
                     note: h.note.trim().to_string(),
@@ -687,7 +709,8 @@ impl Referral {
                     note: f.note.trim().to_string(),
                     signed_by: f.signed_by.trim().to_string(),
                 });
-                next.feedback_at = Some(now);
+                // The first feedback is what the clock measured; later updates keep that time.
+                next.feedback_at.get_or_insert(now);
                 f.outcome.label_zh().to_string()
             }
             Command::Close => {
@@ -795,6 +818,39 @@ pub fn catalogue() -> &'static Catalogue {
 }
 
 impl Details {
+    /// These details with what `newer` says on top: its non-empty text, given values and
+    /// non-empty lists win; what it leaves out stays (an interface update carries only part).
+    pub fn overlaid(&self, newer: Details) -> Details {
+        let text = |old: &String, new: String| if new.trim().is_empty() { old.clone() } else { new };
+        let list = |old: &Vec<String>, new: Vec<String>| if new.is_empty() { old.clone() } else { new };
+        let v = &self.vitals;
+        let n = newer.vitals;
+        Details {
+            diagnoses: text(&self.diagnoses, newer.diagnoses),
+            risk_colour: newer.risk_colour.or_else(|| self.risk_colour.clone()),
+            gestational_weeks: newer.gestational_weeks.or(self.gestational_weeks),
+            gestational_days: newer.gestational_days.or(self.gestational_days),
+            days_postpartum: newer.days_postpartum.or(self.days_postpartum),
+            newborn_age_days: newer.newborn_age_days.or(self.newborn_age_days),
+            vitals: Vitals {
+                systolic_mmhg: n.systolic_mmhg.or(v.systolic_mmhg),
+                diastolic_mmhg: n.diastolic_mmhg.or(v.diastolic_mmhg),
+                pulse_per_min: n.pulse_per_min.or(v.pulse_per_min),
+                resp_per_min: n.resp_per_min.or(v.resp_per_min),
+                spo2_percent: n.spo2_percent.or(v.spo2_percent),
+                temperature_c: n.temperature_c.or(v.temperature_c),
+                consciousness: n.consciousness.or_else(|| v.consciousness.clone()),
+            },
+            treatment: text(&self.treatment, newer.treatment),
+            escort: text(&self.escort, newer.escort),
+            contact_phone: text(&self.contact_phone, newer.contact_phone),
+            near_miss: list(&self.near_miss, newer.near_miss),
+            danger_signs: list(&self.danger_signs, newer.danger_signs),
+            needs: list(&self.needs, newer.needs),
+            called_at: newer.called_at.or(self.called_at),
+        }
+    }
+
     /// Check plausibility; nothing is stored when any field is wrong.
     pub fn validate(mut self, kind: PatientKind) -> Result<Details, Vec<FieldError>> {
         let mut errors = Vec::new();
@@ -920,9 +976,12 @@ impl Details {
             ("diagnoses", &self.diagnoses),
             ("treatment", &self.treatment),
             ("escort", &self.escort),
+            ("contact_phone", &self.contact_phone),
         ] {
             if text.chars().count() > 2000 {
                 errors.push(FieldError::new(name, "too_long", "内容过长"));
+            } else if has_control(text) {
+                errors.push(FieldError::new(name, "control", "内容含有控制字符"));
             }
         }
         if self.contact_phone.chars().count() > 40 {
@@ -1077,7 +1136,8 @@ pub fn centre_measures(events: &[LoggedEvent]) -> Vec<CentreMonth> {
             let Some(centre) = routed.notify_facility_id.clone() else {
                 continue;
             };
-            let month = routed.at.format("%Y-%m").to_string();
+            // Months are China months (UTC+8), as the reports read them.
+            let month = (routed.at + Duration::hours(8)).format("%Y-%m").to_string();
             let a = acc.entry((centre.clone(), month.clone())).or_insert_with(|| Acc {
                 m: CentreMonth {
                     facility_id: centre.clone(),
@@ -1208,6 +1268,10 @@ mod tests {
             (S::Acknowledged, Verb::Redirect, S::Redirected),
             (S::Accepted, Verb::Depart, S::Departed),
             (S::Departed, Verb::Arrive, S::Arrived),
+            (S::Sent, Verb::Arrive, S::Arrived),
+            (S::Acknowledged, Verb::Arrive, S::Arrived),
+            (S::Accepted, Verb::Arrive, S::Arrived),
+            (S::Redirected, Verb::Arrive, S::Arrived),
             (S::Arrived, Verb::Feedback, S::FeedbackReturned),
             (S::FeedbackReturned, Verb::Feedback, S::FeedbackReturned),
             (S::FeedbackReturned, Verb::Close, S::Closed),
@@ -1424,6 +1488,13 @@ mod tests {
         assert_eq!(a.map(|f| f.id.as_str()), Some("CTY-MCH"));
         assert_eq!(b.map(|f| f.id.as_str()), Some("CITY"));
         assert_eq!(c.map(|f| f.id.as_str()), Some("PROV"));
+        // A late city centre: the province; a late province centre: nobody above it is invented.
+        let [a, b, c] = ladder(&dir[4], &dir);
+        assert_eq!(a.map(|f| f.id.as_str()), Some("CITY"));
+        assert_eq!(b.map(|f| f.id.as_str()), Some("PROV"));
+        assert_eq!(c, None);
+        let [a, b, _] = ladder(&dir[5], &dir);
+        assert_eq!((a.map(|f| f.id.as_str()), b), (Some("PROV"), None));
     }
 
     #[test]
@@ -1501,6 +1572,17 @@ mod tests {
         assert_eq!((c2.arrived, c2.feedback_returned), (2, 1));
         assert_eq!(c2.feedback_completeness, Some(50.0));
         assert_eq!(c2.month, "2026-11");
+        // 03:00 on the 1st in China is still the previous day in UTC: it counts for the new month.
+        let late = vec![LoggedEvent {
+            referral_id: "r3".into(),
+            at: NaiveDate::from_ymd_opt(2026, 11, 30)
+                .and_then(|d| d.and_hms_opt(19, 0, 0))
+                .unwrap(),
+            kind: "send".into(),
+            facility_id: Some("A".into()),
+            notify_facility_id: Some("C1".into()),
+        }];
+        assert_eq!(centre_measures(&late)[0].month, "2026-12");
     }
 
     // --------------------------------------------------------- model-based test
@@ -1550,7 +1632,7 @@ mod tests {
         if reached(&[S::Accepted, S::Departed, S::Arrived, S::FeedbackReturned, S::Closed]) {
             assert!(r.accepted_at.is_some() && r.acknowledged_at.is_some());
         }
-        if reached(&[S::Departed, S::Arrived, S::FeedbackReturned, S::Closed]) {
+        if reached(&[S::Departed]) {
             assert!(r.departed_at.is_some());
         }
         if reached(&[S::Arrived, S::FeedbackReturned, S::Closed]) {

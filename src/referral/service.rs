@@ -74,9 +74,16 @@ fn may_view(c: &mut AnyConnection, actor: &Actor, r: &ReferralRecord, to: &Facil
     if !(actor.may(Action::ReadRecord) || actor.may(Action::Refer)) {
         return Ok(false);
     }
-    if side(actor, &r.lifecycle).is_some()
-        || actor.scope.covers(&r.jurisdiction, r.township_code.as_deref())
-        || actor.scope.covers(&to.jurisdiction, to.township_code.as_deref())
+    // A draft has not been sent: only the facility writing it sees it.
+    if r.lifecycle.state == State::Draft {
+        return Ok(actor.facility.id == r.lifecycle.from_facility_id);
+    }
+    if side(actor, &r.lifecycle).is_some() || actor.scope.covers(&r.jurisdiction, r.township_code.as_deref()) {
+        return Ok(true);
+    }
+    // Coordinators of the receiving centre's area follow what comes into their centres.
+    if actor.role == crate::auth::model::Role::ReferralCoordinator
+        && actor.scope.covers(&to.jurisdiction, to.township_code.as_deref())
     {
         return Ok(true);
     }
@@ -98,6 +105,26 @@ fn load_visible(c: &mut AnyConnection, actor: &Actor, id: &str) -> Result<Referr
         return Err(ServiceError::forbidden(referral_target(&r)));
     }
     Ok(r)
+}
+
+/// Only a critical-care centre for this kind of patient receives a referral (a mistyped code must
+/// not send an emergency to a township clinic).
+fn require_centre(f: &Facility, kind: PatientKind) -> Result<(), ServiceError> {
+    if f.capabilities.iter().any(|c| c == model::centre_capability(kind)) {
+        return Ok(());
+    }
+    Err(ServiceError::invalid(
+        "to_facility",
+        "capability",
+        format!(
+            "{} 不是{}",
+            f.name,
+            match kind {
+                PatientKind::Maternal => "危重孕产妇救治中心",
+                PatientKind::Newborn => "危重新生儿救治中心",
+            }
+        ),
+    ))
 }
 
 /// A receiving centre named by its code (hospitals, the contract) or its id (our forms).
@@ -240,8 +267,13 @@ pub struct ReferralView {
     pub my_side: Option<Party>,
     /// What the asking actor may do now.
     pub allowed: Vec<Verb>,
-    /// Where the patient could go next (after a rejection, or for a redirect).
+    /// Where the patient could go next (after a rejection, or for a redirect), best first.
     pub suggestions: Vec<FacilityBrief>,
+    /// The sender may still add or correct details (open, before arrival).
+    pub editable: bool,
+    /// Every other centre that takes this kind of patient, suggestions first: a patient is never
+    /// stuck because no centre has every capability she needs (those gaps are warnings).
+    pub choices: Vec<FacilityBrief>,
     pub near_miss_labels: Vec<String>,
     pub danger_sign_labels: Vec<String>,
     pub outcome_label: Option<&'static str>,
@@ -291,6 +323,16 @@ fn build_view(
     } else {
         Vec::new()
     };
+    let cap = model::centre_capability(r.patient_kind);
+    let mut choices = suggestions.clone();
+    choices.extend(
+        dir.iter()
+            .filter(|e| e.facility.capabilities.iter().any(|c| c == cap))
+            .filter(|e| e.facility.id != l.from_facility_id && e.facility.id != l.to_facility_id)
+            .filter(|e| !l.declined_by.contains(&e.facility.id))
+            .filter(|e| !suggestions.iter().any(|s| s.id == e.facility.id))
+            .map(brief),
+    );
     let to_caps = dir
         .iter()
         .find(|e| e.facility.id == l.to_facility_id)
@@ -326,6 +368,8 @@ fn build_view(
         outcome_label: l.feedback.as_ref().map(|f| f.outcome.label_zh()),
         risk_colour_label: r.details.risk_colour.as_deref().map(model::risk_colour_label),
         warnings,
+        choices,
+        editable: l.state.is_open() && l.arrived_at.is_none(),
         record: r,
     })
 }
@@ -391,13 +435,18 @@ fn prefill(
     let today = today_china();
     match p.status {
         PregnancyStatus::Active => {
+            // Only a plausible gestational age (a pregnancy never closed in the record is not).
             let ga = p.dating.gestational_age_on(today);
-            d.gestational_weeks = u16::try_from(ga.days / 7).ok();
-            d.gestational_days = u16::try_from(ga.days % 7).ok();
+            if (0..=45 * 7).contains(&ga.days) {
+                d.gestational_weeks = u16::try_from(ga.days / 7).ok();
+                d.gestational_days = u16::try_from(ga.days % 7).ok();
+            }
         }
         _ => {
             if let Some(del) = crate::pregnancy::repo::delivery_for(c, &p.id)? {
-                d.days_postpartum = u16::try_from((today - del.delivery_date).num_days()).ok();
+                d.days_postpartum = u16::try_from((today - del.delivery_date).num_days())
+                    .ok()
+                    .filter(|n| *n <= 365);
             }
         }
     }
@@ -409,9 +458,12 @@ fn prefill(
             a.colour.as_str().to_string()
         }
     });
-    // A pregnancy ended more than a year ago is not this referral's episode.
-    let recent = p.status == PregnancyStatus::Active || d.days_postpartum.is_some_and(|d| d <= 365);
-    Ok((recent.then_some(p.id), d))
+    // A pregnancy ended more than a year ago is not this referral's episode: nothing from it.
+    let recent = p.status == PregnancyStatus::Active || d.days_postpartum.is_some();
+    if !recent {
+        return Ok((None, Details::default()));
+    }
+    Ok((Some(p.id), d))
 }
 
 pub async fn form(db: &Db, actor: &Actor, person_id: String, kind: PatientKind) -> Result<ReferralForm, ServiceError> {
@@ -544,6 +596,8 @@ impl NewReferral {
             errors.push(FieldError::new("reason", "required", "请填写转诊原因"));
         } else if reason.chars().count() > 2000 {
             errors.push(FieldError::new("reason", "too_long", "转诊原因过长"));
+        } else if model::has_control(&reason) {
+            errors.push(FieldError::new("reason", "control", "转诊原因含有控制字符"));
         }
         if self.to_facility.trim().is_empty() {
             errors.push(FieldError::new("to_facility", "required", "请选择接收中心"));
@@ -584,6 +638,7 @@ pub fn open_in(
     }
     let person = person_for(c, actor, Action::Refer, &new.person_id)?;
     let to = centre_named(c, &new.to_facility)?;
+    require_centre(&to, new.kind)?;
     let (pregnancy_id, mut details) = prefill(c, &person.id, new.kind)?;
     if let Some(g) = new.details {
         details = merge_details(details, g);
@@ -628,6 +683,21 @@ pub fn open_in(
         r = apply(c, actor, r, Command::Send { to: None }, now)?;
     }
     Ok(r)
+}
+
+/// Whether the last `verb` on this referral came from this facility (a hospital resending an
+/// answer it already gave).
+pub fn last_done_by(
+    c: &mut AnyConnection,
+    referral_id: &str,
+    verb: Verb,
+    facility_id: &str,
+) -> Result<bool, ServiceError> {
+    Ok(repo::events(c, referral_id)?
+        .iter()
+        .rev()
+        .find(|e| e.kind == verb.as_str())
+        .is_some_and(|e| e.facility_id.as_deref() == Some(facility_id)))
 }
 
 /// The referral an interface message names: our id, or the hospital's own identifier.
@@ -682,21 +752,7 @@ fn apply(
         _ => None,
     };
     if let Some(t) = &target {
-        let cap = model::centre_capability(r.patient_kind);
-        if !t.capabilities.iter().any(|x| x == cap) {
-            return Err(ServiceError::invalid(
-                "to_facility",
-                "capability",
-                format!(
-                    "{} 不是{}",
-                    t.name,
-                    match r.patient_kind {
-                        PatientKind::Maternal => "危重孕产妇救治中心",
-                        PatientKind::Newborn => "危重新生儿救治中心",
-                    }
-                ),
-            ));
-        }
+        require_centre(t, r.patient_kind)?;
     }
     let cmd = match (cmd, &target) {
         (Command::Send { .. }, Some(t)) => Command::Send { to: Some(t.id.clone()) },
@@ -740,28 +796,10 @@ fn apply(
         },
     )?;
     match t.verb {
-        // Access follows the patient (issue 4 §6): the accepting centre may care for her.
-        Verb::Accept => {
-            crate::auth::repo::insert_grant(
-                c,
-                &crate::auth::repo::Grant {
-                    id: &new_id(),
-                    facility_id: &r.lifecycle.to_facility_id,
-                    person_id: &r.person_id,
-                    pregnancy_id: r.pregnancy_id.as_deref(),
-                    referral_id: Some(&r.lifecycle.id),
-                    granted_at: now,
-                    expires_at: now + Duration::days(grant_days()),
-                },
-            )?;
-            record(
-                c,
-                actor,
-                "grant",
-                referral_target(&r),
-                &format!("record access for the receiving centre for {} days", grant_days()),
-            )?;
-        }
+        // Access follows the patient (issue 4 §6): the accepting centre may care for her — also
+        // when she arrived before anyone pressed "accept".
+        Verb::Accept => grant_access(c, actor, &r, now)?,
+        Verb::Arrive if !matches!(t.from, State::Accepted | State::Departed) => grant_access(c, actor, &r, now)?,
         // A cancelled transfer never reaches the centre: its access ends now.
         Verb::Cancel => crate::auth::repo::end_grants_for_referral(c, &r.lifecycle.id, now)?,
         _ => {}
@@ -774,6 +812,34 @@ fn apply(
         &format!("referral {} → {}", t.verb.as_str(), t.to.as_str()),
     )?;
     Ok(r)
+}
+
+/// The receiving centre's staff may read and care for her record for the configured days.
+fn grant_access(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    r: &ReferralRecord,
+    now: NaiveDateTime,
+) -> Result<(), ServiceError> {
+    crate::auth::repo::insert_grant(
+        c,
+        &crate::auth::repo::Grant {
+            id: &new_id(),
+            facility_id: &r.lifecycle.to_facility_id,
+            person_id: &r.person_id,
+            pregnancy_id: r.pregnancy_id.as_deref(),
+            referral_id: Some(&r.lifecycle.id),
+            granted_at: now,
+            expires_at: now + Duration::days(grant_days()),
+        },
+    )?;
+    record(
+        c,
+        actor,
+        "grant",
+        referral_target(r),
+        &format!("record access for the receiving centre for {} days", grant_days()),
+    )
 }
 
 /// The body of `POST /api/referrals/{id}/{action}` (fields the action needs).
@@ -916,7 +982,10 @@ pub fn update_details_in(
             "患者已到达或转诊已结束，转出信息不能再修改".into(),
         ));
     }
-    r.details = details.validate(r.patient_kind).map_err(ServiceError::Invalid)?;
+    let called_at = details.called_at.or(r.details.called_at);
+    r.details = Details { called_at, ..details }
+        .validate(r.patient_kind)
+        .map_err(ServiceError::Invalid)?;
     if !repo::update(c, &r, now)? {
         return Err(ServiceError::Conflict("该转诊刚被他人更新，请刷新后重试".into()));
     }
@@ -1022,9 +1091,14 @@ fn rows(
                 risk_colour_label: r.details.risk_colour.as_deref().map(model::risk_colour_label),
                 from_facility: brief_of(&dir, &l.from_facility_id).name,
                 to_facility: brief_of(&dir, &l.to_facility_id).name,
+                // An emergency waiting for me: a new one for the centre, a rejected one for the
+                // sender (who must find the next centre within minutes).
                 alert: l.urgency == Urgency::Emergency
-                    && matches!(l.state, State::Sent | State::Redirected)
-                    && my_side == Some(Party::Receiver),
+                    && match my_side {
+                        Some(Party::Receiver) => matches!(l.state, State::Sent | State::Redirected),
+                        Some(Party::Sender) => l.state == State::Rejected,
+                        None => false,
+                    },
                 my_side,
                 clock: clock_of(l, now),
                 allowed,
@@ -1060,14 +1134,13 @@ fn listing(
         }));
     }
     let (township, prefix) = actor.scope.filters();
-    Ok(repo::concerning(
-        c,
-        &actor.facility.id,
-        township,
-        prefix,
-        open_only,
-        limit,
-    )?)
+    // A draft has not been sent: only its own facility sees it.
+    Ok(
+        repo::concerning(c, &actor.facility.id, township, prefix, open_only, limit)?
+            .into_iter()
+            .filter(|r| r.lifecycle.state != State::Draft || r.lifecycle.from_facility_id == actor.facility.id)
+            .collect(),
+    )
 }
 
 /// `/referrals`: my facility's referrals (sent and received) and my area's, newest first.
@@ -1110,50 +1183,69 @@ pub struct Board {
 pub async fn board(db: &Db, actor: &Actor) -> Result<Board, ServiceError> {
     let actor2 = actor.clone();
     guarded(db, actor, "read", move |c| {
-        let actor = &actor2;
-        let now = now_utc();
-        let version = repo::latest_event_id(c)?;
-        let list = listing(c, actor, true, 500)?;
-        let mut rows = rows(c, actor, list, now)?;
-        // Most urgent first, then most late (the furthest past its limit), then the oldest.
-        rows.sort_by_key(|r| {
-            (
-                r.urgency,
-                std::cmp::Reverse(r.clock.as_ref().map_or(i64::MIN, |k| k.late_minutes)),
-                r.created_at,
-            )
-        });
-        let dir = crate::facility::repo::directory(c)?;
-        let notices = repo::notifications(c, &actor.facility.id, now - Duration::hours(24), 50)?
-            .iter()
-            .filter(|e| e.facility_id.as_deref() != Some(actor.facility.id.as_str()))
-            .map(|e| {
-                let v = event_view(e, &dir);
-                Notice {
-                    referral_id: e.referral_id.clone(),
-                    at: e.at,
-                    label: v.label,
-                    detail: if e.detail.is_empty() {
-                        format!("{} · {}", v.facility, v.to_label)
-                    } else {
-                        e.detail.clone()
-                    },
-                    escalated: e.kind == "escalated",
-                }
-            })
-            .collect();
-        audit_rows(c, actor, &rows, "referral board")?;
-        Ok(Board {
-            open: rows.len(),
-            late: rows.iter().filter(|r| r.clock.as_ref().is_some_and(|k| k.late)).count(),
-            emergencies: rows.iter().filter(|r| r.urgency == Urgency::Emergency).count(),
-            rows,
-            notices,
-            version,
-            generated_at: now,
-        })
+        let board = board_in(c, &actor2, now_utc())?;
+        audit_rows(c, &actor2, &board.rows, "referral board")?;
+        Ok(board)
     })
     .await
+}
+
+/// The board as it is now, not yet shown to anyone (no audit row): the live stream builds it to
+/// see whether anything the actor would see changed, and audits with [`audit_board`] only what
+/// it then pushes.
+pub async fn board_snapshot(db: &Db, actor: &Actor) -> Result<Board, ServiceError> {
+    let actor = actor.clone();
+    db.read(move |c| board_in(c, &actor, now_utc())).await
+}
+
+/// Audit the rows of a board about to be pushed to the actor.
+pub async fn audit_board(db: &Db, actor: &Actor, board: &Board) -> Result<(), ServiceError> {
+    let actor2 = actor.clone();
+    let rows = board.rows.clone();
+    db.write(move |c| audit_rows(c, &actor2, &rows, "referral board (live)"))
+        .await
+}
+
+fn board_in(c: &mut AnyConnection, actor: &Actor, now: NaiveDateTime) -> Result<Board, ServiceError> {
+    let version = repo::latest_event_id(c)?;
+    let list = listing(c, actor, true, 500)?;
+    let mut rows = rows(c, actor, list, now)?;
+    // Most urgent first, then most late (the furthest past its limit), then the oldest.
+    rows.sort_by_key(|r| {
+        (
+            r.urgency,
+            std::cmp::Reverse(r.clock.as_ref().map_or(i64::MIN, |k| k.late_minutes)),
+            r.created_at,
+        )
+    });
+    let dir = crate::facility::repo::directory(c)?;
+    let notices = repo::notifications(c, &actor.facility.id, now - Duration::hours(24), 50)?
+        .iter()
+        .filter(|e| e.facility_id.as_deref() != Some(actor.facility.id.as_str()))
+        .map(|e| {
+            let v = event_view(e, &dir);
+            Notice {
+                referral_id: e.referral_id.clone(),
+                at: e.at,
+                label: v.label,
+                detail: if e.detail.is_empty() {
+                    format!("{} · {}", v.facility, v.to_label)
+                } else {
+                    e.detail.clone()
+                },
+                escalated: e.kind == "escalated",
+            }
+        })
+        .collect();
+    Ok(Board {
+        open: rows.len(),
+        late: rows.iter().filter(|r| r.clock.as_ref().is_some_and(|k| k.late)).count(),
+        emergencies: rows.iter().filter(|r| r.urgency == Urgency::Emergency).count(),
+        rows,
+        notices,
+        version,
+        generated_at: now,
+    })
 }
 
 /// The board's change marker (no patient data): the newest log entry.
@@ -1197,62 +1289,80 @@ pub async fn escalate_late(db: &Db, now: NaiveDateTime) -> Result<usize, Service
         let dir = crate::facility::repo::all(c)?;
         let mut fired = 0;
         for r in due {
-            let l = &r.lifecycle;
-            let (Some(step), Some(due_at)) = (l.step(), l.step_due_at) else {
-                continue;
-            };
-            let limit = clocks().limit(l.urgency, step);
-            let level = model::escalation_level(due_at, limit, now);
-            if level <= l.escalation_level {
-                continue;
-            }
-            if !repo::raise_escalation(c, &l.id, l.step_no, l.escalation_level, level)? {
-                continue;
-            }
-            let responsible_id = match step.party() {
-                Party::Sender => &l.from_facility_id,
-                Party::Receiver => &l.to_facility_id,
-            };
-            let Some(responsible) = dir.iter().find(|f| &f.id == responsible_id) else {
-                continue;
-            };
-            let rungs = model::ladder(responsible, &dir);
-            let late = (now - due_at).num_minutes();
-            for lvl in (l.escalation_level + 1)..=level {
-                let rung = rungs.get((lvl - 1) as usize).copied().flatten();
-                let detail = format!(
-                    "「{}」超过时限 {} 分钟（{}，限 {} 分钟）{}",
-                    step.label_zh(),
-                    late,
-                    l.urgency.label_zh(),
-                    limit.num_minutes(),
-                    rung.map(|f| format!("，已通知 {}", f.name)).unwrap_or_default()
-                );
-                repo::add_event(
-                    c,
-                    &EventRow {
-                        id: new_id(),
-                        referral_id: l.id.clone(),
-                        at: now,
-                        kind: "escalated".into(),
-                        from_state: l.state.as_str().into(),
-                        to_state: l.state.as_str().into(),
-                        step_no: l.step_no,
-                        actor_name: "system".into(),
-                        actor_display: "系统".into(),
-                        facility_id: None,
-                        detail: detail.clone(),
-                        notify_facility_id: rung.map(|f| f.id.clone()),
-                        escalation_level: Some(lvl),
-                    },
-                )?;
-                record_system(c, "escalate", referral_target(&r), &format!("level {lvl}: {detail}"))?;
-                fired += 1;
+            // Each referral in its own savepoint: one that fails is retried next tick, the others
+            // still escalate now.
+            match crate::storage::savepoint(c, |sp| escalate_one(sp, &r, &dir, now)) {
+                Ok(n) => fired += n,
+                Err(e) => {
+                    tracing::warn!(referral = %r.lifecycle.id, error = %e, "escalation failed; retried next tick")
+                }
             }
         }
         Ok(fired)
     })
     .await
+}
+
+fn escalate_one(
+    c: &mut AnyConnection,
+    r: &ReferralRecord,
+    dir: &[Facility],
+    now: NaiveDateTime,
+) -> Result<usize, ServiceError> {
+    let mut fired = 0;
+    let l = &r.lifecycle;
+    let (Some(step), Some(due_at)) = (l.step(), l.step_due_at) else {
+        return Ok(0);
+    };
+    let limit = clocks().limit(l.urgency, step);
+    let level = model::escalation_level(due_at, limit, now);
+    if level <= l.escalation_level {
+        return Ok(0);
+    }
+    if !repo::raise_escalation(c, &l.id, l.step_no, l.escalation_level, level)? {
+        return Ok(0);
+    }
+    let responsible_id = match step.party() {
+        Party::Sender => &l.from_facility_id,
+        Party::Receiver => &l.to_facility_id,
+    };
+    let Some(responsible) = dir.iter().find(|f| &f.id == responsible_id) else {
+        return Ok(0);
+    };
+    let rungs = model::ladder(responsible, dir);
+    let late = (now - due_at).num_minutes();
+    for lvl in (l.escalation_level + 1)..=level {
+        let rung = rungs.get((lvl - 1) as usize).copied().flatten();
+        let detail = format!(
+            "「{}」超过时限 {} 分钟（{}，限 {} 分钟）{}",
+            step.label_zh(),
+            late,
+            l.urgency.label_zh(),
+            limit.num_minutes(),
+            rung.map(|f| format!("，已通知 {}", f.name)).unwrap_or_default()
+        );
+        repo::add_event(
+            c,
+            &EventRow {
+                id: new_id(),
+                referral_id: l.id.clone(),
+                at: now,
+                kind: "escalated".into(),
+                from_state: l.state.as_str().into(),
+                to_state: l.state.as_str().into(),
+                step_no: l.step_no,
+                actor_name: "system".into(),
+                actor_display: "系统".into(),
+                facility_id: None,
+                detail: detail.clone(),
+                notify_facility_id: rung.map(|f| f.id.clone()),
+                escalation_level: Some(lvl),
+            },
+        )?;
+        record_system(c, "escalate", referral_target(r), &format!("level {lvl}: {detail}"))?;
+        fired += 1;
+    }
+    Ok(fired)
 }
 
 // ------------------------------------------------------------------ measures

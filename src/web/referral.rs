@@ -302,25 +302,30 @@ pub async fn board_stream(st: web::Data<AppState>, req: HttpRequest) -> HttpResp
     let Some(token) = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()) else {
         return HttpResponse::Unauthorized().finish();
     };
-    let Ok(Some(_)) = crate::auth::service::session_peek(&st.db, &token).await else {
+    let Ok(Some(actor)) = crate::auth::service::session_peek(&st.db, &token).await else {
         return HttpResponse::Unauthorized().finish();
     };
-    let last = req
-        .headers()
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    // Only those the board is for get a stream (an administrator's would be refused every time).
+    if !(actor.may(Action::Refer) || actor.may(Action::ReadRecord)) {
+        return HttpResponse::Forbidden().finish();
+    }
+    let addr = req.peer_addr().map(|a| a.ip().to_string());
     struct S {
         st: web::Data<AppState>,
         token: String,
-        last: Option<String>,
+        addr: Option<String>,
+        /// The log position last looked at, and a digest of the rows last pushed.
+        seen: Option<String>,
+        pushed: u64,
         ticks: u32,
         done: bool,
     }
     let state = S {
         st,
         token,
-        last,
+        addr,
+        seen: None,
+        pushed: 0,
         ticks: 0,
         done: false,
     };
@@ -333,40 +338,58 @@ pub async fn board_stream(st: web::Data<AppState>, req: HttpRequest) -> HttpResp
                 tokio::time::sleep(StdDuration::from_secs(1)).await;
             }
             s.ticks += 1;
+            // A cheap check each second; the board itself only when the log moved, and every
+            // 15 s anyway (a clock passing its limit turns a row red without any event).
             let version = referral::board_version(&s.st.db).await.ok().flatten();
-            let changed = version.is_some() && version != s.last;
-            if !changed && s.ticks % 15 != 0 {
+            let moved = version != s.seen;
+            if !moved && s.ticks % 15 != 0 {
                 continue;
             }
+            s.seen = version;
             let actor = match crate::auth::service::session_peek(&s.st.db, &s.token).await {
-                Ok(Some(a)) => a,
+                Ok(Some(a)) => a.with_client_addr(s.addr.clone()),
                 _ => {
                     s.done = true;
                     return Some((
-                        Ok::<_, actix_web::Error>(web::Bytes::from("event: expired\ndata: 1\n\n")),
+                        Ok::<_, actix_web::Error>(web::Bytes::from(sse_event("expired", "", "1"))),
                         s,
                     ));
                 }
             };
-            if !changed {
-                return Some((Ok(web::Bytes::from(": ping\n\n")), s));
-            }
-            let html = match referral::board(&s.st.db, &actor).await {
-                Ok(b) => {
-                    s.st.templates
-                        .render("partials/referral_board_rows", &json!({"board": b, "csrf": ""}))
-                        .unwrap_or_default()
+            let board = match referral::board_snapshot(&s.st.db, &actor).await {
+                Ok(b) => b,
+                Err(ServiceError::Forbidden { .. }) => {
+                    s.done = true;
+                    return Some((Ok(web::Bytes::from(sse_event("expired", "", "1"))), s));
                 }
-                Err(_) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "live board: could not build the board; retrying");
+                    continue;
+                }
             };
-            s.last = version.clone();
-            let mut msg = format!("id: {}\nevent: board\n", version.unwrap_or_default());
-            for line in html.lines() {
-                msg.push_str("data: ");
-                msg.push_str(line);
-                msg.push('\n');
+            let html =
+                s.st.templates
+                    .render("partials/referral_board_rows", &json!({"board": board, "csrf": ""}))
+                    .unwrap_or_default();
+            let digest = {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                html.hash(&mut h);
+                h.finish()
+            };
+            if digest == s.pushed {
+                if s.ticks % 15 == 0 {
+                    return Some((Ok(web::Bytes::from(": ping\n\n")), s));
+                }
+                continue;
             }
-            msg.push('\n');
+            // What is pushed is a read of patient data: audited before it leaves.
+            if let Err(e) = referral::audit_board(&s.st.db, &actor, &board).await {
+                tracing::warn!(error = %e, "live board: could not audit; not pushed");
+                continue;
+            }
+            s.pushed = digest;
+            let msg = sse_event("board", board.version.as_deref().unwrap_or(""), &html);
             return Some((Ok(web::Bytes::from(msg)), s));
         }
     });
@@ -375,6 +398,38 @@ pub async fn board_stream(st: web::Data<AppState>, req: HttpRequest) -> HttpResp
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(stream)
+}
+
+/// One server-sent event. Every line break the text may hold (`\n`, `\r`, `\r\n`) starts a new
+/// `data:` line, so no content can end the event early or forge a field (`event:`, `retry:`).
+fn sse_event(event: &str, id: &str, data: &str) -> String {
+    let mut msg = String::with_capacity(data.len() + 64);
+    let clean = |s: &str| s.replace(['\r', '\n'], " ");
+    msg.push_str(&format!("id: {}\nevent: {}\n", clean(id), clean(event)));
+    for line in data.split(['\r', '\n']) {
+        msg.push_str("data: ");
+        msg.push_str(line);
+        msg.push('\n');
+    }
+    msg.push('\n');
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn no_text_can_break_out_of_an_event() {
+        let e = super::sse_event("board", "1", "<td>x\r\revent: expired\rdata: 1</td>\nnext");
+        let lines: Vec<&str> = e.split('\n').collect();
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.is_empty() || l.starts_with("data: ") || l.starts_with("id: ") || l.starts_with("event: "))
+        );
+        assert_eq!(lines.iter().filter(|l| l.starts_with("event: ")).count(), 1);
+        assert!(!e.contains('\r'));
+        assert!(e.ends_with("\n\n"));
+    }
 }
 
 fn base_url(req: &HttpRequest) -> String {

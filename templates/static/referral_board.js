@@ -72,8 +72,31 @@
     status.setAttribute("data-updates", String(Number(status.getAttribute("data-updates") || "0") + 1));
     prepare();
   });
-  es.addEventListener("expired", function () { es.close(); window.location.href = "/login"; });
-  es.onerror = function () { status.textContent = "连接中断，正在重连…"; };
+  // The alerts must never stop silently: when the stream ends (session over, server gone for
+  // good) say so loudly and keep saying it until someone logs in again.
+  var stopped = null;
+  function alertsOff(why) {
+    if (stopped) return;
+    es.close();
+    status.textContent = "实时提醒已停止";
+    banner.hidden = false;
+    banner.classList.add("flash");
+    banner.innerHTML = "";
+    var text = document.createTextNode("实时提醒已停止（" + why + "），新的紧急转诊不会再提示！ ");
+    var link = document.createElement("a");
+    link.href = "/login?next=/referrals/board";
+    link.textContent = "重新登录";
+    link.id = "relogin";
+    banner.appendChild(text);
+    banner.appendChild(link);
+    beep();
+    stopped = setInterval(beep, 30000);
+  }
+  es.addEventListener("expired", function () { alertsOff("登录已过期"); });
+  es.onerror = function () {
+    if (es.readyState === EventSource.CLOSED) { alertsOff("与服务器的连接已断开"); }
+    else { status.textContent = "连接中断，正在重连…"; }
+  };
   es.onopen = function () { status.textContent = "实时"; };
   void first;
 })();

@@ -149,12 +149,15 @@ async fn a_receiving_hospital_answers_with_rri_i12_through_the_same_state_machin
     let acks = conn.exchange(&rri_i12(hosp, "RRI-2", &rid, "accepted", "")).await;
     assert_eq!(msa(&acks[0]).0, "AA");
     assert_eq!(acks[0].get("ERR-4").unwrap().as_deref(), Some("W"));
-    // Arrival before departure: refused with the reason, nothing changes.
-    let arrive = "PRD|RT|王^主治|||||CTYHOSP\rNTE|1||意识清\r";
-    let acks = conn.exchange(&rri_i12(hosp, "RRI-3", &rid, "arrived", arrive)).await;
+    // Feedback before arrival: refused with the reason, nothing changes.
+    let early = "DG1|1||||子痫\rZFB|survived\r";
+    let acks = conn
+        .exchange(&rri_i12(hosp, "RRI-3", &rid, "feedback_returned", early))
+        .await;
     assert_eq!(msa(&acks[0]).0, "AE");
     assert_eq!(acks[0].get("ERR-2").unwrap().as_deref(), Some("RF1^1^1"));
     assert_eq!(state(&app, &rid).await["state"], "accepted");
+    let arrive = "PRD|RT|王^主治|||||CTYHOSP\rNTE|1||意识清\r";
     // Another county's hospital cannot answer it.
     let acks = conn
         .exchange(&rri_i12(("NBRHIS", "NBRHOSP"), "RRI-4", &rid, "rejected", ""))

@@ -215,8 +215,14 @@ async fn illegal_transitions_and_strangers_are_refused_with_a_clear_reason() {
     let mut centre = app.login("clinician", "CTYHOSP").await;
     let (s, v) = act(&mut centre, &id, "depart", json!({})).await;
     assert_eq!(s, 409, "{v}");
-    let (s, v) = act(&mut centre, &id, "arrive", json!({"received_by": "x"})).await;
-    assert_eq!(s, 409, "not departed yet: {v}");
+    let (s, v) = act(
+        &mut centre,
+        &id,
+        "feedback",
+        json!({"diagnosis": "x", "outcome": "survived"}),
+    )
+    .await;
+    assert_eq!(s, 409, "no feedback before arrival: {v}");
     assert!(v["error"].as_str().unwrap().contains("已发出"), "{v}");
     let (s, _) = act(&mut centre, &id, "fly", json!({})).await;
     assert_eq!(s, 404);
@@ -364,6 +370,7 @@ async fn accepting_grants_the_centre_access_and_cancelling_ends_it() {
     );
     assert_eq!(centre.get_json(&format!("/api/persons/{person}")).await.0, 200);
     // The grant covers care, not re-registration: the centre cannot book for her.
+    // (Arrival without any click before it grants access too: see the next test.)
     let (s, _) = centre
         .post_json(
             &format!("/api/persons/{person}/pregnancies"),
@@ -691,4 +698,44 @@ async fn a_hospital_without_hl7_answers_a_newborn_referral_with_its_bearer_token
         .unwrap();
     assert_eq!(r["state"], "accepted");
     assert_eq!(r["timeline"][3]["actor"], "县医院 HIS");
+}
+
+#[tokio::test]
+async fn the_patient_in_front_of_the_centre_is_received_even_if_nobody_clicked_before() {
+    let app = spawn_app().await;
+    let (mut sender, person, pregnancy) = township_woman(&app).await;
+    // To the neighbouring county's centre (outside her area), accepted by phone, never clicked.
+    let r = open_emergency(&mut sender, &person, "NBR", true).await;
+    let id = r["id"].as_str().unwrap().to_string();
+    let mut centre = app.login("clinician", "NBR").await;
+    let (s, v) = act(
+        &mut centre,
+        &id,
+        "arrive",
+        json!({"received_by": "李主治", "note": "救护车送达"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["state"], "arrived");
+    assert!(v["accepted_at"].is_string(), "arrival implies acceptance");
+    assert!(v["departed_at"].is_null(), "an unrecorded departure stays unknown");
+    // She can be cared for: the centre reads her record, and feedback closes the loop.
+    assert_eq!(centre.get_json(&format!("/api/pregnancies/{pregnancy}")).await.0, 200);
+    let (s, _) = act(
+        &mut centre,
+        &id,
+        "feedback",
+        json!({"diagnosis": "胎盘早剥", "outcome": "in_treatment"}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    // A draft is the sender's alone: nobody else sees it, not even the centre it names.
+    let draft = open_emergency(&mut sender, &person, "NBR", false).await;
+    let did = draft["id"].as_str().unwrap();
+    assert_eq!(centre.get_json(&format!("/api/referrals/{did}")).await.0, 403);
+    let mut county = app.login("clinician", "COUNTY").await;
+    assert_eq!(county.get_json(&format!("/api/referrals/{did}")).await.0, 403);
+    let (_, list) = county.get_json("/api/referrals").await;
+    assert!(!list.to_string().contains(did), "drafts are not listed for the area");
+    assert_eq!(sender.get_json(&format!("/api/referrals/{did}")).await.0, 200);
 }
