@@ -504,3 +504,60 @@ async fn the_centre_answering_sends_rri_i12_to_the_sending_facility() {
     assert_eq!(get(fb, "ZFB-2"), "输血 6 U");
     assert_eq!(get(fb, "ZFB-3"), "王主治");
 }
+
+#[test]
+fn a_destination_is_registered_from_the_command_line_once_per_facility() {
+    let db = crate::helpers::fresh_db();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mch-chain"))
+            .args(args)
+            .env("DATABASE_URL", &db.url)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let facility = [
+        "facility",
+        "add",
+        "--code",
+        "HOSP",
+        "--name",
+        "县医院",
+        "--level",
+        "county",
+        "--kind",
+        "hospital",
+        "--jurisdiction",
+        "340524",
+    ];
+    assert_eq!(run(&facility).0, 0);
+    let add = [
+        "hl7",
+        "destination",
+        "add",
+        "--facility",
+        "HOSP",
+        "--host",
+        "10.0.0.5",
+        "--port",
+        "2575",
+        "--receiving-app",
+        "HIS",
+        "--receiving-facility",
+        "COUNTYHOSP",
+        "--charset",
+        "gb18030",
+    ];
+    let (code, out) = run(&add);
+    assert_eq!(code, 0, "{out}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["facility"], "HOSP");
+    assert_eq!(v["port"], 2575);
+    assert_ne!(run(&add).0, 0, "one destination per facility");
+    let mut unknown = add;
+    unknown[4] = "NOPE";
+    assert_ne!(run(&unknown).0, 0);
+}
