@@ -384,11 +384,11 @@ async fn exchange(d: &DestinationRow, payload: &[u8], policy: &Policy) -> Result
             Ok(Ok(0)) => return Err("the receiver closed the connection without an ACK".into()),
             Ok(Ok(n)) => n,
         };
-        for event in decoder.feed(buf.get(..n).unwrap_or_default()) {
-            match event {
-                Event::Frame(f) => return Ok(f),
-                Event::Garbage | Event::TooLarge => return Err("the answer is not an MLLP frame".into()),
-            }
+        // The first complete frame is the answer; anything after it is not read.
+        match decoder.feed(buf.get(..n).unwrap_or_default()).into_iter().next() {
+            Some(Event::Frame(f)) => return Ok(f),
+            Some(Event::Garbage | Event::TooLarge) => return Err("the answer is not an MLLP frame".into()),
+            None => {}
         }
     }
 }
