@@ -561,3 +561,38 @@ fn a_destination_is_registered_from_the_command_line_once_per_facility() {
     unknown[4] = "NOPE";
     assert_ne!(run(&unknown).0, 0);
 }
+
+#[tokio::test]
+async fn a_redirect_answers_the_sender_and_refers_the_patient_to_the_new_centre() {
+    let app = quiet_app().await;
+    let township_his = Hospital::start(Answer::Aa).await;
+    let province_his = Hospital::start(Answer::Aa).await;
+    destination(&app, "TWN-A", &township_his).await;
+    destination(&app, "PROV", &province_his).await;
+    let (mut sender, person, id_no) = township_woman(&app, 44).await;
+    // CTYHOSP has no destination: the send queues nothing.
+    let id = send_referral(&mut sender, &person, "CTYHOSP").await;
+    assert!(queue(&app).await.is_empty());
+    let mut centre = app.login("clinician", "CTYHOSP").await;
+    act(
+        &mut centre,
+        &id,
+        "redirect",
+        json!({"to_facility": "PROV", "reason": "需 ECMO"}),
+    )
+    .await;
+    let r = outbox::deliver_due(&app.db, soon(), &policy()).await.unwrap();
+    assert_eq!(r.acked, 2, "{r:?}");
+    let rri = &township_his.received()[0];
+    assert_eq!(get(rri, "MSH-9"), "RRI^I12^RRI_I12");
+    assert_eq!(get(rri, "MSH-4"), "CTYHOSP");
+    assert_eq!(get(rri, "RF1-1.1"), "redirected");
+    assert_eq!(get(rri, "RF1-10.2"), "需 ECMO", "the event's reason");
+    let refm = &province_his.received()[0];
+    assert_eq!(get(refm, "MSH-9"), "REF^I12^REF_I12");
+    assert_eq!(get(refm, "MSH-6"), "PROV-HIS");
+    assert_eq!(get(refm, "RF1-6.1"), id);
+    assert_eq!(get(refm, "PRD[1]-7"), "TWN-A");
+    assert_eq!(get(refm, "PRD[2]-7"), "PROV");
+    assert_eq!(get(refm, "PID-3[1].1"), id_no);
+}
