@@ -15,6 +15,8 @@ pub struct Application {
     server: Server,
     db: Db,
     mllp_limits: crate::hl7::server::Limits,
+    /// The HL7 outbound delivery worker: its period (None: off) and policy.
+    outbox: (Option<std::time::Duration>, crate::hl7::outbox::Policy),
 }
 
 impl Application {
@@ -52,6 +54,11 @@ impl Application {
                 max_backlog: settings.mllp_max_backlog,
                 idle_timeout: std::time::Duration::from_secs(settings.mllp_idle_secs.max(1)),
             },
+            outbox: (
+                (settings.hl7_outbox_tick_ms > 0)
+                    .then(|| std::time::Duration::from_millis(settings.hl7_outbox_tick_ms)),
+                settings.hl7_outbox_policy(),
+            ),
         })
     }
 
@@ -69,8 +76,9 @@ impl Application {
     }
 
     /// Serve until stopped. Also runs the timers that escalate overdue high-risk case follow-ups
-    /// (every minute) and late referral steps (every 15 s); their state lives in the database, so
-    /// several instances may run them and each escalation still fires once.
+    /// (every minute) and late referral steps (every 15 s), and delivers queued HL7 referral
+    /// messages (every second); their state lives in the database, so several instances may run
+    /// them and each escalation still fires once, each message is sent by one instance at a time.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let db = self.db.clone();
         let timer = tokio::spawn(async move {
@@ -92,6 +100,21 @@ impl Application {
                 }
             }
         });
+        // HL7 outbound delivery: the queue lives in the database and claims are leases, so several
+        // instances may run it; each message is still sent by one at a time.
+        let outbox = self.outbox.0.map(|period| {
+            let (db, policy) = (self.db.clone(), self.outbox.1.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(period);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = crate::hl7::outbox::deliver_due(&db, crate::ids::now_utc(), &policy).await {
+                        tracing::warn!(error = %e, "HL7 outbound delivery failed; retrying");
+                    }
+                }
+            })
+        });
         let mllp = match self.mllp {
             Some(l) => {
                 let listener = tokio::net::TcpListener::from_std(l)?;
@@ -106,6 +129,9 @@ impl Application {
         let result = self.server.await;
         timer.abort();
         referral_timer.abort();
+        if let Some(o) = outbox {
+            o.abort();
+        }
         if let Some(m) = mllp {
             m.abort();
         }

@@ -167,6 +167,36 @@ pub enum Hl7Command {
         #[command(subcommand)]
         command: Hl7SenderCommand,
     },
+    /// Destinations (the hospital system that receives one facility's referral messages).
+    Destination {
+        #[command(subcommand)]
+        command: Hl7DestinationCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Hl7DestinationCommand {
+    /// Send this facility's referral messages (REF^I12 / RRI^I12) to a hospital system over MLLP.
+    Add {
+        #[command(flatten)]
+        settings: Settings,
+        /// Our facility code whose messages go there (one destination per facility).
+        #[arg(long)]
+        facility: String,
+        #[arg(long)]
+        host: String,
+        #[arg(long)]
+        port: u16,
+        /// MSH-5 of the messages sent there.
+        #[arg(long)]
+        receiving_app: String,
+        /// MSH-6 of the messages sent there.
+        #[arg(long)]
+        receiving_facility: String,
+        /// utf8 or gb18030 (MSH-18 and the bytes sent).
+        #[arg(long, default_value = "utf8")]
+        charset: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -388,6 +418,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             println!(
                 "{}",
                 json!({"id": id, "sending_app": sending_app, "sending_facility": sending_facility, "facility": facility})
+            );
+            Ok(0)
+        }
+        Command::Hl7 {
+            command:
+                Hl7Command::Destination {
+                    command:
+                        Hl7DestinationCommand::Add {
+                            settings,
+                            facility,
+                            host,
+                            port,
+                            receiving_app,
+                            receiving_facility,
+                            charset,
+                        },
+                },
+        } => {
+            let db = open(&settings)?;
+            let id = crate::hl7::outbox::add_destination(
+                &db,
+                &facility,
+                &host,
+                port,
+                &receiving_app,
+                &receiving_facility,
+                &charset,
+            )
+            .await?;
+            println!(
+                "{}",
+                json!({"id": id, "facility": facility, "host": host, "port": port,
+                       "receiving_app": receiving_app, "receiving_facility": receiving_facility})
             );
             Ok(0)
         }

@@ -33,12 +33,30 @@ pub struct Settings {
     /// HL7: close an MLLP connection idle for this many seconds.
     #[arg(long, env = "MCH_MLLP_IDLE_SECS", default_value_t = 120)]
     pub mllp_idle_secs: u64,
+    /// HL7 outbound: how often the delivery worker looks for due messages, in milliseconds (0: off).
+    #[arg(long, env = "MCH_HL7_OUTBOX_TICK_MS", default_value_t = 1000)]
+    pub hl7_outbox_tick_ms: u64,
+    /// HL7 outbound: how long to wait for a destination's ACK, in milliseconds.
+    #[arg(long, env = "MCH_HL7_OUTBOX_ACK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub hl7_outbox_ack_timeout_ms: u64,
+    /// HL7 outbound: failed attempts after which a message is dead-lettered (replay from /hl7/outbox).
+    #[arg(long, env = "MCH_HL7_OUTBOX_MAX_ATTEMPTS", default_value_t = 8)]
+    pub hl7_outbox_max_attempts: i32,
     /// Log format: text or json.
     #[arg(long, env = "MCH_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
 }
 
 impl Settings {
+    /// The HL7 outbound delivery policy these settings give.
+    pub fn hl7_outbox_policy(&self) -> crate::hl7::outbox::Policy {
+        crate::hl7::outbox::Policy {
+            ack_timeout: std::time::Duration::from_millis(self.hl7_outbox_ack_timeout_ms.max(1)),
+            max_attempts: self.hl7_outbox_max_attempts.max(1),
+            ..crate::hl7::outbox::Policy::default()
+        }
+    }
+
     /// Settings for tests and benchmarks: a database URL and a random port.
     pub fn for_url(database_url: &str) -> Settings {
         Settings {
@@ -53,6 +71,9 @@ impl Settings {
             referral_grant_days: crate::referral::service::DEFAULT_GRANT_DAYS,
             mllp_max_backlog: 1000,
             mllp_idle_secs: 120,
+            hl7_outbox_tick_ms: 1000,
+            hl7_outbox_ack_timeout_ms: 10_000,
+            hl7_outbox_max_attempts: 8,
         }
     }
 }

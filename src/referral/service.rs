@@ -226,6 +226,7 @@ fn event_view(e: &EventRow, dir: &[DirectoryEntry]) -> EventView {
         "opened" => "开单".to_string(),
         "details" => "补充转诊信息".to_string(),
         "note" => "督办记录".to_string(),
+        "hl7_failed" => "接口消息未送达".to_string(),
         k => Verb::parse(k)
             .map(|v| v.label_zh().to_string())
             .unwrap_or_else(|| k.to_string()),
@@ -795,6 +796,7 @@ fn apply(
             escalation_level: None,
         },
     )?;
+    crate::hl7::outbox::referral_changed(c, &r, t.verb, now)?;
     match t.verb {
         // Access follows the patient (issue 4 §6): the accepting centre may care for her — also
         // when she arrived before anyone pressed "accept".
@@ -1009,6 +1011,8 @@ pub fn update_details_in(
             escalation_level: None,
         },
     )?;
+    // Outbound HL7: a details update goes out as a REF^I12 with the current state (as a send).
+    crate::hl7::outbox::referral_changed(c, &r, Verb::Send, now)?;
     record(c, actor, "update", referral_target(&r), "referral details")?;
     Ok(r)
 }

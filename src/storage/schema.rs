@@ -496,3 +496,47 @@ diesel::table! {
 }
 
 diesel::joinable!(referral_events -> referrals (referral_id));
+
+diesel::table! {
+    hl7_destinations (id) {
+        id -> Text,
+        facility_id -> Text,
+        host -> Text,
+        port -> Integer,
+        receiving_app -> Text,
+        receiving_facility -> Text,
+        charset -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    hl7_outbox (id) {
+        id -> Text,
+        destination_id -> Text,
+        referral_id -> Text,
+        person_id -> Text,
+        message_type -> Text,
+        control_id -> Text,
+        raw -> Binary,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_id -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        last_error -> Text,
+        ack_code -> Nullable<Text>,
+        ack -> Text,
+        created_at -> Timestamp,
+        last_attempt_at -> Nullable<Timestamp>,
+        acked_at -> Nullable<Timestamp>,
+        dead_at -> Nullable<Timestamp>,
+        replays -> Integer,
+        replayed_at -> Nullable<Timestamp>,
+        replayed_by -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(hl7_outbox -> hl7_destinations (destination_id));
+diesel::allow_tables_to_appear_in_same_query!(hl7_destinations, hl7_outbox);

@@ -8,6 +8,7 @@ mod access;
 mod auth;
 mod cli;
 mod hl7;
+mod hl7_outbox;
 mod hl7_referral;
 mod hl7_results;
 mod identity;

@@ -1,0 +1,2 @@
+DROP TABLE hl7_outbox;
+DROP TABLE hl7_destinations;
