@@ -237,9 +237,32 @@ pub enum AuditCommand {
     },
 }
 
-fn open(settings: &Settings) -> anyhow::Result<Db> {
+fn open(settings: &Settings) -> anyhow::Result<CommandDb> {
     Db::open(&settings.database_url, settings.pool_size)
+        .map(|db| CommandDb(Some(db)))
         .with_context(|| format!("opening {}", storage::redact_url(&settings.database_url)))
+}
+
+/// The database of one command: when the command ends its connections are closed and the writer
+/// joined on this thread, before the process exits (a PostgreSQL connection torn down on another
+/// thread while the process exits crashed in the TLS library).
+struct CommandDb(Option<Db>);
+
+impl std::ops::Deref for CommandDb {
+    type Target = Db;
+    fn deref(&self) -> &Db {
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("a command's database is only taken on drop"))
+    }
+}
+
+impl Drop for CommandDb {
+    fn drop(&mut self) {
+        if let Some(db) = self.0.take() {
+            db.close();
+        }
+    }
 }
 
 /// Run a command; returns the process exit code.
@@ -254,7 +277,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     None => println!("数据库非空，未重新生成演示数据。演示账号见 README。"),
                 }
             }
-            let app = Application::build_with_db(&settings, db)?;
+            let app = Application::build_with_db(&settings, db.clone())?;
             // Written with errors ignored: a supervisor that stops reading stdout must not stop the service.
             let mut out = std::io::stdout();
             let _ = writeln!(

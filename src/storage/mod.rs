@@ -287,6 +287,14 @@ impl Db {
         self.backend
     }
 
+    /// Close every connection and wait for the writer to finish (the command line, before the
+    /// process exits). Other clones keep working; the last one closed stops the writer.
+    pub fn close(self) {
+        let Db { pool, writer, .. } = self;
+        drop(pool);
+        writer.close();
+    }
+
     /// Run read-only work on a pooled connection, off the async threads; the caller's span is kept.
     pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
     where

@@ -62,6 +62,7 @@ pub struct WriterStats {
 pub(super) struct WriterHandle {
     tx: mpsc::Sender<Job>,
     counters: Arc<Counters>,
+    thread: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 impl WriterHandle {
@@ -69,11 +70,29 @@ impl WriterHandle {
         let (tx, rx) = mpsc::channel::<Job>();
         let counters = Arc::new(Counters::default());
         let c = counters.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("mch-db-writer".into())
             .spawn(move || writer_loop(url, conn, rx, c))
             .map_err(|e| StorageError::Connect(format!("cannot start the writer thread: {e}")))?;
-        Ok(WriterHandle { tx, counters })
+        Ok(WriterHandle {
+            tx,
+            counters,
+            thread: Arc::new(std::sync::Mutex::new(Some(thread))),
+        })
+    }
+
+    /// Stop the writer and wait until it has closed its connection, when this is the last handle
+    /// (a command-line run ending): a process must not exit while a database connection — and the
+    /// TLS library under it — is still being torn down on another thread.
+    pub(super) fn close(self) {
+        let WriterHandle { tx, thread, .. } = self;
+        drop(tx);
+        if let Ok(slot) = Arc::try_unwrap(thread)
+            && let Ok(mut slot) = slot.into_inner()
+            && let Some(t) = slot.take()
+        {
+            let _ = t.join();
+        }
     }
 
     fn job<T, E, F>(&self, f: F) -> (Job, tokio::sync::oneshot::Receiver<Result<T, E>>)
