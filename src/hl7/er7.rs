@@ -158,12 +158,16 @@ impl Message {
         }
         let charset = Charset::from_msh18(&msh18(bytes).unwrap_or_default(), default_charset)?;
         let decoded = decode(bytes, charset)?;
+        let delimiters = Self::delimiters(&decoded)?;
         let mut text = String::with_capacity(decoded.len() + 1);
         let mut segments = Vec::new();
         for (n, line) in decoded.split(['\r', '\n']).filter(|l| !l.is_empty()).enumerate() {
+            // A 3-character id, then the end of the segment or the field separator (anything
+            // else after the id would belong to no field and be lost on encoding).
             let id_ok = line.len() >= 3
                 && line.is_char_boundary(3)
-                && line[..3].chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+                && line[..3].chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                && (line.len() == 3 || line[3..].starts_with(delimiters.field));
             if !id_ok {
                 return Err(ParseError::BadSegmentId { line: n + 1 });
             }
@@ -172,7 +176,6 @@ impl Message {
             segments.push((s, text.len()));
             text.push('\r');
         }
-        let delimiters = Self::delimiters(&text)?;
         Ok(Message {
             text,
             segments,
@@ -185,7 +188,7 @@ impl Message {
     fn delimiters(text: &str) -> Result<Delimiters, ParseError> {
         let mut chars = text.chars().skip(3);
         let field = chars.next().ok_or(ParseError::BadEncodingCharacters)?;
-        let enc: Vec<char> = chars.take_while(|c| *c != field && *c != '\r').collect();
+        let enc: Vec<char> = chars.take_while(|c| *c != field && *c != '\r' && *c != '\n').collect();
         if !(4..=5).contains(&enc.len()) {
             return Err(ParseError::BadEncodingCharacters);
         }
@@ -244,14 +247,8 @@ impl Message {
         for seg in self.segments() {
             let tree = seg.tree();
             out.push_str(seg.id());
-            let skip = if seg.id() == "MSH" {
-                out.push(d.field);
-                out.push_str(&d.encoding_characters());
-                1
-            } else {
-                0
-            };
-            for field in tree.iter().skip(skip) {
+            // MSH-2 is in the tree as written (never split), so a later MSH keeps its own.
+            for field in &tree {
                 out.push(d.field);
                 join(&mut out, field, &[d.repetition, d.component, d.subcomponent]);
             }
@@ -743,6 +740,42 @@ ZMC|1|custom\r";
         assert_eq!(p(b"MSH|^^\\&|A"), ParseError::BadEncodingCharacters);
         assert_eq!(p(b"MSH|^~\\&|A\rp|x"), ParseError::BadSegmentId { line: 2 });
         assert_eq!(p(b"MSH|^~\\&|A\r\xff\xfe|x"), ParseError::InvalidText("UTF-8"));
+    }
+
+    /// Inputs the fuzzer (`fuzz/`, target `er7_parse`) found; each once broke an invariant.
+    mod fuzz_regressions {
+        use super::*;
+
+        /// Parse, check encode gives the parsed text back and parses again to the same text.
+        fn round_trips(bytes: &[u8], charset: Charset) -> Result<(), ParseError> {
+            let m = Message::parse(bytes, charset)?;
+            assert_eq!(m.encode(), m.text());
+            let again = Message::parse(&m.encode_bytes(), charset).unwrap();
+            assert_eq!(again.encode(), m.encode());
+            Ok(())
+        }
+
+        #[test]
+        fn text_right_after_a_segment_id_is_refused_not_dropped() {
+            // `RXR` followed by a GB 18030 character instead of `|`: encoding dropped the
+            // character, and the encoded bytes no longer parsed (they had become valid UTF-8).
+            let found = b"MSH|^~\\&|\xef\xbb\xbf|\nRXR\x90C";
+            assert_eq!(
+                round_trips(found, Charset::Gb18030),
+                Err(ParseError::BadSegmentId { line: 2 })
+            );
+            let p = |s: &str| Message::parse(s.as_bytes(), Charset::Utf8).map(|m| m.encode());
+            assert_eq!(p("MSH|^~\\&|A\rPIDX|1"), Err(ParseError::BadSegmentId { line: 2 }));
+            assert_eq!(p("MSH|^~\\&|A\rPID1|1"), Err(ParseError::BadSegmentId { line: 2 }));
+            assert_eq!(p("MSH|^~\\&|A\rPID\rPID|1").unwrap(), "MSH|^~\\&|A\rPID\rPID|1\r");
+        }
+
+        #[test]
+        fn a_later_msh_keeps_its_own_encoding_characters() {
+            let batch = "MSH|^~\\&|A\rMSH|xyz|B\r";
+            assert_eq!(round_trips(batch.as_bytes(), Charset::Utf8), Ok(()));
+            assert_eq!(parse(batch).encode(), batch);
+        }
     }
 
     mod properties {
