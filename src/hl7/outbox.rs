@@ -64,17 +64,7 @@ pub async fn add_destination(
             "host, port, MSH-5 and MSH-6 are required",
         ));
     }
-    let charset = match charset {
-        "utf8" | "UTF-8" | "" => "utf8",
-        "gb18030" | "GB18030" => "gb18030",
-        other => {
-            return Err(ServiceError::invalid(
-                "charset",
-                "charset",
-                format!("unknown charset {other} (utf8 or gb18030)"),
-            ));
-        }
-    };
+    let charset = super::service::charset_setting(charset)?;
     db.write(move |c| {
         let f = crate::facility::repo::by_code(c, &code)?.ok_or(ServiceError::NotFound("没有这个机构代码"))?;
         if repo::destination_of_facility(c, &f.id)?.is_some() {

@@ -22,6 +22,19 @@ use crate::ids::{new_id, now_utc, today_china};
 use crate::storage::{AnyConnection, Db};
 
 /// Register a sender (MSH-3/MSH-4) bound to one of our facilities (`hl7 sender add`).
+/// The charset setting of a sender or destination (used when MSH-18 is empty).
+pub fn charset_setting(charset: &str) -> Result<&'static str, ServiceError> {
+    match charset {
+        "utf8" | "UTF-8" | "" => Ok("utf8"),
+        "gb18030" | "GB18030" => Ok("gb18030"),
+        other => Err(ServiceError::invalid(
+            "charset",
+            "charset",
+            format!("unknown charset {other} (utf8 or gb18030)"),
+        )),
+    }
+}
+
 pub async fn add_sender(
     db: &Db,
     app: &str,
@@ -41,17 +54,7 @@ pub async fn add_sender(
             "MSH-3 and MSH-4 are required",
         ));
     }
-    let charset = match charset {
-        "utf8" | "UTF-8" | "" => "utf8",
-        "gb18030" | "GB18030" => "gb18030",
-        other => {
-            return Err(ServiceError::invalid(
-                "charset",
-                "charset",
-                format!("unknown charset {other} (utf8 or gb18030)"),
-            ));
-        }
-    };
+    let charset = charset_setting(charset)?;
     db.write(move |c| {
         let f = crate::facility::repo::by_code(c, &code)?.ok_or(ServiceError::NotFound("没有这个机构代码"))?;
         if repo::sender(c, &app, &facility)?.is_some() {

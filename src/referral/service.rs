@@ -663,21 +663,15 @@ pub fn open_in(
     repo::insert(c, &r)?;
     repo::add_event(
         c,
-        &EventRow {
-            id: new_id(),
-            referral_id: r.lifecycle.id.clone(),
-            at: now,
-            kind: "opened".into(),
-            from_state: State::Draft.as_str().into(),
-            to_state: State::Draft.as_str().into(),
-            step_no: 0,
-            actor_name: actor.name.clone(),
-            actor_display: actor.display_name.clone(),
-            facility_id: Some(actor.facility.id.clone()),
-            detail: format!("{} · {}", new.urgency.label_zh(), new.kind.label_zh()),
-            notify_facility_id: None,
-            escalation_level: None,
-        },
+        &actor_event(
+            &r,
+            actor,
+            now,
+            "opened",
+            (State::Draft, State::Draft),
+            format!("{} · {}", new.urgency.label_zh(), new.kind.label_zh()),
+            None,
+        ),
     )?;
     record(c, actor, "create", referral_target(&r), "referral opened")?;
     if new.send {
@@ -780,21 +774,15 @@ fn apply(
     r.updated_at = now;
     repo::add_event(
         c,
-        &EventRow {
-            id: new_id(),
-            referral_id: r.lifecycle.id.clone(),
-            at: now,
-            kind: t.verb.as_str().into(),
-            from_state: t.from.as_str().into(),
-            to_state: t.to.as_str().into(),
-            step_no: r.lifecycle.step_no,
-            actor_name: actor.name.clone(),
-            actor_display: actor.display_name.clone(),
-            facility_id: Some(actor.facility.id.clone()),
-            detail: t.detail.clone(),
-            notify_facility_id: notify,
-            escalation_level: None,
-        },
+        &actor_event(
+            &r,
+            actor,
+            now,
+            t.verb.as_str(),
+            (t.from, t.to),
+            t.detail.clone(),
+            notify,
+        ),
     )?;
     crate::hl7::outbox::referral_changed(c, &r, t.verb, now)?;
     match t.verb {
@@ -814,6 +802,33 @@ fn apply(
         &format!("referral {} → {}", t.verb.as_str(), t.to.as_str()),
     )?;
     Ok(r)
+}
+
+/// A log entry for something an actor did to a referral.
+fn actor_event(
+    r: &ReferralRecord,
+    actor: &Actor,
+    now: NaiveDateTime,
+    kind: &str,
+    (from, to): (State, State),
+    detail: String,
+    notify: Option<String>,
+) -> EventRow {
+    EventRow {
+        id: new_id(),
+        referral_id: r.lifecycle.id.clone(),
+        at: now,
+        kind: kind.to_string(),
+        from_state: from.as_str().into(),
+        to_state: to.as_str().into(),
+        step_no: r.lifecycle.step_no,
+        actor_name: actor.name.clone(),
+        actor_display: actor.display_name.clone(),
+        facility_id: Some(actor.facility.id.clone()),
+        detail,
+        notify_facility_id: notify,
+        escalation_level: None,
+    }
 }
 
 /// The receiving centre's staff may read and care for her record for the configured days.
@@ -993,23 +1008,11 @@ pub fn update_details_in(
     }
     r.version += 1;
     r.updated_at = now;
+    let state = r.lifecycle.state;
+    let notify = Some(r.lifecycle.to_facility_id.clone());
     repo::add_event(
         c,
-        &EventRow {
-            id: new_id(),
-            referral_id: r.lifecycle.id.clone(),
-            at: now,
-            kind: "details".into(),
-            from_state: r.lifecycle.state.as_str().into(),
-            to_state: r.lifecycle.state.as_str().into(),
-            step_no: r.lifecycle.step_no,
-            actor_name: actor.name.clone(),
-            actor_display: actor.display_name.clone(),
-            facility_id: Some(actor.facility.id.clone()),
-            detail: String::new(),
-            notify_facility_id: Some(r.lifecycle.to_facility_id.clone()),
-            escalation_level: None,
-        },
+        &actor_event(&r, actor, now, "details", (state, state), String::new(), notify),
     )?;
     // Outbound HL7: a details update goes out as a REF^I12 with the current state (as a send).
     crate::hl7::outbox::referral_changed(c, &r, Verb::Send, now)?;
