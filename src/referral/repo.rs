@@ -230,6 +230,29 @@ pub fn by_external_ref(conn: &mut AnyConnection, external_ref: &str) -> QueryRes
         .transpose()
 }
 
+/// Open referrals a late step was escalated to this facility for (the ladder's rungs follow them
+/// on their board even outside their own area).
+pub fn escalated_to(conn: &mut AnyConnection, facility_id: &str) -> QueryResult<Vec<ReferralRecord>> {
+    let ids: Vec<String> = referral_events::table
+        .filter(referral_events::kind.eq("escalated"))
+        .filter(referral_events::notify_facility_id.eq(facility_id))
+        .select(referral_events::referral_id)
+        .distinct()
+        .load(conn)?;
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        for row in referrals::table
+            .filter(referrals::id.eq_any(chunk))
+            .filter(referrals::state.ne_all(["closed", "cancelled"]))
+            .select(Row::as_select())
+            .load(conn)?
+        {
+            out.push(row.into_model()?);
+        }
+    }
+    Ok(out)
+}
+
 /// The person's referrals, newest first.
 pub fn for_person(conn: &mut AnyConnection, person_id: &str) -> QueryResult<Vec<ReferralRecord>> {
     referrals::table

@@ -1141,13 +1141,18 @@ fn listing(
         }));
     }
     let (township, prefix) = actor.scope.filters();
+    let mut list = repo::concerning(c, &actor.facility.id, township, prefix, open_only, limit)?;
+    // Late referrals escalated to my facility are mine to follow too.
+    for r in repo::escalated_to(c, &actor.facility.id)? {
+        if !list.iter().any(|x| x.lifecycle.id == r.lifecycle.id) {
+            list.push(r);
+        }
+    }
     // A draft has not been sent: only its own facility sees it.
-    Ok(
-        repo::concerning(c, &actor.facility.id, township, prefix, open_only, limit)?
-            .into_iter()
-            .filter(|r| r.lifecycle.state != State::Draft || r.lifecycle.from_facility_id == actor.facility.id)
-            .collect(),
-    )
+    Ok(list
+        .into_iter()
+        .filter(|r| r.lifecycle.state != State::Draft || r.lifecycle.from_facility_id == actor.facility.id)
+        .collect())
 }
 
 /// `/referrals`: my facility's referrals (sent and received) and my area's, newest first.
