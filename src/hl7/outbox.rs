@@ -110,7 +110,15 @@ pub fn referral_changed(
     now: NaiveDateTime,
 ) -> Result<(), ServiceError> {
     let l = &r.lifecycle;
-    let events = crate::referral::repo::events(c, &l.id)?;
+    // Most facilities take part through the pages: no destination on either side, nothing to build.
+    let mut any = false;
+    for f in [&l.from_facility_id, &l.to_facility_id] {
+        any |= repo::destination_of_facility(c, f)?.is_some_and(|d| d.active);
+    }
+    if !any {
+        return Ok(());
+    }
+    let events = crate::referral::service::events_of(c, &l.id)?;
     let event = events.last();
     let acting = event.and_then(|e| e.facility_id.clone());
     let party = match acting.as_deref() {
@@ -471,36 +479,16 @@ fn dead_letter(
         outbox_target(&m.id, Some(m.person_id.clone())),
         &format!("{} {} to {name} not delivered: {error}", m.message_type, m.control_id),
     )?;
-    if let Some(r) = crate::referral::repo::by_id(c, &m.referral_id)? {
-        let l = &r.lifecycle;
-        // Tell the other side of the referral: it must reach the hospital another way.
-        let notify = if d.facility_id == l.from_facility_id {
-            l.to_facility_id.clone()
-        } else {
-            l.from_facility_id.clone()
-        };
-        crate::referral::repo::add_event(
-            c,
-            &crate::referral::repo::EventRow {
-                id: new_id(),
-                referral_id: l.id.clone(),
-                at,
-                kind: "hl7_failed".into(),
-                from_state: l.state.as_str().into(),
-                to_state: l.state.as_str().into(),
-                step_no: l.step_no,
-                actor_name: "system".into(),
-                actor_display: "系统".into(),
-                facility_id: None,
-                detail: format!(
-                    "{} 接口消息未能送达{name}（{}），请电话联系",
-                    m.message_type, m.control_id
-                ),
-                notify_facility_id: Some(notify),
-                escalation_level: None,
-            },
-        )?;
-    }
+    crate::referral::service::note_undelivered(
+        c,
+        &m.referral_id,
+        &d.facility_id,
+        &format!(
+            "{} 接口消息未能送达{name}（{}），请电话联系",
+            m.message_type, m.control_id
+        ),
+        at,
+    )?;
     Ok(())
 }
 

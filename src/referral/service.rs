@@ -680,6 +680,62 @@ pub fn open_in(
     Ok(r)
 }
 
+/// A referral's log, oldest first (for the HL7 outbox building its messages).
+pub fn events_of(c: &mut AnyConnection, referral_id: &str) -> Result<Vec<EventRow>, ServiceError> {
+    Ok(repo::events(c, referral_id)?)
+}
+
+/// An outbound message to `unreachable` was dead-lettered: the other side of the referral is told
+/// in its timeline and notices, so it reaches that hospital another way (by phone).
+pub fn note_undelivered(
+    c: &mut AnyConnection,
+    referral_id: &str,
+    unreachable: &str,
+    detail: &str,
+    at: NaiveDateTime,
+) -> Result<(), ServiceError> {
+    let Some(r) = repo::by_id(c, referral_id)? else {
+        return Ok(());
+    };
+    let l = &r.lifecycle;
+    let notify = if unreachable == l.from_facility_id {
+        &l.to_facility_id
+    } else {
+        &l.from_facility_id
+    };
+    repo::add_event(
+        c,
+        &system_event(l, at, "hl7_failed", detail.to_string(), Some(notify.clone()), None),
+    )?;
+    Ok(())
+}
+
+/// A log entry written by the service itself (escalation, undelivered interface messages).
+fn system_event(
+    l: &Referral,
+    at: NaiveDateTime,
+    kind: &str,
+    detail: String,
+    notify: Option<String>,
+    escalation_level: Option<i32>,
+) -> EventRow {
+    EventRow {
+        id: new_id(),
+        referral_id: l.id.clone(),
+        at,
+        kind: kind.to_string(),
+        from_state: l.state.as_str().into(),
+        to_state: l.state.as_str().into(),
+        step_no: l.step_no,
+        actor_name: "system".into(),
+        actor_display: "系统".into(),
+        facility_id: None,
+        detail,
+        notify_facility_id: notify,
+        escalation_level,
+    }
+}
+
 /// Whether the last `verb` on this referral came from this facility (a hospital resending an
 /// answer it already gave).
 pub fn last_done_by(
@@ -1355,21 +1411,14 @@ fn escalate_one(
         );
         repo::add_event(
             c,
-            &EventRow {
-                id: new_id(),
-                referral_id: l.id.clone(),
-                at: now,
-                kind: "escalated".into(),
-                from_state: l.state.as_str().into(),
-                to_state: l.state.as_str().into(),
-                step_no: l.step_no,
-                actor_name: "system".into(),
-                actor_display: "系统".into(),
-                facility_id: None,
-                detail: detail.clone(),
-                notify_facility_id: rung.map(|f| f.id.clone()),
-                escalation_level: Some(lvl),
-            },
+            &system_event(
+                l,
+                now,
+                "escalated",
+                detail.clone(),
+                rung.map(|f| f.id.clone()),
+                Some(lvl),
+            ),
         )?;
         record_system(c, "escalate", referral_target(r), &format!("level {lvl}: {detail}"))?;
         fired += 1;
