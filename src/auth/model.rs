@@ -108,7 +108,12 @@ impl Action {
     pub fn follows_grant(self) -> bool {
         matches!(
             self,
-            Action::ReadRecord | Action::RecordVisit | Action::Screen | Action::Grade | Action::Refer
+            Action::ReadRecord
+                | Action::RecordVisit
+                | Action::RecordResult
+                | Action::Screen
+                | Action::Grade
+                | Action::Refer
         )
     }
 }

@@ -433,7 +433,15 @@ pub fn identify(
     };
     let person = lookup(c, id_number.as_ref().map(IdNumber::as_str), extra_ids)?
         .ok_or(ServiceError::NotFound("没有找到该服务对象（请先发送 ADT 登记）"))?;
-    if !actor.may_on(action, &person.jurisdiction, person.township_code.as_deref()) {
+    if !may_on_person(
+        c,
+        actor,
+        action,
+        &person.jurisdiction,
+        person.township_code.as_deref(),
+        &person.id,
+        None,
+    )? {
         return Err(ServiceError::forbidden(person_target(&person.id)));
     }
     let name_differs = !input.name.trim().is_empty() && input.name.trim() != person.name;

@@ -52,11 +52,16 @@ pub fn record_results(
     source_message_id: &str,
     received_at: NaiveDateTime,
 ) -> Result<Recorded, ServiceError> {
-    if !actor.may_on(
+    // The receiving centre of an accepted referral records results for her too (access grant).
+    if !crate::identity::service::may_on_person(
+        c,
+        actor,
         Action::RecordResult,
         &person.jurisdiction,
         person.township_code.as_deref(),
-    ) {
+        &person.id,
+        None,
+    )? {
         return Err(ServiceError::forbidden(person_target(&person.id)));
     }
     let cat = catalogue();

@@ -196,3 +196,34 @@ async fn a_receiving_hospital_answers_with_rri_i12_through_the_same_state_machin
         .await;
     assert_eq!(msa(&acks[0]).0, "AE");
 }
+
+#[tokio::test]
+async fn the_receiving_centres_laboratory_may_send_results_once_it_has_accepted_her() {
+    let app = app_with_hospitals().await;
+    let mut town = app.login("clinician", "TWN-A").await;
+    let (person, _) = booked(&mut town, "郑雪", 34, 30).await;
+    let id = id_number("340524", "1994-06-01", 34);
+    let lab = |control: &str| {
+        crate::hl7_results::oru(control, &id, &["NM|718-7^Hemoglobin^LN||62|g/L^^UCUM|110-150|L|||F"])
+            .replace("|HIS|COUNTYHOSP|", "|NBRHIS|NBRHOSP|")
+    };
+    let mut conn = Conn::open(&app).await;
+    // The neighbouring county's hospital: outside her area, refused.
+    let acks = conn.exchange(&lab("NBR-LAB-1")).await;
+    assert_eq!(msa(&acks[0]).0, "AE", "{}", acks[0].text());
+    // Referred to it and accepted: its laboratory's results are taken.
+    let (s, r) = town
+        .post_json(
+            "/api/referrals",
+            &json!({"person_id": person, "urgency": "urgent", "reason": "重度贫血", "to_facility": "NBR", "send": true}),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let rid = r["id"].as_str().unwrap();
+    let acks = conn
+        .exchange(&rri_i12(("NBRHIS", "NBRHOSP"), "NBR-RRI-1", rid, "accepted", ""))
+        .await;
+    assert_eq!(msa(&acks[0]).0, "AA", "{}", acks[0].text());
+    let acks = conn.exchange(&lab("NBR-LAB-2")).await;
+    assert_eq!(msa(&acks[0]).0, "AA", "{}", acks[0].text());
+}
