@@ -115,6 +115,9 @@ pub enum TokenCommand {
         facility: String,
         #[arg(long)]
         name: String,
+        /// `hospital_system` (default) or `auditor` (reads FHIR AuditEvent).
+        #[arg(long, default_value = "hospital_system")]
+        role: String,
     },
 }
 
@@ -348,10 +351,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     settings,
                     facility,
                     name,
+                    role,
                 },
         } => {
+            let Some(role) = crate::auth::model::Role::parse(&role) else {
+                eprintln!("unknown role: {role}");
+                return Ok(2);
+            };
             let db = open(&settings)?;
-            let token = auth::service::issue_token(&db, &facility, &name).await?;
+            let token = auth::service::issue_token_for(&db, &facility, &name, role).await?;
             println!("{token}");
             Ok(0)
         }

@@ -26,3 +26,30 @@ pub fn is_id(s: &str) -> bool {
 pub fn china_date(utc: NaiveDateTime) -> chrono::NaiveDate {
     (utc + chrono::Duration::hours(8)).date()
 }
+
+/// A half-open range of UTC times `[from, to)`, either end open (search criteria).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeRange {
+    pub from: Option<NaiveDateTime>,
+    pub to: Option<NaiveDateTime>,
+}
+
+impl TimeRange {
+    /// The intersection with another range.
+    pub fn and(self, other: TimeRange) -> TimeRange {
+        TimeRange {
+            from: match (self.from, other.from) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            },
+            to: match (self.to, other.to) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.from.is_none() && self.to.is_none()
+    }
+}

@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod facility;
+pub mod fhir;
 pub mod hl7;
 pub mod identity;
 pub mod ids;

@@ -99,17 +99,22 @@ where
 {
     match db.write(f).await {
         Err(ServiceError::Forbidden { reason, target }) => {
-            let t = target.clone().unwrap_or(AuditTarget {
-                entity_type: "unknown",
-                ..AuditTarget::default()
-            });
-            let e = event(actor, action, Outcome::Denied, &t, "access refused");
-            if let Err(err) = db.write(move |c| repo::append(c, e).map_err(ServiceError::from)).await {
-                tracing::error!(error = %err, "could not audit a refused access");
-            }
+            record_denied(db, actor, action, target.clone()).await;
             Err(ServiceError::Forbidden { reason, target })
         }
         other => other,
+    }
+}
+
+/// Audit a refused access in a commit of its own (the refused work rolled back).
+pub async fn record_denied(db: &Db, actor: &Actor, action: &str, target: Option<AuditTarget>) {
+    let t = target.unwrap_or(AuditTarget {
+        entity_type: "unknown",
+        ..AuditTarget::default()
+    });
+    let e = event(actor, action, Outcome::Denied, &t, "access refused");
+    if let Err(err) = db.write(move |c| repo::append(c, e).map_err(ServiceError::from)).await {
+        tracing::error!(error = %err, "could not audit a refused access");
     }
 }
 

@@ -199,6 +199,7 @@ pub fn insert_token(
     token_hash: &str,
     name: &str,
     facility_id: &str,
+    role: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     diesel::insert_into(api_tokens::table)
@@ -207,7 +208,7 @@ pub fn insert_token(
             api_tokens::token_hash.eq(token_hash),
             api_tokens::name.eq(name),
             api_tokens::facility_id.eq(facility_id),
-            api_tokens::role.eq("hospital_system"),
+            api_tokens::role.eq(role),
             api_tokens::created_at.eq(now),
         ))
         .execute(conn)
@@ -215,11 +216,16 @@ pub fn insert_token(
 }
 
 /// (token id, name, facility id) of a live token.
-pub fn token(conn: &mut AnyConnection, token_hash: &str) -> QueryResult<Option<(String, String, String)>> {
+pub fn token(conn: &mut AnyConnection, token_hash: &str) -> QueryResult<Option<(String, String, String, String)>> {
     api_tokens::table
         .filter(api_tokens::token_hash.eq(token_hash))
         .filter(api_tokens::revoked_at.is_null())
-        .select((api_tokens::id, api_tokens::name, api_tokens::facility_id))
+        .select((
+            api_tokens::id,
+            api_tokens::name,
+            api_tokens::facility_id,
+            api_tokens::role,
+        ))
         .first(conn)
         .optional()
 }

@@ -311,6 +311,19 @@ pub async fn logout(db: &Db, token: &str, actor: &Actor) -> Result<(), ServiceEr
 
 /// Issue a bearer token for a hospital system bound to a facility; only its hash is kept.
 pub async fn issue_token(db: &Db, facility_code: &str, name: &str) -> Result<String, ServiceError> {
+    issue_token_for(db, facility_code, name, Role::HospitalSystem).await
+}
+
+/// Issue a bearer token with a role: a hospital system, or an auditor's reporting tool (FHIR
+/// AuditEvent). Staff roles sign in on the pages instead.
+pub async fn issue_token_for(db: &Db, facility_code: &str, name: &str, role: Role) -> Result<String, ServiceError> {
+    if !matches!(role, Role::HospitalSystem | Role::Auditor) {
+        return Err(ServiceError::invalid(
+            "role",
+            "token_role",
+            "接口令牌只能用于医院接口 (hospital_system) 或审计 (auditor)",
+        ));
+    }
     let name = name.trim().to_string();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ServiceError::invalid("name", "name", "请填写接口名称（最多 100 字）"));
@@ -320,7 +333,7 @@ pub async fn issue_token(db: &Db, facility_code: &str, name: &str) -> Result<Str
     let code = facility_code.to_string();
     db.write(move |c| {
         let f = facility_repo::by_code(c, &code)?.ok_or(ServiceError::NotFound("没有这个机构代码"))?;
-        repo::insert_token(c, &new_id(), &th, &name, &f.id, now_utc())?;
+        repo::insert_token(c, &new_id(), &th, &name, &f.id, role.as_str(), now_utc())?;
         Ok::<_, ServiceError>(())
     })
     .await?;
@@ -331,15 +344,17 @@ pub async fn issue_token(db: &Db, facility_code: &str, name: &str) -> Result<Str
 pub async fn token_actor(db: &Db, token: &str, client_addr: Option<String>) -> Result<Option<Actor>, ServiceError> {
     let th = token_hash(token);
     db.read(move |c| {
-        let Some((id, name, facility_id)) = repo::token(c, &th)? else {
+        let Some((id, name, facility_id, role)) = repo::token(c, &th)? else {
+            return Ok(None);
+        };
+        let Some(role) = Role::parse(&role) else {
             return Ok(None);
         };
         let Some(f) = facility_repo::by_id(c, &facility_id)? else {
             return Ok(None);
         };
         Ok(Some(
-            Actor::new(ActorKind::ApiToken, Some(id), &name, &name, Role::HospitalSystem, f)
-                .with_client_addr(client_addr),
+            Actor::new(ActorKind::ApiToken, Some(id), &name, &name, role, f).with_client_addr(client_addr),
         ))
     })
     .await

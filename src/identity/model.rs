@@ -207,7 +207,7 @@ pub fn mask_id_number(s: &str) -> String {
 }
 
 /// A person as the record holds them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Person {
     pub id: String,
     pub name: String,
@@ -231,6 +231,20 @@ impl Person {
         age
     }
 }
+
+/// One version of a person's record: the person, her other identifiers (system, value) and the
+/// interface document she was last registered or updated with (FHIR Patient), as kept in
+/// `record_versions` at every change.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PersonVersion {
+    pub person: Person,
+    pub identifiers: Vec<(String, String)>,
+    pub received: Option<String>,
+    pub updated_at: chrono::NaiveDateTime,
+}
+
+/// The `record_versions` entity name of a person.
+pub const PERSON_ENTITY: &str = "person";
 
 /// Identifier systems kept beside the ID number (GLOSSARY.md).
 pub const HEALTH_CARD_SYSTEM: &str = "health_card";

@@ -3,9 +3,10 @@
 use chrono::NaiveDate;
 use diesel::prelude::*;
 
-use super::model::{Person, Sex};
+use super::model::{PERSON_ENTITY, Person, PersonVersion, Sex};
 use crate::ids::{new_id, now_utc};
 use crate::storage::AnyConnection;
+use crate::storage::history;
 use crate::storage::schema::{card_reads, person_identifiers, persons};
 
 #[derive(Queryable, Selectable)]
@@ -42,7 +43,15 @@ impl From<PersonRow> for Person {
     }
 }
 
-pub fn insert(conn: &mut AnyConnection, p: &Person, facility_id: &str) -> QueryResult<()> {
+/// Insert a new person with her other identifiers (system, value) and, for a FHIR create, the
+/// document she came in as; keeps version 1.
+pub fn insert(
+    conn: &mut AnyConnection,
+    p: &Person,
+    facility_id: &str,
+    identifiers: &[(String, String)],
+    received: Option<&str>,
+) -> QueryResult<()> {
     let now = now_utc();
     diesel::insert_into(persons::table)
         .values((
@@ -60,9 +69,83 @@ pub fn insert(conn: &mut AnyConnection, p: &Person, facility_id: &str) -> QueryR
             persons::created_at.eq(now),
             persons::updated_at.eq(now),
             persons::version.eq(p.version),
+            persons::received.eq(received),
         ))
-        .execute(conn)
-        .map(|_| ())
+        .execute(conn)?;
+    for (system, value) in identifiers {
+        insert_identifier(conn, &p.id, system, value)?;
+    }
+    snapshot(conn, &p.id)
+}
+
+/// Keep the person as she now is as her current version (`record_versions`): called after every
+/// change, in its transaction.
+pub fn snapshot(conn: &mut AnyConnection, id: &str) -> QueryResult<()> {
+    let Some(v) = version_now(conn, id)? else { return Ok(()) };
+    history::record(conn, PERSON_ENTITY, id, v.person.version, v.updated_at, &v)
+}
+
+/// The person's record as it is now, with what a version holds.
+pub fn version_now(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<PersonVersion>> {
+    let Some((row, received, updated_at)) = persons::table
+        .find(id)
+        .select((PersonRow::as_select(), persons::received, persons::updated_at))
+        .first::<(PersonRow, Option<String>, chrono::NaiveDateTime)>(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(PersonVersion {
+        person: Person::from(row),
+        identifiers: identifiers(conn, id)?,
+        received,
+        updated_at,
+    }))
+}
+
+/// Bump a person's version after a change to what her record holds, and keep the new version.
+fn bump(conn: &mut AnyConnection, id: &str) -> QueryResult<()> {
+    diesel::update(persons::table.find(id))
+        .set((
+            persons::updated_at.eq(now_utc()),
+            persons::version.eq(persons::version + 1),
+        ))
+        .execute(conn)?;
+    snapshot(conn, id)
+}
+
+/// Write back changed identity fields if nobody changed the person since `expected_version`;
+/// `identifiers` replace her other identifiers. Returns false when another writer got there first.
+pub fn update(
+    conn: &mut AnyConnection,
+    p: &Person,
+    expected_version: i32,
+    identifiers: &[(String, String)],
+    received: Option<&str>,
+) -> QueryResult<bool> {
+    let n = diesel::update(persons::table.find(&p.id).filter(persons::version.eq(expected_version)))
+        .set((
+            persons::name.eq(&p.name),
+            persons::sex.eq(p.sex.as_str()),
+            persons::birth_date.eq(p.birth_date),
+            persons::nation_code.eq(&p.nation_code),
+            persons::id_number.eq(&p.id_number),
+            persons::phone.eq(&p.phone),
+            persons::address.eq(&p.address),
+            persons::received.eq(received),
+            persons::updated_at.eq(now_utc()),
+            persons::version.eq(expected_version + 1),
+        ))
+        .execute(conn)?;
+    if n == 0 {
+        return Ok(false);
+    }
+    diesel::delete(person_identifiers::table.filter(person_identifiers::person_id.eq(&p.id))).execute(conn)?;
+    for (system, value) in identifiers {
+        insert_identifier(conn, &p.id, system, value)?;
+    }
+    snapshot(conn, &p.id)?;
+    Ok(true)
 }
 
 pub fn by_id(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<Person>> {
@@ -160,7 +243,13 @@ pub fn holder_of(conn: &mut AnyConnection, system: &str, value: &str) -> QueryRe
         .optional()
 }
 
+/// Add an identifier to a person (a new version of her record).
 pub fn add_identifier(conn: &mut AnyConnection, person_id: &str, system: &str, value: &str) -> QueryResult<()> {
+    insert_identifier(conn, person_id, system, value)?;
+    bump(conn, person_id)
+}
+
+fn insert_identifier(conn: &mut AnyConnection, person_id: &str, system: &str, value: &str) -> QueryResult<()> {
     diesel::insert_into(person_identifiers::table)
         .values((
             person_identifiers::id.eq(new_id()),
@@ -285,14 +374,27 @@ pub fn move_to_jurisdiction(
             referrals::township_code.eq(&none),
         ))
         .execute(conn)?;
-    Ok(())
+    use crate::storage::schema::{conditions, immunizations};
+    diesel::update(conditions::table.filter(conditions::person_id.eq(person_id)))
+        .set((
+            conditions::jurisdiction.eq(jurisdiction),
+            conditions::township_code.eq(&none),
+        ))
+        .execute(conn)?;
+    diesel::update(immunizations::table.filter(immunizations::person_id.eq(person_id)))
+        .set((
+            immunizations::jurisdiction.eq(jurisdiction),
+            immunizations::township_code.eq(&none),
+        ))
+        .execute(conn)?;
+    snapshot(conn, person_id)
 }
 
 /// Re-point everything that belongs to `from` to `to` (a merge); how many rows of each kind moved.
 pub fn repoint(conn: &mut AnyConnection, from: &str, to: &str) -> QueryResult<Vec<(&'static str, usize)>> {
     use crate::storage::schema::{
-        access_grants, deliveries, hl7_messages, observations, pregnancies, referrals, risk_assessments, risk_cases,
-        risk_screenings, visits,
+        access_grants, conditions, deliveries, hl7_messages, immunizations, observations, pregnancies, referrals,
+        risk_assessments, risk_cases, risk_screenings, visits,
     };
     macro_rules! move_rows {
         ($t:ident) => {
@@ -301,7 +403,7 @@ pub fn repoint(conn: &mut AnyConnection, from: &str, to: &str) -> QueryResult<Ve
                 .execute(conn)?
         };
     }
-    Ok(vec![
+    let moved = vec![
         ("identifiers", move_rows!(person_identifiers)),
         ("card_reads", move_rows!(card_reads)),
         ("pregnancies", move_rows!(pregnancies)),
@@ -314,22 +416,30 @@ pub fn repoint(conn: &mut AnyConnection, from: &str, to: &str) -> QueryResult<Ve
         ("hl7_messages", move_rows!(hl7_messages)),
         ("referrals", move_rows!(referrals)),
         ("access_grants", move_rows!(access_grants)),
-    ])
+        ("conditions", move_rows!(conditions)),
+        ("immunizations", move_rows!(immunizations)),
+    ];
+    // The survivor's record now holds the merged person's identifiers: a new version of it.
+    bump(conn, to)?;
+    Ok(moved)
 }
 
 /// Remove a person whose records all moved to another (a merge keeps her in `person_merges`).
 pub fn delete(conn: &mut AnyConnection, id: &str) -> QueryResult<usize> {
+    history::forget(conn, PERSON_ENTITY, id)?;
     diesel::delete(persons::table.find(id)).execute(conn)
 }
 
 pub fn set_id_number(conn: &mut AnyConnection, id: &str, id_number: &str) -> QueryResult<usize> {
-    diesel::update(persons::table.find(id))
+    let n = diesel::update(persons::table.find(id))
         .set((
             persons::id_number.eq(id_number),
             persons::updated_at.eq(now_utc()),
             persons::version.eq(persons::version + 1),
         ))
-        .execute(conn)
+        .execute(conn)?;
+    snapshot(conn, id)?;
+    Ok(n)
 }
 
 /// One merge as stored.
@@ -381,4 +491,89 @@ pub fn merges_into(conn: &mut AnyConnection, survivor_id: &str) -> QueryResult<V
             pm::created_at,
         ))
         .load(conn)
+}
+
+/// The persons holding an identifier value (in one system, or any).
+pub fn holders(conn: &mut AnyConnection, system: Option<&str>, value: &str) -> QueryResult<Vec<String>> {
+    let mut q = person_identifiers::table
+        .filter(person_identifiers::value.eq(value))
+        .select(person_identifiers::person_id)
+        .into_boxed();
+    if let Some(s) = system {
+        q = q.filter(person_identifiers::system.eq(s));
+    }
+    q.limit(100).load(conn)
+}
+
+/// How a name criterion matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameMatch {
+    /// The name starts with the text (a family name finds the family).
+    Prefix,
+    Contains,
+    Exact,
+}
+
+/// What [`find`] filters on (every field optional, combined with AND).
+pub struct PersonFilter<'a> {
+    pub ids: Option<Vec<String>>,
+    pub name: Option<(NameMatch, String)>,
+    pub birth_from: Option<NaiveDate>,
+    pub birth_to: Option<NaiveDate>,
+    pub sex: Option<&'a str>,
+    pub updated: crate::ids::TimeRange,
+    pub scope: Option<crate::auth::model::Scope>,
+}
+
+/// Persons matching a filter in creation order (ids are time-ordered), one page of them, and how
+/// many match in all.
+pub fn find(
+    conn: &mut AnyConnection,
+    f: &PersonFilter<'_>,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<(Vec<Person>, i64)> {
+    let build = || {
+        let mut q = persons::table.into_boxed();
+        if let Some(ids) = &f.ids {
+            q = q.filter(persons::id.eq_any(ids.clone()));
+        }
+        if let Some((how, n)) = &f.name {
+            let escaped = n.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            q = match how {
+                NameMatch::Exact => q.filter(persons::name.eq(n.clone())),
+                NameMatch::Prefix => q.filter(persons::name.like(format!("{escaped}%")).escape('\\')),
+                NameMatch::Contains => q.filter(persons::name.like(format!("%{escaped}%")).escape('\\')),
+            };
+        }
+        if let Some(d) = f.birth_from {
+            q = q.filter(persons::birth_date.ge(d));
+        }
+        if let Some(d) = f.birth_to {
+            q = q.filter(persons::birth_date.lt(d));
+        }
+        if let Some(s) = f.sex {
+            q = q.filter(persons::sex.eq(s.to_string()));
+        }
+        if let Some(t) = f.updated.from {
+            q = q.filter(persons::updated_at.ge(t));
+        }
+        if let Some(t) = f.updated.to {
+            q = q.filter(persons::updated_at.lt(t));
+        }
+        match f.scope.as_ref().map(|s| s.filters()) {
+            Some((Some(t), _)) => q = q.filter(persons::township_code.eq(t.to_string())),
+            Some((None, Some(p))) => q = q.filter(persons::jurisdiction.like(format!("{p}%"))),
+            _ => {}
+        }
+        q
+    };
+    let total: i64 = build().count().get_result(conn)?;
+    let rows = build()
+        .order(persons::id)
+        .offset(offset)
+        .limit(limit)
+        .select(PersonRow::as_select())
+        .load(conn)?;
+    Ok((rows.into_iter().map(Person::from).collect(), total))
 }

@@ -4,7 +4,10 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::model::{CardRead, HEALTH_CARD_SYSTEM, IdNumber, NewPerson, Person, PersonInput, mask_id_number};
+use super::model::{
+    CardRead, HEALTH_CARD_SYSTEM, IdNumber, NewPerson, PERSON_ENTITY, Person, PersonInput, PersonVersion,
+    mask_id_number,
+};
 use super::repo;
 use crate::audit::service::{guarded, record, record_many};
 use crate::auth::model::{Action, Actor};
@@ -101,7 +104,7 @@ fn create(conn: &mut AnyConnection, actor: &Actor, new: NewPerson) -> Result<Per
         township_code: actor.facility.township_code.clone(),
         version: 1,
     };
-    repo::insert(conn, &person, &actor.facility.id).map_err(|e| match e {
+    repo::insert(conn, &person, &actor.facility.id, &[], None).map_err(|e| match e {
         diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
             ServiceError::Conflict("该身份证号已建档".into())
         }
@@ -630,4 +633,255 @@ pub fn merge(
         &detail,
     )?;
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Interface use cases (FHIR Patient): versioned reads, search, registration and update with an
+// optimistic lock. All run inside the caller's transaction (a FHIR transaction Bundle holds many)
+// and audit there.
+
+/// What a search for persons asks (every field optional; they combine with AND).
+#[derive(Debug, Clone, Default)]
+pub struct PersonQuery {
+    /// An identifier: (system in our terms — `id_number`, `health_card`, `mrn:CODE` or an
+    /// external system URI — or None for any), value.
+    pub identifier: Option<(Option<String>, String)>,
+    pub name: Option<(repo::NameMatch, String)>,
+    pub birth_from: Option<NaiveDate>,
+    pub birth_to: Option<NaiveDate>,
+    pub sex: Option<super::model::Sex>,
+    pub updated: crate::ids::TimeRange,
+    pub ids: Option<Vec<String>>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// The system name of the 18-digit ID number in [`PersonQuery::identifier`].
+pub const ID_NUMBER_SYSTEM: &str = "id_number";
+
+/// A person's current version, if the actor may read her (audited).
+pub fn current_in(c: &mut AnyConnection, actor: &Actor, person_id: &str) -> Result<PersonVersion, ServiceError> {
+    let person = person_for(c, actor, Action::ReadRecord, person_id)?;
+    let v = repo::version_now(c, &person.id)?.ok_or(ServiceError::NotFound("没有找到该服务对象"))?;
+    record(c, actor, "read", person_target(&person.id), "interface read")?;
+    Ok(v)
+}
+
+/// Every kept version of a person's record, newest first (audited).
+pub fn history_in(c: &mut AnyConnection, actor: &Actor, person_id: &str) -> Result<Vec<PersonVersion>, ServiceError> {
+    let person = person_for(c, actor, Action::ReadRecord, person_id)?;
+    let mut out = Vec::new();
+    for v in crate::storage::history::versions(c, PERSON_ENTITY, &person.id)? {
+        out.push(serde_json::from_str::<PersonVersion>(&v.snapshot).map_err(|e| {
+            crate::storage::StorageError::Query(diesel::result::Error::DeserializationError(Box::new(e)))
+        })?);
+    }
+    if out.is_empty() {
+        out.extend(repo::version_now(c, &person.id)?);
+    }
+    record(c, actor, "read", person_target(&person.id), "interface history read")?;
+    Ok(out)
+}
+
+/// Persons matching a query that the actor may read, in creation order, and how many match in
+/// all (each returned person is audited). An identifier finds her wherever she is managed, then
+/// the usual access check decides; other criteria search the actor's area.
+pub fn search_in(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    q: &PersonQuery,
+) -> Result<(Vec<PersonVersion>, i64), ServiceError> {
+    if !actor.may(Action::ReadRecord) {
+        return Err(ServiceError::forbidden(AuditTarget {
+            entity_type: "person",
+            ..Default::default()
+        }));
+    }
+    let mut narrowed: Option<Vec<String>> = q.ids.clone();
+    if let Some((system, value)) = &q.identifier {
+        let mut ids = Vec::new();
+        if system.as_deref().is_none_or(|s| s == ID_NUMBER_SYSTEM)
+            && let Some(p) = repo::by_id_number(c, value.trim())?
+        {
+            ids.push(p.id);
+        }
+        if system.as_deref() != Some(ID_NUMBER_SYSTEM) {
+            ids.extend(repo::holders(c, system.as_deref(), value)?);
+        }
+        narrowed = Some(match narrowed {
+            Some(prev) => ids.into_iter().filter(|i| prev.contains(i)).collect(),
+            None => ids,
+        });
+    }
+    let filter = repo::PersonFilter {
+        ids: narrowed.clone(),
+        name: q.name.clone(),
+        birth_from: q.birth_from,
+        birth_to: q.birth_to,
+        sex: q.sex.map(|s| s.as_str()),
+        updated: q.updated,
+        scope: if narrowed.is_some() {
+            None
+        } else {
+            Some(actor.scope.clone())
+        },
+    };
+    let (mut found, mut total) = repo::find(c, &filter, q.offset, q.limit)?;
+    if narrowed.is_some() {
+        // Found by identifier or id: keep only those the actor may read (scope or access grant).
+        let before = found.len();
+        let mut kept = Vec::with_capacity(before);
+        for p in found {
+            if may_on_person(
+                c,
+                actor,
+                Action::ReadRecord,
+                &p.jurisdiction,
+                p.township_code.as_deref(),
+                &p.id,
+                None,
+            )? {
+                kept.push(p);
+            }
+        }
+        total -= (before - kept.len()) as i64;
+        found = kept;
+    }
+    let mut out = Vec::with_capacity(found.len());
+    for p in &found {
+        out.extend(repo::version_now(c, &p.id)?);
+    }
+    record_many(
+        c,
+        actor,
+        "search",
+        out.iter().map(|v| person_target(&v.person.id)).collect(),
+        "interface search",
+    )?;
+    Ok((out, total))
+}
+
+/// The other identifiers an interface gives a person must be free (never held by someone else).
+fn check_identifiers_free(
+    c: &mut AnyConnection,
+    person_id: Option<&str>,
+    identifiers: &[(String, String)],
+) -> Result<(), ServiceError> {
+    for (system, value) in identifiers {
+        if let Some(holder) = repo::holder_of(c, system, value)?
+            && Some(holder.as_str()) != person_id
+        {
+            return Err(ServiceError::Conflict(format!(
+                "标识 {system}|{value} 已属于另一服务对象"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Register a person from an interface document (FHIR Patient create): refused when her ID number
+/// or one of her identifiers is already held (the interface should search or update instead).
+pub fn register_in(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    new: NewPerson,
+    identifiers: &[(String, String)],
+    received: Option<&str>,
+) -> Result<PersonVersion, ServiceError> {
+    if !actor.may(Action::RegisterPerson) {
+        return Err(ServiceError::forbidden(AuditTarget {
+            entity_type: "person",
+            ..Default::default()
+        }));
+    }
+    if let Some(n) = &new.id_number
+        && repo::by_id_number(c, n.as_str())?.is_some()
+    {
+        return Err(ServiceError::Conflict("该身份证号已建档".into()));
+    }
+    check_identifiers_free(c, None, identifiers)?;
+    let person = Person {
+        id: new_id(),
+        name: new.name,
+        sex: new.sex,
+        birth_date: new.birth_date,
+        nation_code: new.nation_code,
+        id_number: new.id_number.map(|i| i.as_str().to_string()),
+        phone: new.phone,
+        address: new.address,
+        jurisdiction: actor.facility.jurisdiction.clone(),
+        township_code: actor.facility.township_code.clone(),
+        version: 1,
+    };
+    repo::insert(c, &person, &actor.facility.id, identifiers, received).map_err(|e| match e {
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+            ServiceError::Conflict("该身份证号或标识已建档".into())
+        }
+        e => e.into(),
+    })?;
+    record(
+        c,
+        actor,
+        "create",
+        person_target(&person.id),
+        "person registered by interface",
+    )?;
+    repo::version_now(c, &person.id)?.ok_or(ServiceError::NotFound("没有找到该服务对象"))
+}
+
+/// Why an update was refused for its version.
+pub const STALE_VERSION: &str = "该记录已被他人修改（版本已变化），请重新读取后再修改";
+
+/// Update a person's identity data from an interface document (FHIR Patient update) if her record
+/// is still at `expected_version`; a stale version changes nothing. The ID number, once recorded,
+/// is only corrected on the desk (a change here is refused), and her area stays where it is.
+pub fn update_in(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    person_id: &str,
+    expected_version: i32,
+    new: NewPerson,
+    identifiers: &[(String, String)],
+    received: Option<&str>,
+) -> Result<PersonVersion, ServiceError> {
+    let current = person_for(c, actor, Action::RegisterPerson, person_id)?;
+    if current.version != expected_version {
+        return Err(ServiceError::Conflict(STALE_VERSION.into()));
+    }
+    let id_number = new.id_number.map(|i| i.as_str().to_string());
+    if current.id_number.is_some() && id_number != current.id_number {
+        return Err(ServiceError::invalid(
+            "id_number",
+            "id_number_fixed",
+            "身份证号已登记，接口不能修改或删除；如登记有误请在建档窗口更正",
+        ));
+    }
+    if let Some(n) = &id_number
+        && current.id_number.is_none()
+        && repo::by_id_number(c, n)?.is_some()
+    {
+        return Err(ServiceError::Conflict("该身份证号已属于另一服务对象".into()));
+    }
+    check_identifiers_free(c, Some(&current.id), identifiers)?;
+    let updated = Person {
+        name: new.name,
+        sex: new.sex,
+        birth_date: new.birth_date,
+        nation_code: new.nation_code,
+        id_number,
+        phone: new.phone,
+        address: new.address,
+        ..current
+    };
+    if !repo::update(c, &updated, expected_version, identifiers, received)? {
+        return Err(ServiceError::Conflict(STALE_VERSION.into()));
+    }
+    record(
+        c,
+        actor,
+        "update",
+        person_target(&updated.id),
+        "identity updated by interface",
+    )?;
+    repo::version_now(c, &updated.id)?.ok_or(ServiceError::NotFound("没有找到该服务对象"))
 }

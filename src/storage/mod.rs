@@ -7,6 +7,7 @@
 //!   it runs in its own savepoint inside a shared transaction and the caller is answered only
 //!   after that transaction has committed durably (ARCHITECTURE.md "Durability").
 
+pub mod history;
 pub mod schema;
 mod writer;
 

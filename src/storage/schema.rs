@@ -109,6 +109,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> Integer,
+        received -> Nullable<Text>,
     }
 }
 
@@ -265,6 +266,7 @@ diesel::table! {
         status -> Text,
         flagged_fetal_sex -> Bool,
         created_at -> Timestamp,
+        received -> Nullable<Text>,
     }
 }
 
@@ -540,3 +542,63 @@ diesel::table! {
 
 diesel::joinable!(hl7_outbox -> hl7_destinations (destination_id));
 diesel::allow_tables_to_appear_in_same_query!(hl7_destinations, hl7_outbox);
+
+diesel::table! {
+    record_versions (entity, entity_id, version) {
+        entity -> Text,
+        entity_id -> Text,
+        version -> Integer,
+        recorded_at -> Timestamp,
+        snapshot -> Text,
+    }
+}
+
+diesel::table! {
+    record_identifiers (entity, system, value) {
+        entity -> Text,
+        system -> Text,
+        value -> Text,
+        entity_id -> Text,
+    }
+}
+
+diesel::table! {
+    conditions (id) {
+        id -> Text,
+        person_id -> Text,
+        pregnancy_id -> Nullable<Text>,
+        jurisdiction -> Text,
+        township_code -> Nullable<Text>,
+        code_system -> Text,
+        code -> Text,
+        code_text -> Text,
+        clinical_status -> Nullable<Text>,
+        verification_status -> Nullable<Text>,
+        onset -> Nullable<Text>,
+        recorded_date -> Nullable<Text>,
+        facility_id -> Text,
+        recorded_by -> Text,
+        received -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    immunizations (id) {
+        id -> Text,
+        person_id -> Text,
+        jurisdiction -> Text,
+        township_code -> Nullable<Text>,
+        status -> Text,
+        vaccine_system -> Text,
+        vaccine_code -> Text,
+        vaccine_text -> Text,
+        occurrence -> Text,
+        occurrence_at -> Timestamp,
+        lot_number -> Nullable<Text>,
+        facility_id -> Text,
+        recorded_by -> Text,
+        received -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}

@@ -202,6 +202,7 @@ pub fn server(listener: TcpListener, db: Db, settings: &crate::config::Settings)
             .wrap(from_fn(same_origin_only))
             .wrap(security_headers())
             .wrap(from_fn(request_log))
+            .configure(crate::fhir::configure)
             .configure(configure)
     })
     .listen(listener)?;

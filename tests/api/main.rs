@@ -2,11 +2,13 @@
 //! Black-box tests: the real server on a random port, a fresh database per test
 //! (SQLite by default; PostgreSQL when MCH_TEST_DATABASE_URL is a postgres URL).
 
+mod fhir_support;
 mod helpers;
 
 mod access;
 mod auth;
 mod cli;
+mod fhir;
 mod hl7;
 mod hl7_outbox;
 mod hl7_referral;

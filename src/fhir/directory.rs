@@ -1,0 +1,1 @@
+//! Organization and Location ↔ the facility directory.

@@ -1,0 +1,391 @@
+//! The FHIR R4 adapter (`/fhir`): hospital systems look a woman up, pull her pregnancy, push
+//! results and follow referrals as FHIR JSON. It only translates: every read and write goes
+//! through the features' services, so a FHIR write passes the same validation, grading and audit
+//! as the pages and HL7. The mapping of each resource to our records, the search parameters and
+//! the referral state mapping are in `src/fhir/README.md`.
+//!
+//! Every interaction is one [`Op`] run by [`execute`] on a connection inside the group-commit
+//! writer, with its audit rows in the same transaction (RELIABILITY.md 29); a transaction Bundle
+//! runs all its entries in one such transaction (`bundle.rs`).
+
+mod bundle;
+mod capability;
+mod http;
+pub mod json;
+pub mod outcome;
+pub mod search;
+
+mod clinical;
+mod directory;
+mod pathway;
+mod patient;
+
+use chrono::NaiveDateTime;
+use serde_json::{Value, json};
+
+use crate::auth::model::Actor;
+use crate::storage::AnyConnection;
+pub use http::configure;
+pub use outcome::FhirError;
+use search::{ParamDef, Query};
+
+/// Whether a string is a valid FHIR id (`[A-Za-z0-9\-\.]{1,64}`) — checked before any lookup, so
+/// path and parameter payloads never reach a query as ids.
+pub fn valid_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+/// A resource as held now or at one version: its content without `resourceType`, `id` and `meta`
+/// (added by [`Res::to_json`]), and what the meta says.
+#[derive(Debug, Clone)]
+pub struct Res {
+    pub id: String,
+    pub version: i32,
+    pub last_updated: NaiveDateTime,
+    pub body: Value,
+    /// The patient it concerns (for `_include` and `$everything`).
+    pub patient: Option<String>,
+}
+
+impl Res {
+    pub fn to_json(&self, resource_type: &str) -> Value {
+        let mut v = match &self.body {
+            Value::Object(m) => Value::Object(m.clone()),
+            _ => json!({}),
+        };
+        v["resourceType"] = json!(resource_type);
+        v["id"] = json!(self.id);
+        v["meta"] = json!({
+            "versionId": self.version.to_string(),
+            "lastUpdated": json::instant(self.last_updated),
+        });
+        v
+    }
+
+    pub fn etag(&self) -> String {
+        format!("W/\"{}\"", self.version)
+    }
+}
+
+/// A page of search matches and how many match in all.
+pub struct Page {
+    pub matches: Vec<Res>,
+    pub total: i64,
+}
+
+/// What one resource type supports. The defaults refuse, so a type offers only what it
+/// implements — and the CapabilityStatement says exactly that.
+pub trait Kind {
+    const TYPE: &'static str;
+    const PARAMS: &'static [ParamDef];
+    const INCLUDES: &'static [&'static str] = &[];
+    /// Which interactions the type offers (for the CapabilityStatement).
+    const CREATE: bool = false;
+    const UPDATE: bool = false;
+    /// Whether earlier versions are kept (vread of an older version, `_history` of every change).
+    const VERSIONED: bool = false;
+    /// How we map it, one line for the CapabilityStatement.
+    const DOC: &'static str;
+
+    fn read(c: &mut AnyConnection, actor: &Actor, id: &str) -> Result<Res, FhirError>;
+
+    fn history(c: &mut AnyConnection, actor: &Actor, id: &str) -> Result<Vec<Res>, FhirError> {
+        Ok(vec![Self::read(c, actor, id)?])
+    }
+
+    fn search(c: &mut AnyConnection, actor: &Actor, q: &Query) -> Result<Page, FhirError>;
+
+    fn create(_c: &mut AnyConnection, _actor: &Actor, _body: &Value) -> Result<Res, FhirError> {
+        Err(FhirError::not_supported(
+            405,
+            format!("{} cannot be created through this interface", Self::TYPE),
+        ))
+    }
+
+    fn update(
+        _c: &mut AnyConnection,
+        _actor: &Actor,
+        _id: &str,
+        _body: &Value,
+        _version: i32,
+    ) -> Result<Res, FhirError> {
+        Err(FhirError::not_supported(
+            405,
+            format!("{} cannot be updated through this interface", Self::TYPE),
+        ))
+    }
+
+    /// Everything of this type about one patient (optionally one pregnancy), for `$everything`.
+    fn for_patient(
+        _c: &mut AnyConnection,
+        _actor: &Actor,
+        _person_id: &str,
+        _pregnancy_id: Option<&str>,
+    ) -> Result<Vec<Res>, FhirError> {
+        Ok(Vec::new())
+    }
+}
+
+/// Run `$body` with `$k` bound to the [`Kind`] of a resource type name; unknown types are refused.
+macro_rules! with_kind {
+    ($ty:expr, $k:ident => $body:expr) => {
+        match $ty {
+            "Patient" => {
+                type $k = $crate::fhir::patient::PatientKind;
+                $body
+            }
+            _ => Err(FhirError::not_found(format!(
+                "resource type {} is not supported here (see /fhir/metadata)",
+                $ty
+            ))),
+        }
+    };
+}
+pub(crate) use with_kind;
+
+/// The resource types served, in CapabilityStatement order.
+pub const TYPES: &[&str] = &["Patient"];
+
+/// One FHIR interaction.
+#[derive(Debug, Clone)]
+pub enum Op {
+    Read {
+        ty: String,
+        id: String,
+    },
+    VRead {
+        ty: String,
+        id: String,
+        version: String,
+    },
+    History {
+        ty: String,
+        id: String,
+    },
+    Search {
+        ty: String,
+        pairs: Vec<(String, String)>,
+        lenient: bool,
+    },
+    Create {
+        ty: String,
+        body: Value,
+        if_none_exist: Option<String>,
+    },
+    Update {
+        ty: String,
+        id: String,
+        body: Value,
+        if_match: Option<String>,
+    },
+    Everything {
+        ty: String,
+        id: String,
+    },
+}
+
+impl Op {
+    /// The audit action the interaction is (for a refusal audited on its own).
+    pub fn audit_action(&self) -> &'static str {
+        match self {
+            Op::Read { .. } | Op::VRead { .. } | Op::History { .. } | Op::Everything { .. } => "read",
+            Op::Search { .. } => "search",
+            Op::Create { .. } => "create",
+            Op::Update { .. } => "update",
+        }
+    }
+}
+
+/// What an interaction answers.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    /// `Type/id/_history/v` of a created or updated resource.
+    pub location: Option<String>,
+    pub etag: Option<String>,
+    pub last_modified: Option<NaiveDateTime>,
+}
+
+impl Answer {
+    fn resource(status: u16, ty: &str, r: &Res, location: bool) -> Answer {
+        Answer {
+            status,
+            body: r.to_json(ty),
+            location: location.then(|| format!("{ty}/{}/_history/{}", r.id, r.version)),
+            etag: Some(r.etag()),
+            last_modified: Some(r.last_updated),
+        }
+    }
+}
+
+fn check_id(id: &str) -> Result<(), FhirError> {
+    if valid_id(id) {
+        Ok(())
+    } else {
+        Err(FhirError::bad_request("not a valid FHIR id ([A-Za-z0-9-.]{1,64})").at("id"))
+    }
+}
+
+/// A body's `id` must agree with the URL on update and is not allowed on create (the server
+/// assigns ids); `meta` from the client is ignored either way (RELIABILITY.md 18).
+fn check_body_id(body: &Value, ty: &str, url_id: Option<&str>) -> Result<(), FhirError> {
+    let body_id = body.get("id").and_then(Value::as_str);
+    match (url_id, body_id) {
+        (Some(u), Some(b)) if u != b => Err(FhirError::bad_request(format!(
+            "{ty}.id ({b}) does not match the id in the URL ({u})"
+        ))
+        .at(format!("{ty}.id"))),
+        (Some(_), None) => Err(FhirError::bad_request(format!("{ty}.id is required on update")).at(format!("{ty}.id"))),
+        _ => Ok(()),
+    }
+}
+
+/// The version an `If-Match` header asks for (`W/"3"`, `"3"` or `3`).
+pub fn parse_if_match(h: &str) -> Result<i32, FhirError> {
+    let v = h.trim().trim_start_matches("W/").trim_matches('"');
+    v.parse::<i32>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| FhirError::bad_request(format!("If-Match must be a version ETag such as W/\"3\" (got {h})")))
+}
+
+/// Run one interaction inside the caller's transaction.
+pub fn execute(c: &mut AnyConnection, actor: &Actor, base: &str, op: &Op) -> Result<Answer, FhirError> {
+    match op {
+        Op::Read { ty, id } => {
+            check_id(id)?;
+            with_kind!(ty.as_str(), K => Ok(Answer::resource(200, K::TYPE, &K::read(c, actor, id)?, false)))
+        }
+        Op::VRead { ty, id, version } => {
+            check_id(id)?;
+            let wanted: i32 = version
+                .parse()
+                .map_err(|_| FhirError::bad_request("the version id must be a whole number"))?;
+            with_kind!(ty.as_str(), K => {
+                let all = K::history(c, actor, id)?;
+                match all.iter().find(|r| r.version == wanted) {
+                    Some(r) => Ok(Answer::resource(200, K::TYPE, r, false)),
+                    None if all.iter().any(|r| r.version > wanted) && !K::VERSIONED => Err(FhirError::not_found(format!(
+                        "{}/{id} version {wanted} is not kept: only the current version of a {} is (its changes are in our audit log and its own timeline)",
+                        K::TYPE, K::TYPE
+                    ))),
+                    None => Err(FhirError::not_found(format!("{}/{id} has no version {wanted}", K::TYPE))),
+                }
+            })
+        }
+        Op::History { ty, id } => {
+            check_id(id)?;
+            with_kind!(ty.as_str(), K => {
+                let versions = K::history(c, actor, id)?;
+                Ok(Answer {
+                    status: 200,
+                    body: bundle::history(base, K::TYPE, id, &versions),
+                    location: None,
+                    etag: None,
+                    last_modified: None,
+                })
+            })
+        }
+        Op::Search { ty, pairs, lenient } => with_kind!(ty.as_str(), K => {
+            let q = search::parse(pairs, K::PARAMS, K::INCLUDES, *lenient)?;
+            let page = K::search(c, actor, &q)?;
+            let includes = if q.includes.is_empty() { Vec::new() } else { included_patients(c, actor, &page.matches)? };
+            Ok(Answer {
+                status: 200,
+                body: bundle::searchset(base, K::TYPE, &q, &page, &includes),
+                location: None,
+                etag: None,
+                last_modified: None,
+            })
+        }),
+        Op::Create {
+            ty,
+            body,
+            if_none_exist,
+        } => with_kind!(ty.as_str(), K => {
+            if !K::CREATE {
+                return Err(FhirError::not_supported(405, format!("{} cannot be created through this interface", K::TYPE)));
+            }
+            check_body_id(body, K::TYPE, None)?;
+            if let Some(criteria) = if_none_exist {
+                let pairs = query_pairs(criteria)?;
+                if pairs.is_empty() {
+                    return Err(FhirError::bad_request("If-None-Exist has no search criteria"));
+                }
+                let mut q = search::parse(&pairs, K::PARAMS, &[], false)?;
+                q.count = 2;
+                let found = K::search(c, actor, &q)?;
+                match found.matches.as_slice() {
+                    [] => {}
+                    [one] => return Ok(Answer::resource(200, K::TYPE, one, true)),
+                    _ => {
+                        return Err(FhirError::new(
+                            412,
+                            "duplicate",
+                            format!("If-None-Exist matches {} {} resources: the criteria must name one", found.total, K::TYPE),
+                        ));
+                    }
+                }
+            }
+            let r = K::create(c, actor, body)?;
+            Ok(Answer::resource(201, K::TYPE, &r, true))
+        }),
+        Op::Update { ty, id, body, if_match } => {
+            check_id(id)?;
+            with_kind!(ty.as_str(), K => {
+                if !K::UPDATE {
+                    return Err(FhirError::not_supported(405, format!("{} cannot be updated through this interface", K::TYPE)));
+                }
+                check_body_id(body, K::TYPE, Some(id))?;
+                let Some(h) = if_match else {
+                    return Err(FhirError::new(
+                        428,
+                        "required",
+                        "If-Match is required on update (the version you read, e.g. W/\"3\"), so no one overwrites a change they have not seen",
+                    ));
+                };
+                let version = parse_if_match(h)?;
+                let r = K::update(c, actor, id, body, version)?;
+                Ok(Answer::resource(200, K::TYPE, &r, true))
+            })
+        }
+        Op::Everything { ty, id } => {
+            check_id(id)?;
+            let entries = pathway::everything(c, actor, ty, id)?;
+            Ok(Answer {
+                status: 200,
+                body: bundle::everything(base, &entries),
+                location: None,
+                etag: None,
+                last_modified: None,
+            })
+        }
+    }
+}
+
+/// The Patients the matches concern (`_include=…:patient`), each once.
+fn included_patients(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    matches: &[Res],
+) -> Result<Vec<(&'static str, Res)>, FhirError> {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut out = Vec::new();
+    for m in matches {
+        if let Some(p) = m.patient.as_deref()
+            && !seen.contains(&p)
+        {
+            seen.push(p);
+            out.push(("Patient", <patient::PatientKind as Kind>::read(c, actor, p)?));
+        }
+    }
+    Ok(out)
+}
+
+/// A query string as (name, value) pairs, percent-decoded; malformed text is refused.
+pub fn query_pairs(qs: &str) -> Result<Vec<(String, String)>, FhirError> {
+    let qs = qs.trim_start_matches('?');
+    serde_urlencoded::from_str::<Vec<(String, String)>>(qs)
+        .map_err(|_| FhirError::bad_request("the query string is not valid (application/x-www-form-urlencoded)"))
+}
