@@ -15,9 +15,9 @@ pub mod json;
 pub mod outcome;
 pub mod search;
 
-mod clinical;
-mod directory;
 mod pathway;
+// One module per resource type (or pair of types over one record), each implementing [`Kind`],
+// listed in `with_kind!` and `TYPES` below.
 mod patient;
 
 use chrono::NaiveDateTime;

@@ -1,1 +1,0 @@
-//! Organization and Location ↔ the facility directory.
