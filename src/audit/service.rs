@@ -106,6 +106,22 @@ where
     }
 }
 
+/// Audit a refused access inside the caller's transaction (a batch entry refused on its own while
+/// the rest of the batch goes on).
+pub fn record_denied_in(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    action: &str,
+    target: Option<AuditTarget>,
+) -> Result<(), ServiceError> {
+    let t = target.unwrap_or(AuditTarget {
+        entity_type: "unknown",
+        ..AuditTarget::default()
+    });
+    repo::append(conn, event(actor, action, Outcome::Denied, &t, "access refused"))?;
+    Ok(())
+}
+
 /// Audit a refused access in a commit of its own (the refused work rolled back).
 pub async fn record_denied(db: &Db, actor: &Actor, action: &str, target: Option<AuditTarget>) {
     let t = target.unwrap_or(AuditTarget {

@@ -323,10 +323,15 @@ pub fn run(c: &mut AnyConnection, actor: &Actor, base: &str, bundle: &Value) -> 
         let answers: Vec<Value> = entries
             .iter()
             .map(|e| match savepoint(c, |c| execute(c, actor, base, &e.op)) {
-                Ok(a) => response_entry(&a),
-                Err(err) => failed_entry(&entry_error(e.index, err)),
+                Ok(a) => Ok(response_entry(&a)),
+                Err(err) => {
+                    if err.status == 403 {
+                        crate::audit::service::record_denied_in(c, actor, e.op.audit_action(), err.denied.clone())?;
+                    }
+                    Ok(failed_entry(&entry_error(e.index, err)))
+                }
             })
-            .collect();
+            .collect::<Result<_, FhirError>>()?;
         return Ok(json!({"resourceType": "Bundle", "type": "batch-response", "entry": answers}));
     }
     // Two entries naming one resource (the same fullUrl, PUT target or conditional create).

@@ -173,11 +173,15 @@ fn lenient(req: &HttpRequest) -> bool {
         .any(|v| v.split(',').any(|p| p.trim() == "handling=lenient"))
 }
 
-fn header_text(req: &HttpRequest, name: &str) -> Option<String> {
-    req.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
+/// A header's text; one that is present but not UTF-8 is refused, never taken as absent (an
+/// unreadable If-None-Exist must not turn a conditional create into a plain one).
+fn header_text(req: &HttpRequest, name: &str) -> Result<Option<String>, FhirError> {
+    match req.headers().get(name) {
+        None => Ok(None),
+        Some(v) => std::str::from_utf8(v.as_bytes())
+            .map(|s| Some(s.to_string()))
+            .map_err(|_| FhirError::bad_request(format!("the {name} header is not valid UTF-8"))),
+    }
 }
 
 async fn metadata(req: HttpRequest) -> Result<HttpResponse, FhirError> {
@@ -208,7 +212,7 @@ async fn search_post(
 ) -> Result<HttpResponse, FhirError> {
     check_accept(&req)?;
     let actor = actor(&st, &req).await?;
-    let ct = header_text(&req, "content-type").unwrap_or_default();
+    let ct = header_text(&req, "content-type")?.unwrap_or_default();
     if !ct.starts_with("application/x-www-form-urlencoded") {
         return Err(FhirError::new(
             415,
@@ -288,7 +292,7 @@ async fn create(
     let op = Op::Create {
         ty: path.into_inner(),
         body,
-        if_none_exist: header_text(&req, "if-none-exist"),
+        if_none_exist: header_text(&req, "if-none-exist")?,
     };
     run(&st, actor, base(&req), op).await
 }
@@ -307,7 +311,7 @@ async fn update(
         ty,
         id,
         body,
-        if_match: header_text(&req, "if-match"),
+        if_match: header_text(&req, "if-match")?,
     };
     run(&st, actor, base(&req), op).await
 }
