@@ -276,3 +276,110 @@ async fn no_token_no_data_and_another_area_is_refused_and_audited() {
     assert!(audit_count(&app, "read", "denied").await >= 1);
     assert!(audit_count(&app, "update", "denied").await >= 1);
 }
+
+/// RELIABILITY.md 20: injection and path payloads in every search parameter the server declares
+/// (read from its own CapabilityStatement, so new types are covered as they are added), in
+/// `_sort`, `_count`, `_include`, path ids and headers: a 4xx, or a 200 with no match — never a
+/// 5xx, never data.
+#[tokio::test]
+async fn injection_payloads_in_every_parameter_id_and_header_get_4xx_or_nothing() {
+    let app = spawn_app().await;
+    let his = Fhir::new(&app, "COUNTY").await;
+    let idn = id_number("340524", "1990-06-06", 40);
+    let created = his.post("Patient", &patient("孙悦", &idn)).await;
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let long = "A".repeat(5000);
+    let payloads = [
+        "' OR '1'='1",
+        "1; DROP TABLE persons;--",
+        "' UNION SELECT id_number, name FROM persons--",
+        "\" OR \"\"=\"",
+        "{\"$gt\": \"\"}",
+        "{\"$where\": \"1==1\"}",
+        "../../../../etc/passwd",
+        "%00",
+        "%",
+        "_",
+        "\\",
+        "*",
+        "<script>alert(1)</script>",
+        "${jndi:ldap://x/a}",
+        "ge' OR 1=1--",
+        "eq2026-01-01' OR '1'='1",
+        "Patient/../../admin",
+        "urn:oid:2.16.156.10011.1.3|' OR 1=1--",
+        long.as_str(),
+    ];
+    let metadata = his.get("metadata").await;
+    let mut checked = 0;
+    for resource in metadata.body["rest"][0]["resource"].as_array().unwrap() {
+        let ty = resource["type"].as_str().unwrap();
+        let mut params: Vec<String> = resource["searchParam"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect();
+        params.extend(["_sort", "_count", "_offset", "_include", "_elements", "_summary"].map(String::from));
+        for param in &params {
+            for payload in payloads {
+                let url = reqwest::Url::parse_with_params(&format!("{}/{ty}", his.base), &[(param.as_str(), payload)]).unwrap();
+                let r = his.send(his.http.get(url)).await;
+                checked += 1;
+                assert!(r.status < 500, "{ty}?{param}={payload} gave {}", r.status);
+                if r.status == 200 {
+                    assert_eq!(r.body["total"], 0, "{ty}?{param}={payload} returned data: {}", r.body);
+                } else {
+                    assert!((400..500).contains(&r.status));
+                }
+            }
+        }
+        for payload in payloads {
+            let enc: String = url_escape(payload);
+            for path in [format!("{ty}/{enc}"), format!("{ty}/{enc}/_history"), format!("{ty}/{id}/_history/{enc}")] {
+                let r = his.send(his.http.get(format!("{}/{path}", his.base))).await;
+                assert!((400..500).contains(&r.status), "GET {path} gave {}", r.status);
+            }
+        }
+    }
+    assert!(checked > 100);
+    // Headers.
+    for payload in payloads.iter().filter(|p| !p.contains('\0') && p.len() < 1000) {
+        let r = his
+            .send(
+                his.http
+                    .put(format!("{}/Patient/{id}", his.base))
+                    .header("content-type", "application/fhir+json")
+                    .header("if-match", *payload)
+                    .body(created.body.to_string()),
+            )
+            .await;
+        assert!((400..500).contains(&r.status), "If-Match {payload}: {}", r.status);
+        let r = his
+            .send(
+                his.http
+                    .post(format!("{}/Patient", his.base))
+                    .header("content-type", "application/fhir+json")
+                    .header("if-none-exist", *payload)
+                    .body(patient("孙悦", &idn).to_string()),
+            )
+            .await;
+        assert!(r.status < 500, "If-None-Exist {payload}: {}", r.status);
+        assert_ne!(r.status, 201, "If-None-Exist {payload} must not create a second record");
+    }
+    let r = reqwest::Client::new()
+        .get(format!("{}/Patient/{id}", his.base))
+        .header("authorization", "Bearer ' OR '1'='1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let after = his.get(&format!("Patient/{id}")).await;
+    assert_eq!(after.body["meta"]["versionId"], "1", "nothing changed her record");
+}
+
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
