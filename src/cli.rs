@@ -276,7 +276,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let db = open(&settings)?;
             if seed {
                 match demo::seed_if_empty(&db).await? {
-                    Some(logins) => print_logins(&logins),
+                    Some(seeded) => print_logins(&seeded),
                     None => println!("数据库非空，未重新生成演示数据。演示账号见 README。"),
                 }
             }
@@ -310,8 +310,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::DemoData { settings } => {
             let db = open(&settings)?;
             match demo::seed_if_empty(&db).await? {
-                Some(logins) => {
-                    print_logins(&logins);
+                Some(seeded) => {
+                    print_logins(&seeded);
                     Ok(0)
                 }
                 None => {
@@ -530,9 +530,13 @@ pub fn id_check(input: &str) -> (serde_json::Value, i32) {
     }
 }
 
-fn print_logins(logins: &[demo::DemoLogin]) {
+fn print_logins(seeded: &demo::DemoSeed) {
     println!("演示数据已生成。演示账号（密码均为 {}）：", demo::DEMO_PASSWORD);
-    for l in logins {
+    for l in &seeded.logins {
         println!("  {:<22} {:<22} {}", l.username, l.role, l.facility);
+    }
+    println!("FHIR 接口令牌（仅显示一次；Authorization: Bearer <令牌>，例如 curl -H \"Authorization: Bearer …\" http://127.0.0.1:8080/fhir/Patient?name=王）：");
+    for (role, facility, token) in &seeded.tokens {
+        println!("  {role:<22} {facility:<22} {token}");
     }
 }

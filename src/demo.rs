@@ -177,8 +177,14 @@ fn demo_id_number(rng: &mut StdRng, county: &str, birth: chrono::NaiveDate) -> S
     format!("{body}{check}")
 }
 
+/// What the demo seeding prints: the logins and the FHIR bearer tokens (role, facility, token).
+pub struct DemoSeed {
+    pub logins: Vec<DemoLogin>,
+    pub tokens: Vec<(&'static str, &'static str, String)>,
+}
+
 /// Seed the demo region when the database has no facilities. Returns the logins, or None.
-pub async fn seed_if_empty(db: &Db) -> Result<Option<Vec<DemoLogin>>, ServiceError> {
+pub async fn seed_if_empty(db: &Db) -> Result<Option<DemoSeed>, ServiceError> {
     if db.read(|c| Ok::<_, ServiceError>(facility::repo::count(c)?)).await? > 0 {
         return Ok(None);
     }
@@ -259,7 +265,21 @@ pub async fn seed_if_empty(db: &Db) -> Result<Option<Vec<DemoLogin>>, ServiceErr
     grade_some(db, &facilities, &pregnancies, &mut rng).await?;
     seed_network(db, &facilities).await?;
     seed_referrals(db, &facilities, &pregnancies).await?;
-    Ok(Some(logins))
+    // Bearer tokens to try the FHIR interface with: the county hospital's system and an auditor's
+    // reporting tool (printed once, like `mch-chain token issue`).
+    let tokens = vec![
+        (
+            "hospital_system",
+            "COUNTY-HOSP",
+            crate::auth::service::issue_token_for(db, "COUNTY-HOSP", "县医院 HIS（演示）", Role::HospitalSystem).await?,
+        ),
+        (
+            "auditor",
+            "PROV-MCH",
+            crate::auth::service::issue_token_for(db, "PROV-MCH", "审计报表（演示）", Role::Auditor).await?,
+        ),
+    ];
+    Ok(Some(DemoSeed { logins, tokens }))
 }
 
 /// The county MCH centre grades one woman in six, so the board, cases and reports have content:
