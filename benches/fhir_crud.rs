@@ -97,7 +97,10 @@ async fn seed(db: &mch_chain::storage::Db, facility_id: String, patients: usize,
         .unwrap();
         done += n;
     }
-    println!("  seeded {patients} patients and {observations} observations in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "  seeded {patients} patients and {observations} observations in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     person_ids
 }
 
@@ -138,17 +141,28 @@ async fn run(url: &str, label: &str) {
     )
     .await
     .unwrap();
-    let token = mch_chain::auth::service::issue_token(&db, "COUNTY", "bench HIS").await.unwrap();
+    let token = mch_chain::auth::service::issue_token(&db, "COUNTY", "bench HIS")
+        .await
+        .unwrap();
     println!("{label}:");
     let person_ids = Arc::new(seed(&db, f.id.clone(), patients, observations).await);
 
     // 50/50 create + read from concurrent clients for a fixed time.
-    let http = reqwest::Client::builder().pool_max_idle_per_host(clients).build().unwrap();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()
+        .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for t in 0..clients {
-        let (http, base, token, stop, persons) = (http.clone(), base.clone(), token.clone(), stop.clone(), person_ids.clone());
+        let (http, base, token, stop, persons) = (
+            http.clone(),
+            base.clone(),
+            token.clone(),
+            stop.clone(),
+            person_ids.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut creates = Vec::new();
             let mut reads = Vec::new();
@@ -171,7 +185,12 @@ async fn run(url: &str, label: &str) {
                 mine.push(v["id"].as_str().unwrap().to_string());
                 let id = &mine[(i * 7919) % mine.len()];
                 let t1 = Instant::now();
-                let r = http.get(format!("{base}/Observation/{id}")).bearer_auth(&token).send().await.unwrap();
+                let r = http
+                    .get(format!("{base}/Observation/{id}"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(r.status(), 200);
                 let _ = r.bytes().await.unwrap();
                 reads.push(t1.elapsed());
@@ -214,7 +233,9 @@ async fn run(url: &str, label: &str) {
         let patient = &person_ids[(s * 7919) % person_ids.len()];
         let t0 = Instant::now();
         let r = http
-            .get(format!("{base}/Observation?patient=Patient/{patient}&date=ge2026-06-01&_count=50"))
+            .get(format!(
+                "{base}/Observation?patient=Patient/{patient}&date=ge2026-06-01&_count=50"
+            ))
             .bearer_auth(&token)
             .send()
             .await

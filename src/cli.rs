@@ -535,7 +535,9 @@ fn print_logins(seeded: &demo::DemoSeed) {
     for l in &seeded.logins {
         println!("  {:<22} {:<22} {}", l.username, l.role, l.facility);
     }
-    println!("FHIR 接口令牌（仅显示一次；Authorization: Bearer <令牌>，例如 curl -H \"Authorization: Bearer …\" http://127.0.0.1:8080/fhir/Patient?name=王）：");
+    println!(
+        "FHIR 接口令牌（仅显示一次；Authorization: Bearer <令牌>，例如 curl -H \"Authorization: Bearer …\" http://127.0.0.1:8080/fhir/Patient?name=王）："
+    );
     for (role, facility, token) in &seeded.tokens {
         println!("  {role:<22} {facility:<22} {token}");
     }

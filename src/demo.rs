@@ -271,7 +271,8 @@ pub async fn seed_if_empty(db: &Db) -> Result<Option<DemoSeed>, ServiceError> {
         (
             "hospital_system",
             "COUNTY-HOSP",
-            crate::auth::service::issue_token_for(db, "COUNTY-HOSP", "县医院 HIS（演示）", Role::HospitalSystem).await?,
+            crate::auth::service::issue_token_for(db, "COUNTY-HOSP", "县医院 HIS（演示）", Role::HospitalSystem)
+                .await?,
         ),
         (
             "auditor",

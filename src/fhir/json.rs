@@ -288,3 +288,73 @@ pub fn reference_id(at: &At<'_>, resource_type: &str) -> Result<String, FhirErro
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn partial_dates_and_date_times() {
+        assert_eq!(
+            parse_date("1957").map(|(d, p)| (d.to_string(), p)),
+            Some(("1957-01-01".into(), 1))
+        );
+        assert_eq!(
+            parse_date("2026-02").map(|(d, p)| (d.to_string(), p)),
+            Some(("2026-02-01".into(), 2))
+        );
+        assert!(parse_date("2026-02-30").is_none());
+        assert!(parse_date("26-02-01").is_none());
+        assert!(parse_date("2026-2-1").is_none());
+        let (start, end) = parse_datetime("2017-11-10T08:20:00+01:00").unwrap();
+        assert_eq!(start.to_string(), "2017-11-10 07:20:00");
+        assert_eq!(end - start, chrono::Duration::seconds(1));
+        // A date alone is a China local day.
+        let (start, end) = parse_datetime("2026-03-01").unwrap();
+        assert_eq!(
+            (start.to_string(), end.to_string()),
+            ("2026-02-28 16:00:00".into(), "2026-03-01 16:00:00".into())
+        );
+        assert!(parse_datetime("yesterday").is_none());
+        assert_eq!(instant(start), "2026-02-28T16:00:00.000Z");
+    }
+
+    #[test]
+    fn only_r4_elements_of_the_type_are_accepted() {
+        let ok = json!({"resourceType": "Patient", "gender": "female", "_gender": {"extension": []}});
+        assert!(check_resource(&ok, "Patient", &["gender"]).is_ok());
+        let typo = json!({"resourceType": "Patient", "gendr": "female"});
+        let e = check_resource(&typo, "Patient", &["gender"]).unwrap_err();
+        assert_eq!(
+            (e.status, e.issues[0].expression.as_deref()),
+            (422, Some("Patient.gendr"))
+        );
+        let wrong_type = json!({"resourceType": "Observation"});
+        assert_eq!(check_resource(&wrong_type, "Patient", &[]).unwrap_err().status, 400);
+        let modifier = json!({"resourceType": "Patient", "modifierExtension": [{"url": "x"}]});
+        assert_eq!(check_resource(&modifier, "Patient", &[]).unwrap_err().status, 422);
+        assert_eq!(check_resource(&json!([1]), "Patient", &[]).unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn references_name_one_type_and_a_valid_id() {
+        let v = json!({"subject": {"reference": "Patient/abc-1"}, "bad": {"reference": "Patient/../x"}, "other": {"reference": "Group/1"}});
+        let root = At::root(&v, "Observation");
+        assert_eq!(
+            reference_id(&root.child("subject").unwrap(), "Patient").unwrap(),
+            "abc-1"
+        );
+        assert!(reference_id(&root.child("bad").unwrap(), "Patient").is_err());
+        let e = reference_id(&root.child("other").unwrap(), "Patient").unwrap_err();
+        assert_eq!(e.issues[0].expression.as_deref(), Some("Observation.other.reference"));
+    }
+
+    #[test]
+    fn the_received_document_drops_server_owned_elements() {
+        let v = json!({"resourceType": "Patient", "id": "x", "meta": {"versionId": "9"}, "text": {"div": "<div/>"}, "gender": "female"});
+        let kept: serde_json::Value = serde_json::from_str(&received(&v).unwrap()).unwrap();
+        assert_eq!(kept, json!({"resourceType": "Patient", "gender": "female"}));
+    }
+}

@@ -323,7 +323,8 @@ async fn injection_payloads_in_every_parameter_id_and_header_get_4xx_or_nothing(
         params.extend(["_sort", "_count", "_offset", "_include", "_elements", "_summary"].map(String::from));
         for param in &params {
             for payload in payloads {
-                let url = reqwest::Url::parse_with_params(&format!("{}/{ty}", his.base), &[(param.as_str(), payload)]).unwrap();
+                let url = reqwest::Url::parse_with_params(&format!("{}/{ty}", his.base), &[(param.as_str(), payload)])
+                    .unwrap();
                 let r = his.send(his.http.get(url)).await;
                 checked += 1;
                 assert!(r.status < 500, "{ty}?{param}={payload} gave {}", r.status);
@@ -336,7 +337,11 @@ async fn injection_payloads_in_every_parameter_id_and_header_get_4xx_or_nothing(
         }
         for payload in payloads {
             let enc: String = url_escape(payload);
-            for path in [format!("{ty}/{enc}"), format!("{ty}/{enc}/_history"), format!("{ty}/{id}/_history/{enc}")] {
+            for path in [
+                format!("{ty}/{enc}"),
+                format!("{ty}/{enc}/_history"),
+                format!("{ty}/{id}/_history/{enc}"),
+            ] {
                 let r = his.send(his.http.get(format!("{}/{path}", his.base))).await;
                 assert!((400..500).contains(&r.status), "GET {path} gave {}", r.status);
             }
@@ -380,6 +385,12 @@ async fn injection_payloads_in_every_parameter_id_and_header_get_4xx_or_nothing(
 
 fn url_escape(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
