@@ -394,3 +394,105 @@ fn url_escape(s: &str) -> String {
         })
         .collect()
 }
+
+/// RELIABILITY.md 22 for `/fhir`: every type the CapabilityStatement declares × {no token, another
+/// county's hospital, an auditor, the woman's own county hospital} × {search, read, history,
+/// create, update, delete}. Patient data is for hospitals of her area only; the audit trail for
+/// auditors only; the directory for any token; nothing without one.
+#[tokio::test]
+async fn the_fhir_access_matrix_holds_for_every_declared_type() {
+    let app = spawn_app().await;
+    let own = Fhir::new(&app, "COUNTY").await;
+    let stranger = Fhir::new(&app, "NBR").await;
+    let auditor_token =
+        mch_chain::auth::service::issue_token_for(&app.db, "PROV", "审计报表", mch_chain::auth::model::Role::Auditor)
+            .await
+            .unwrap();
+    let auditor = Fhir::with_token(&app, auditor_token);
+    let anon = Fhir::with_token(&app, String::new());
+    let person = own
+        .post("Patient", &patient("孙悦", &id_number("340524", "1990-06-06", 40)))
+        .await;
+    let pid = person.body["id"].as_str().unwrap().to_string();
+    let metadata = own.get("metadata").await;
+    for resource in metadata.body["rest"][0]["resource"].as_array().unwrap() {
+        let ty = resource["type"].as_str().unwrap();
+        let interactions: Vec<&str> = resource["interaction"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["code"].as_str().unwrap())
+            .collect();
+        let directory = matches!(ty, "Organization" | "Location");
+        let audit = ty == "AuditEvent";
+        // No token: 401 everywhere.
+        for path in [ty.to_string(), format!("{ty}/x1"), format!("{ty}/x1/_history")] {
+            assert_eq!(anon.get(&path).await.status, 401, "anonymous GET {path}");
+        }
+        assert_eq!(
+            anon.post(ty, &json!({"resourceType": ty})).await.status,
+            401,
+            "anonymous POST {ty}"
+        );
+        // Search by role.
+        let search = |c: &Fhir| {
+            let c = c.clone();
+            let ty = ty.to_string();
+            async move { c.get(&ty).await.status }
+        };
+        let expect_own = if audit { 403 } else { 200 };
+        let expect_auditor = if audit || directory { 200 } else { 403 };
+        assert_eq!(search(&own).await, expect_own, "hospital search {ty}");
+        assert_eq!(search(&auditor).await, expect_auditor, "auditor search {ty}");
+        // Writes a type does not offer are refused as such, whoever asks.
+        if !interactions.contains(&"create") {
+            assert_eq!(
+                own.post(ty, &json!({"resourceType": ty})).await.status,
+                405,
+                "POST {ty}"
+            );
+        }
+        if !interactions.contains(&"update") {
+            assert_eq!(
+                own.put(
+                    &format!("{ty}/x1"),
+                    &json!({"resourceType": ty, "id": "x1"}),
+                    Some("W/\"1\"")
+                )
+                .await
+                .status,
+                405,
+                "PUT {ty}"
+            );
+        }
+        assert_eq!(
+            own.send(own.http.delete(format!("{}/{ty}/x1", own.base))).await.status,
+            405,
+            "DELETE {ty}"
+        );
+        // Her data by patient: her county sees it; the neighbouring county's hospital finds nothing.
+        if resource["searchParam"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "patient")
+        {
+            let theirs = stranger.get(&format!("{ty}?patient={pid}")).await;
+            assert!(
+                theirs.status == 403 || theirs.body["total"] == 0,
+                "{ty}?patient= by a stranger: {}",
+                theirs.body
+            );
+        }
+    }
+    // IDOR on her record itself, every interaction.
+    assert_eq!(stranger.get(&format!("Patient/{pid}")).await.status, 403);
+    assert_eq!(stranger.get(&format!("Patient/{pid}/_history")).await.status, 403);
+    assert_eq!(stranger.get(&format!("Patient/{pid}/_history/1")).await.status, 403);
+    assert_eq!(stranger.get(&format!("Patient/{pid}/$everything")).await.status, 403);
+    assert_eq!(
+        auditor.get(&format!("Patient/{pid}")).await.status,
+        403,
+        "auditors do not read clinical records"
+    );
+}
