@@ -159,8 +159,11 @@ impl ResponseError for FhirError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
-            .content_type(FHIR_JSON)
-            .body(self.outcome().to_string())
+        let mut b = HttpResponse::build(self.status_code());
+        b.content_type(FHIR_JSON);
+        if self.status == 401 {
+            b.insert_header(("WWW-Authenticate", "Bearer realm=\"mch-chain\""));
+        }
+        b.body(self.outcome().to_string())
     }
 }
