@@ -6,7 +6,12 @@ use super::{FhirError, Kind, Res, TYPES, patient::PatientKind, with_kind};
 use crate::auth::model::Actor;
 use crate::storage::AnyConnection;
 
-pub fn everything(c: &mut AnyConnection, actor: &Actor, ty: &str, id: &str) -> Result<Vec<(&'static str, Res)>, FhirError> {
+pub fn everything(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    ty: &str,
+    id: &str,
+) -> Result<Vec<(&'static str, Res)>, FhirError> {
     let (person_id, pregnancy_id) = match ty {
         "Patient" => (id.to_string(), None),
         "EpisodeOfCare" => {
@@ -26,8 +31,8 @@ pub fn everything(c: &mut AnyConnection, actor: &Actor, ty: &str, id: &str) -> R
     };
     let mut out = vec![("Patient", PatientKind::read(c, actor, &person_id)?)];
     for t in TYPES.iter().filter(|t| **t != "Patient") {
-        let found: Vec<(&'static str, Res)> = with_kind!(*t, K => K::for_patient(c, actor, &person_id, pregnancy_id.as_deref())
-            .map(|list| list.into_iter().map(|r| (K::TYPE, r)).collect()))?;
+        let found: Vec<(&'static str, Res)> =
+            with_kind!(*t, K => K::everything(c, actor, &person_id, pregnancy_id.as_deref()))?;
         out.extend(found);
     }
     Ok(out)
