@@ -198,3 +198,55 @@ pub fn recent(conn: &mut AnyConnection, actor: Option<&str>, limit: i64) -> Quer
         .map(AuditEvent::from)
         .collect())
 }
+
+/// What an audit-log search asks (every field optional; AND).
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub seqs: Option<Vec<i64>>,
+    pub person_id: Option<String>,
+    pub at: crate::ids::TimeRange,
+    pub actor_name: Option<String>,
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    pub outcome: Option<String>,
+}
+
+/// Audit events matching a filter, newest first, one page of them, and how many match in all.
+pub fn find(conn: &mut AnyConnection, f: &AuditFilter, offset: i64, limit: i64) -> QueryResult<(Vec<AuditEvent>, i64)> {
+    let build = || {
+        let mut q = audit_events::table.into_boxed();
+        if let Some(s) = &f.seqs {
+            q = q.filter(audit_events::seq.eq_any(s.clone()));
+        }
+        if let Some(p) = &f.person_id {
+            q = q.filter(audit_events::person_id.eq(p.clone()));
+        }
+        if let Some(t) = f.at.from {
+            q = q.filter(audit_events::at.ge(t));
+        }
+        if let Some(t) = f.at.to {
+            q = q.filter(audit_events::at.lt(t));
+        }
+        if let Some(a) = &f.actor_name {
+            q = q.filter(audit_events::actor_name.eq(a.clone()));
+        }
+        if let Some(t) = &f.entity_type {
+            q = q.filter(audit_events::entity_type.eq(t.clone()));
+        }
+        if let Some(i) = &f.entity_id {
+            q = q.filter(audit_events::entity_id.eq(i.clone()));
+        }
+        if let Some(o) = &f.outcome {
+            q = q.filter(audit_events::outcome.eq(o.clone()));
+        }
+        q
+    };
+    let total: i64 = build().count().get_result(conn)?;
+    let rows = build()
+        .order(audit_events::seq.desc())
+        .offset(offset)
+        .limit(limit)
+        .select(AuditRow::as_select())
+        .load(conn)?;
+    Ok((rows.into_iter().map(AuditEvent::from).collect(), total))
+}

@@ -214,3 +214,55 @@ pub async fn recent(db: &Db, actor: &Actor, actor_filter: Option<String>) -> Res
     })
     .await
 }
+
+// Interface reads of the log (FHIR AuditEvent): auditors only; reading the log is itself audited,
+// in the caller's transaction.
+
+fn audit_log_target(entity_id: Option<String>, person_id: Option<String>) -> AuditTarget {
+    AuditTarget {
+        entity_type: "audit_log",
+        entity_id,
+        person_id,
+    }
+}
+
+/// One audit event (auditors only; the read is audited, naming the person it concerns).
+pub fn event_in(conn: &mut AnyConnection, actor: &Actor, seq: i64) -> Result<AuditEvent, ServiceError> {
+    if !actor.may(Action::ReadAudit) {
+        return Err(ServiceError::forbidden(audit_log_target(Some(seq.to_string()), None)));
+    }
+    let filter = repo::AuditFilter {
+        seqs: Some(vec![seq]),
+        ..Default::default()
+    };
+    let e = repo::find(conn, &filter, 0, 1)?
+        .0
+        .pop()
+        .ok_or(ServiceError::NotFound("没有这条操作日志"))?;
+    record(
+        conn,
+        actor,
+        "read",
+        audit_log_target(Some(seq.to_string()), e.person_id.clone()),
+        "interface audit event read",
+    )?;
+    Ok(e)
+}
+
+/// Audit events matching a search, newest first, and how many match in all (auditors only; the
+/// search is audited, naming the person searched for).
+pub fn search_in(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    filter: &repo::AuditFilter,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<AuditEvent>, i64), ServiceError> {
+    let target = audit_log_target(None, filter.person_id.clone());
+    if !actor.may(Action::ReadAudit) {
+        return Err(ServiceError::forbidden(target));
+    }
+    let found = repo::find(conn, filter, offset, limit)?;
+    record(conn, actor, "search", target, "interface audit search")?;
+    Ok(found)
+}

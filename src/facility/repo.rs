@@ -126,3 +126,16 @@ pub fn update_directory(conn: &mut AnyConnection, id: &str, u: &DirectoryUpdate)
         .execute(conn)
         .map(|n| n == 1)
 }
+
+/// The directory with when each facility was added (its FHIR `meta.lastUpdated`).
+pub fn directory_dated(conn: &mut AnyConnection) -> QueryResult<Vec<(DirectoryEntry, chrono::NaiveDateTime)>> {
+    let created: std::collections::HashMap<String, chrono::NaiveDateTime> = facilities::table
+        .select((facilities::id, facilities::created_at))
+        .load::<(String, chrono::NaiveDateTime)>(conn)?
+        .into_iter()
+        .collect();
+    Ok(directory(conn)?
+        .into_iter()
+        .filter_map(|e| created.get(&e.facility.id).copied().map(|t| (e, t)))
+        .collect())
+}

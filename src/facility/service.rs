@@ -79,3 +79,12 @@ pub async fn update_directory(
     })
     .await
 }
+
+/// The directory for an interface (FHIR Organization and Location), with when each facility was
+/// added: any authenticated caller may read it (not patient data, not audited).
+pub fn directory_in(
+    c: &mut crate::storage::AnyConnection,
+    _actor: &Actor,
+) -> Result<Vec<(DirectoryEntry, chrono::NaiveDateTime)>, ServiceError> {
+    Ok(repo::directory_dated(c)?)
+}

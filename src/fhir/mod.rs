@@ -18,7 +18,15 @@ pub mod search;
 mod pathway;
 // One module per resource type (or pair of types over one record), each implementing [`Kind`],
 // listed in `with_kind!` and `TYPES` below.
+mod audit_event;
+mod encounter;
+mod episode_of_care;
+mod facility;
+mod flag;
 mod patient;
+mod referral;
+mod risk_assessment;
+mod terms;
 
 use chrono::NaiveDateTime;
 use serde_json::{Value, json};
@@ -124,6 +132,21 @@ pub trait Kind {
     ) -> Result<Vec<Res>, FhirError> {
         Ok(Vec::new())
     }
+
+    /// What `$everything` takes from this type: its [`Kind::for_patient`] resources, plus
+    /// resources of other types carried by the same records (a visit's vital signs are
+    /// Observations), each with its type.
+    fn everything(
+        c: &mut AnyConnection,
+        actor: &Actor,
+        person_id: &str,
+        pregnancy_id: Option<&str>,
+    ) -> Result<Vec<(&'static str, Res)>, FhirError> {
+        Ok(Self::for_patient(c, actor, person_id, pregnancy_id)?
+            .into_iter()
+            .map(|r| (Self::TYPE, r))
+            .collect())
+    }
 }
 
 /// Run `$body` with `$k` bound to the [`Kind`] of a resource type name; unknown types are refused.
@@ -132,6 +155,42 @@ macro_rules! with_kind {
         match $ty {
             "Patient" => {
                 type $k = $crate::fhir::patient::PatientKind;
+                $body
+            }
+            "EpisodeOfCare" => {
+                type $k = $crate::fhir::episode_of_care::EpisodeOfCareKind;
+                $body
+            }
+            "Encounter" => {
+                type $k = $crate::fhir::encounter::EncounterKind;
+                $body
+            }
+            "RiskAssessment" => {
+                type $k = $crate::fhir::risk_assessment::RiskAssessmentKind;
+                $body
+            }
+            "Flag" => {
+                type $k = $crate::fhir::flag::FlagKind;
+                $body
+            }
+            "ServiceRequest" => {
+                type $k = $crate::fhir::referral::ServiceRequestKind;
+                $body
+            }
+            "Task" => {
+                type $k = $crate::fhir::referral::TaskKind;
+                $body
+            }
+            "Organization" => {
+                type $k = $crate::fhir::facility::OrganizationKind;
+                $body
+            }
+            "Location" => {
+                type $k = $crate::fhir::facility::LocationKind;
+                $body
+            }
+            "AuditEvent" => {
+                type $k = $crate::fhir::audit_event::AuditEventKind;
                 $body
             }
             _ => Err(FhirError::not_found(format!(
@@ -144,7 +203,18 @@ macro_rules! with_kind {
 pub(crate) use with_kind;
 
 /// The resource types served, in CapabilityStatement order.
-pub const TYPES: &[&str] = &["Patient"];
+pub const TYPES: &[&str] = &[
+    "Patient",
+    "EpisodeOfCare",
+    "Encounter",
+    "RiskAssessment",
+    "Flag",
+    "ServiceRequest",
+    "Task",
+    "Organization",
+    "Location",
+    "AuditEvent",
+];
 
 /// One FHIR interaction.
 #[derive(Debug, Clone)]

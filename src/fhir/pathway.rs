@@ -31,8 +31,8 @@ pub fn everything(
     };
     let mut out = vec![("Patient", PatientKind::read(c, actor, &person_id)?)];
     for t in TYPES.iter().filter(|t| **t != "Patient") {
-        let found: Vec<(&'static str, Res)> = with_kind!(*t, K => K::for_patient(c, actor, &person_id, pregnancy_id.as_deref())
-            .map(|list| list.into_iter().map(|r| (K::TYPE, r)).collect()))?;
+        let found: Vec<(&'static str, Res)> =
+            with_kind!(*t, K => K::everything(c, actor, &person_id, pregnancy_id.as_deref()))?;
         out.extend(found);
     }
     Ok(out)

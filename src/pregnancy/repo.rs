@@ -238,3 +238,69 @@ pub fn delivered_since(
         .map(|(p, d)| (Pregnancy::from(p), super::model::Delivery::from(d)))
         .collect())
 }
+
+/// When a pregnancy record last changed (its FHIR `meta.lastUpdated`).
+pub fn updated_at(conn: &mut AnyConnection, id: &str) -> QueryResult<chrono::NaiveDateTime> {
+    pregnancies::table.find(id).select(pregnancies::updated_at).first(conn)
+}
+
+/// What an interface search for pregnancies asks (every field optional; AND).
+#[derive(Debug, Clone, Default)]
+pub struct PregnancyFilter {
+    pub ids: Option<Vec<String>>,
+    pub statuses: Option<Vec<&'static str>>,
+    /// The episode (booking date to delivery date, open while not delivered) overlaps the China
+    /// days `[from, to)`.
+    pub period_from: Option<NaiveDate>,
+    pub period_to: Option<NaiveDate>,
+    pub updated: crate::ids::TimeRange,
+    pub scope: Option<crate::auth::model::Scope>,
+}
+
+/// Pregnancies matching a filter in creation order (ids are time-ordered), one page of them with
+/// when each last changed, and how many match in all.
+pub fn find(
+    conn: &mut AnyConnection,
+    f: &PregnancyFilter,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<(Vec<(Pregnancy, chrono::NaiveDateTime)>, i64)> {
+    use crate::storage::schema::deliveries as d;
+    let build = || {
+        let mut q = pregnancies::table
+            .left_join(d::table.on(d::pregnancy_id.eq(pregnancies::id)))
+            .into_boxed();
+        if let Some(ids) = &f.ids {
+            q = q.filter(pregnancies::id.eq_any(ids.clone()));
+        }
+        if let Some(s) = &f.statuses {
+            q = q.filter(pregnancies::status.eq_any(s.clone()));
+        }
+        if let Some(to) = f.period_to {
+            q = q.filter(pregnancies::booking_date.lt(to));
+        }
+        if let Some(from) = f.period_from {
+            q = q.filter(d::delivery_date.is_null().or(d::delivery_date.ge(from)));
+        }
+        if let Some(t) = f.updated.from {
+            q = q.filter(pregnancies::updated_at.ge(t));
+        }
+        if let Some(t) = f.updated.to {
+            q = q.filter(pregnancies::updated_at.lt(t));
+        }
+        match f.scope.as_ref().map(|s| s.filters()) {
+            Some((Some(t), _)) => q = q.filter(pregnancies::township_code.eq(t.to_string())),
+            Some((None, Some(p))) => q = q.filter(pregnancies::jurisdiction.like(format!("{p}%"))),
+            _ => {}
+        }
+        q
+    };
+    let total: i64 = build().count().get_result(conn)?;
+    let rows = build()
+        .order(pregnancies::id)
+        .offset(offset)
+        .limit(limit)
+        .select((PregnancyRow::as_select(), pregnancies::updated_at))
+        .load::<(PregnancyRow, chrono::NaiveDateTime)>(conn)?;
+    Ok((rows.into_iter().map(|(p, u)| (Pregnancy::from(p), u)).collect(), total))
+}

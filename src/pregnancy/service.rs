@@ -311,3 +311,172 @@ pub async fn record_delivery(
     })
     .await
 }
+
+// Interface reads (FHIR EpisodeOfCare, and the pregnancy part of every other pathway resource):
+// inside the caller's transaction, each returned record audited there.
+
+/// A pregnancy as an interface shows it: the record, when it last changed, and its delivery.
+#[derive(Debug, Clone, Serialize)]
+pub struct Episode {
+    pub pregnancy: Pregnancy,
+    pub updated_at: chrono::NaiveDateTime,
+    pub delivery: Option<super::model::Delivery>,
+}
+
+fn episode_of(
+    c: &mut AnyConnection,
+    pregnancy: Pregnancy,
+    updated_at: chrono::NaiveDateTime,
+) -> Result<Episode, ServiceError> {
+    let delivery = repo::delivery_for(c, &pregnancy.id)?;
+    Ok(Episode {
+        pregnancy,
+        updated_at,
+        delivery,
+    })
+}
+
+/// The pregnancies of a person the actor may read: one named pregnancy (it must be hers), or all
+/// of hers that her area or an access grant opens to the actor. Refused (audited by the caller)
+/// when the actor may not read her at all. Nothing is audited here: callers audit what they show.
+pub fn readable_in(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    person_id: &str,
+    pregnancy_id: Option<&str>,
+) -> Result<Vec<Pregnancy>, ServiceError> {
+    if let Some(id) = pregnancy_id {
+        let p = pregnancy_for(c, actor, Action::ReadRecord, id)?;
+        if p.person_id != person_id {
+            return Err(ServiceError::NotFound("没有找到该孕产期记录"));
+        }
+        return Ok(vec![p]);
+    }
+    let person = person_for(c, actor, Action::ReadRecord, person_id)?;
+    let mut out = Vec::new();
+    for p in repo::for_person(c, &person.id)? {
+        if crate::identity::service::may_on_person(
+            c,
+            actor,
+            Action::ReadRecord,
+            &p.jurisdiction,
+            p.township_code.as_deref(),
+            &p.person_id,
+            Some(&p.id),
+        )? {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+/// Of the named pregnancies, those the actor may read (by area or access grant); unknown ids are
+/// dropped. For `_id` searches: an id outside the actor's reach is simply not found.
+pub fn readable_ids_in(c: &mut AnyConnection, actor: &Actor, ids: &[String]) -> Result<Vec<Pregnancy>, ServiceError> {
+    let mut out = Vec::new();
+    for id in ids {
+        if let Some(p) = repo::by_id(c, id)?
+            && crate::identity::service::may_on_person(
+                c,
+                actor,
+                Action::ReadRecord,
+                &p.jurisdiction,
+                p.township_code.as_deref(),
+                &p.person_id,
+                Some(&p.id),
+            )?
+        {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+/// One pregnancy for an interface (audited read).
+pub fn episode_in(c: &mut AnyConnection, actor: &Actor, pregnancy_id: &str) -> Result<Episode, ServiceError> {
+    let p = pregnancy_for(c, actor, Action::ReadRecord, pregnancy_id)?;
+    record(c, actor, "read", pregnancy_target(&p), "interface read")?;
+    let updated = repo::updated_at(c, &p.id)?;
+    episode_of(c, p, updated)
+}
+
+/// A person's pregnancies (or one of them) the actor may read, for `$everything` (audited reads).
+pub fn episodes_for_person_in(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    person_id: &str,
+    pregnancy_id: Option<&str>,
+) -> Result<Vec<Episode>, ServiceError> {
+    let list = readable_in(c, actor, person_id, pregnancy_id)?;
+    crate::audit::service::record_many(
+        c,
+        actor,
+        "read",
+        list.iter().map(pregnancy_target).collect(),
+        "interface read (everything)",
+    )?;
+    let mut out = Vec::with_capacity(list.len());
+    for p in list {
+        let updated = repo::updated_at(c, &p.id)?;
+        out.push(episode_of(c, p, updated)?);
+    }
+    Ok(out)
+}
+
+/// What an interface search for pregnancies asks (every field optional; AND).
+#[derive(Debug, Clone, Default)]
+pub struct EpisodeQuery {
+    pub person_id: Option<String>,
+    pub ids: Option<Vec<String>>,
+    pub statuses: Option<Vec<PregnancyStatus>>,
+    /// The episode overlaps the China days `[from, to)`.
+    pub period_from: Option<chrono::NaiveDate>,
+    pub period_to: Option<chrono::NaiveDate>,
+    pub updated: crate::ids::TimeRange,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// Pregnancies matching a query that the actor may read, in booking order, and how many match in
+/// all (each returned pregnancy audited). A person or ids are looked up wherever they are managed,
+/// then the access check decides; otherwise the actor's area is searched.
+pub fn search_in(c: &mut AnyConnection, actor: &Actor, q: &EpisodeQuery) -> Result<(Vec<Episode>, i64), ServiceError> {
+    if !actor.may(Action::ReadRecord) {
+        return Err(ServiceError::forbidden(AuditTarget {
+            entity_type: "pregnancy",
+            ..Default::default()
+        }));
+    }
+    let mut ids: Option<Vec<String>> = None;
+    if let Some(person) = &q.person_id {
+        ids = Some(readable_in(c, actor, person, None)?.into_iter().map(|p| p.id).collect());
+    }
+    if let Some(wanted) = &q.ids {
+        let allowed: Vec<String> = readable_ids_in(c, actor, wanted)?.into_iter().map(|p| p.id).collect();
+        ids = Some(match ids {
+            Some(prev) => prev.into_iter().filter(|i| allowed.contains(i)).collect(),
+            None => allowed,
+        });
+    }
+    let filter = repo::PregnancyFilter {
+        scope: if ids.is_some() { None } else { Some(actor.scope.clone()) },
+        ids,
+        statuses: q.statuses.as_ref().map(|s| s.iter().map(|x| x.as_str()).collect()),
+        period_from: q.period_from,
+        period_to: q.period_to,
+        updated: q.updated,
+    };
+    let (found, total) = repo::find(c, &filter, q.offset, q.limit)?;
+    crate::audit::service::record_many(
+        c,
+        actor,
+        "search",
+        found.iter().map(|(p, _)| pregnancy_target(p)).collect(),
+        "interface search",
+    )?;
+    let mut out = Vec::with_capacity(found.len());
+    for (p, updated) in found {
+        out.push(episode_of(c, p, updated)?);
+    }
+    Ok((out, total))
+}

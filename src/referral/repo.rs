@@ -438,3 +438,93 @@ pub fn secret(conn: &mut AnyConnection, name: &str, fresh: &str, now: NaiveDateT
         Err(_) => app_secrets::table.find(name).select(app_secrets::value).first(conn),
     }
 }
+
+/// Referrals a late step was ever escalated to this facility for (open or not).
+pub fn escalated_ids(conn: &mut AnyConnection, facility_id: &str) -> QueryResult<Vec<String>> {
+    referral_events::table
+        .filter(referral_events::kind.eq("escalated"))
+        .filter(referral_events::notify_facility_id.eq(facility_id))
+        .select(referral_events::referral_id)
+        .distinct()
+        .load(conn)
+}
+
+/// Who may see which referrals, as query terms (the referral pages' rule, `service::may_view`):
+/// the two sides; a patient in the area; a centre a late step was escalated to; a coordinator's
+/// area's receiving centres — and a draft only by the facility writing it.
+#[derive(Debug, Clone, Default)]
+pub struct Visibility {
+    pub facility_id: String,
+    pub scope: Option<crate::auth::model::Scope>,
+    pub escalated_ids: Vec<String>,
+    pub receiving_facilities: Vec<String>,
+}
+
+/// What an interface search for referrals asks (every field optional; AND).
+#[derive(Debug, Clone, Default)]
+pub struct ReferralFilter {
+    pub ids: Option<Vec<String>>,
+    pub person_id: Option<String>,
+    pub states: Option<Vec<&'static str>>,
+    pub updated: crate::ids::TimeRange,
+    pub from_facility_id: Option<String>,
+    pub to_facility_id: Option<String>,
+    pub visible_to: Visibility,
+}
+
+/// Referrals matching a filter that the filter's viewer may see, oldest first, one page of them,
+/// and how many match in all.
+pub fn find(
+    conn: &mut AnyConnection,
+    f: &ReferralFilter,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<(Vec<ReferralRecord>, i64)> {
+    let v = &f.visible_to;
+    let build = || {
+        let mut q = referrals::table.into_boxed();
+        let me = v.facility_id.clone();
+        let mine = referrals::from_facility_id
+            .eq(me.clone())
+            .or(referrals::to_facility_id.eq(me.clone()))
+            .or(referrals::id.eq_any(v.escalated_ids.clone()))
+            .or(referrals::to_facility_id.eq_any(v.receiving_facilities.clone()));
+        q = match v.scope.as_ref().map(|s| s.filters()) {
+            Some((Some(t), _)) => q.filter(mine.or(referrals::township_code.eq(t.to_string()))),
+            Some((None, Some(p))) => q.filter(mine.or(referrals::jurisdiction.like(format!("{p}%")))),
+            _ => q.filter(mine),
+        };
+        q = q.filter(referrals::state.ne("draft").or(referrals::from_facility_id.eq(me)));
+        if let Some(ids) = &f.ids {
+            q = q.filter(referrals::id.eq_any(ids.clone()));
+        }
+        if let Some(p) = &f.person_id {
+            q = q.filter(referrals::person_id.eq(p.clone()));
+        }
+        if let Some(s) = &f.states {
+            q = q.filter(referrals::state.eq_any(s.clone()));
+        }
+        if let Some(t) = f.updated.from {
+            q = q.filter(referrals::updated_at.ge(t));
+        }
+        if let Some(t) = f.updated.to {
+            q = q.filter(referrals::updated_at.lt(t));
+        }
+        if let Some(x) = &f.from_facility_id {
+            q = q.filter(referrals::from_facility_id.eq(x.clone()));
+        }
+        if let Some(x) = &f.to_facility_id {
+            q = q.filter(referrals::to_facility_id.eq(x.clone()));
+        }
+        q
+    };
+    let total: i64 = build().count().get_result(conn)?;
+    let rows = build()
+        .order((referrals::created_at.asc(), referrals::id.asc()))
+        .offset(offset)
+        .limit(limit)
+        .select(Row::as_select())
+        .load(conn)?;
+    let list = rows.into_iter().map(Row::into_model).collect::<QueryResult<Vec<_>>>()?;
+    Ok((list, total))
+}

@@ -1564,3 +1564,117 @@ pub async fn printout(db: &Db, actor: &Actor, id: String, base_url: String) -> R
     })
     .await
 }
+
+// ------------------------------------------------------------------ interface reads (FHIR)
+// ServiceRequest and Task: visible exactly as on the referral pages ([`may_view`]); inside the
+// caller's transaction, each returned referral audited there.
+
+/// Whether the actor may see a loaded referral (the pages' rule).
+fn visible(c: &mut AnyConnection, actor: &Actor, r: &ReferralRecord) -> Result<bool, ServiceError> {
+    let to =
+        crate::facility::repo::by_id(c, &r.lifecycle.to_facility_id)?.ok_or(ServiceError::NotFound("没有这个机构"))?;
+    may_view(c, actor, r, &to)
+}
+
+/// One referral for an interface (audited read).
+pub fn referral_in(c: &mut AnyConnection, actor: &Actor, id: &str) -> Result<ReferralRecord, ServiceError> {
+    let r = load_visible(c, actor, id)?;
+    record(c, actor, "read", referral_target(&r), "interface read")?;
+    Ok(r)
+}
+
+/// A person's referrals (or those of one pregnancy) the actor may see, oldest first, for
+/// `$everything` (audited reads).
+pub fn referrals_for_person_in(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    person_id: &str,
+    pregnancy_id: Option<&str>,
+) -> Result<Vec<ReferralRecord>, ServiceError> {
+    let mut out = Vec::new();
+    for r in repo::for_person(c, person_id)?.into_iter().rev() {
+        if pregnancy_id.is_some_and(|p| r.pregnancy_id.as_deref() != Some(p)) {
+            continue;
+        }
+        if visible(c, actor, &r)? {
+            out.push(r);
+        }
+    }
+    record_many(
+        c,
+        actor,
+        "read",
+        out.iter().map(referral_target).collect(),
+        "interface read (everything)",
+    )?;
+    Ok(out)
+}
+
+/// What an interface search for referrals asks (every field optional; AND).
+#[derive(Debug, Clone, Default)]
+pub struct ReferralQuery {
+    pub ids: Option<Vec<String>>,
+    pub person_id: Option<String>,
+    pub states: Option<Vec<State>>,
+    pub updated: crate::ids::TimeRange,
+    pub from_facility_id: Option<String>,
+    pub to_facility_id: Option<String>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// Referrals matching a query that the actor may see (as on the referral pages), oldest first,
+/// and how many match in all (each returned one audited).
+pub fn search_in(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    q: &ReferralQuery,
+) -> Result<(Vec<ReferralRecord>, i64), ServiceError> {
+    if !(actor.may(Action::ReadRecord) || actor.may(Action::Refer)) {
+        return Err(ServiceError::forbidden(AuditTarget {
+            entity_type: "referral",
+            ..Default::default()
+        }));
+    }
+    let receiving_facilities = if actor.role == crate::auth::model::Role::ReferralCoordinator {
+        crate::facility::repo::all(c)?
+            .into_iter()
+            .filter(|f| actor.scope.covers(&f.jurisdiction, f.township_code.as_deref()))
+            .map(|f| f.id)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let filter = repo::ReferralFilter {
+        ids: q.ids.clone(),
+        person_id: q.person_id.clone(),
+        states: q.states.as_ref().map(|s| s.iter().map(|x| x.as_str()).collect()),
+        updated: q.updated,
+        from_facility_id: q.from_facility_id.clone(),
+        to_facility_id: q.to_facility_id.clone(),
+        visible_to: repo::Visibility {
+            facility_id: actor.facility.id.clone(),
+            scope: Some(actor.scope.clone()),
+            escalated_ids: repo::escalated_ids(c, &actor.facility.id)?,
+            receiving_facilities,
+        },
+    };
+    let (found, mut total) = repo::find(c, &filter, q.offset, q.limit)?;
+    // The query states the pages' rule; the rule itself has the last word.
+    let mut kept = Vec::with_capacity(found.len());
+    for r in found {
+        if visible(c, actor, &r)? {
+            kept.push(r);
+        } else {
+            total -= 1;
+        }
+    }
+    record_many(
+        c,
+        actor,
+        "search",
+        kept.iter().map(referral_target).collect(),
+        "interface search",
+    )?;
+    Ok((kept, total))
+}

@@ -591,3 +591,126 @@ pub fn mark_report_acknowledged(conn: &mut AnyConnection, id: &str, by: &str, at
     .execute(conn)?;
     Ok(n == 1)
 }
+
+// ---------------------------------------------------------------- interface searches
+
+pub fn assessment_by_id(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<AssessmentRecord>> {
+    Ok(risk_assessments::table
+        .find(id)
+        .select(AssessmentRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(AssessmentRecord::from))
+}
+
+/// What an interface search for assessments asks (every field optional; AND).
+#[derive(Debug, Clone, Default)]
+pub struct AssessmentFilter {
+    pub ids: Option<Vec<String>>,
+    pub pregnancy_ids: Option<Vec<String>>,
+    /// When it was made.
+    pub made: crate::ids::TimeRange,
+    /// When it last changed: its decision (a proposal dismissed later), else when it was made.
+    pub updated: crate::ids::TimeRange,
+    pub scope: Option<crate::auth::model::Scope>,
+}
+
+/// Assessments matching a filter, oldest first, one page of them, and how many match in all.
+pub fn find_assessments(
+    conn: &mut AnyConnection,
+    f: &AssessmentFilter,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<(Vec<AssessmentRecord>, i64)> {
+    use risk_assessments as ra;
+    let build = || {
+        let mut q = ra::table.into_boxed();
+        if let Some(ids) = &f.ids {
+            q = q.filter(ra::id.eq_any(ids.clone()));
+        }
+        if let Some(ids) = &f.pregnancy_ids {
+            q = q.filter(ra::pregnancy_id.eq_any(ids.clone()));
+        }
+        if let Some(t) = f.made.from {
+            q = q.filter(ra::created_at.ge(t));
+        }
+        if let Some(t) = f.made.to {
+            q = q.filter(ra::created_at.lt(t));
+        }
+        if let Some(t) = f.updated.from {
+            q = q.filter(
+                ra::decided_at
+                    .is_null()
+                    .and(ra::created_at.ge(t))
+                    .or(ra::decided_at.ge(t)),
+            );
+        }
+        if let Some(t) = f.updated.to {
+            q = q.filter(
+                ra::decided_at
+                    .is_null()
+                    .and(ra::created_at.lt(t))
+                    .or(ra::decided_at.lt(t)),
+            );
+        }
+        match f.scope.as_ref().map(|s| s.filters()) {
+            Some((Some(t), _)) => q = q.filter(ra::township_code.eq(t.to_string())),
+            Some((None, Some(p))) => q = q.filter(ra::jurisdiction.like(format!("{p}%"))),
+            _ => {}
+        }
+        q
+    };
+    let total: i64 = build().count().get_result(conn)?;
+    let rows = build()
+        .order((ra::created_at.asc(), ra::id.asc()))
+        .offset(offset)
+        .limit(limit)
+        .select(AssessmentRow::as_select())
+        .load(conn)?;
+    Ok((rows.into_iter().map(AssessmentRecord::from).collect(), total))
+}
+
+/// Pregnancies with at least one confirmed grade (each has a risk flag), in booking order: one page
+/// of their ids and how many there are in all.
+pub fn graded_pregnancies(
+    conn: &mut AnyConnection,
+    pregnancy_ids: Option<&[String]>,
+    scope: Option<&crate::auth::model::Scope>,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<(Vec<String>, i64)> {
+    use risk_assessments as ra;
+    let build = || {
+        let mut q = ra::table.filter(ra::status.eq("confirmed")).into_boxed();
+        if let Some(ids) = pregnancy_ids {
+            q = q.filter(ra::pregnancy_id.eq_any(ids.to_vec()));
+        }
+        match scope.map(|s| s.filters()) {
+            Some((Some(t), _)) => q = q.filter(ra::township_code.eq(t.to_string())),
+            Some((None, Some(p))) => q = q.filter(ra::jurisdiction.like(format!("{p}%"))),
+            _ => {}
+        }
+        q
+    };
+    let total: i64 = build()
+        .select(diesel::dsl::count(ra::pregnancy_id).aggregate_distinct())
+        .get_result(conn)?;
+    let ids = build()
+        .select(ra::pregnancy_id)
+        .distinct()
+        .order(ra::pregnancy_id.asc())
+        .offset(offset)
+        .limit(limit)
+        .load::<String>(conn)?;
+    Ok((ids, total))
+}
+
+/// How many of a pregnancy's cases are closed, and when the last one closed.
+pub fn closed_cases(conn: &mut AnyConnection, pregnancy_id: &str) -> QueryResult<(i64, Option<NaiveDateTime>)> {
+    let closed: Vec<Option<NaiveDateTime>> = risk_cases::table
+        .filter(risk_cases::pregnancy_id.eq(pregnancy_id))
+        .filter(risk_cases::status.eq(CaseStatus::Closed.as_str()))
+        .select(risk_cases::closed_at)
+        .load(conn)?;
+    Ok((closed.len() as i64, closed.into_iter().flatten().max()))
+}

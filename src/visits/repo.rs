@@ -129,3 +129,65 @@ pub fn count_for_pregnancy(conn: &mut AnyConnection, pregnancy_id: &str) -> Quer
         .count()
         .get_result(conn)
 }
+
+pub fn by_id(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<Visit>> {
+    Ok(visits::table
+        .find(id)
+        .select(VisitRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Visit::from))
+}
+
+/// What an interface search for visits asks (every field optional; AND).
+#[derive(Debug, Clone, Default)]
+pub struct VisitFilter {
+    pub ids: Option<Vec<String>>,
+    pub pregnancy_ids: Option<Vec<String>>,
+    /// Visit dates in `[from, to)`.
+    pub date_from: Option<NaiveDate>,
+    pub date_to: Option<NaiveDate>,
+    /// When the visit was recorded (visits are never changed afterwards).
+    pub recorded: crate::ids::TimeRange,
+    pub scope: Option<crate::auth::model::Scope>,
+}
+
+/// Visits matching a filter by date (then recording order), one page of them, and how many
+/// match in all.
+pub fn find(conn: &mut AnyConnection, f: &VisitFilter, offset: i64, limit: i64) -> QueryResult<(Vec<Visit>, i64)> {
+    let build = || {
+        let mut q = visits::table.into_boxed();
+        if let Some(ids) = &f.ids {
+            q = q.filter(visits::id.eq_any(ids.clone()));
+        }
+        if let Some(ids) = &f.pregnancy_ids {
+            q = q.filter(visits::pregnancy_id.eq_any(ids.clone()));
+        }
+        if let Some(d) = f.date_from {
+            q = q.filter(visits::visit_date.ge(d));
+        }
+        if let Some(d) = f.date_to {
+            q = q.filter(visits::visit_date.lt(d));
+        }
+        if let Some(t) = f.recorded.from {
+            q = q.filter(visits::created_at.ge(t));
+        }
+        if let Some(t) = f.recorded.to {
+            q = q.filter(visits::created_at.lt(t));
+        }
+        match f.scope.as_ref().map(|s| s.filters()) {
+            Some((Some(t), _)) => q = q.filter(visits::township_code.eq(t.to_string())),
+            Some((None, Some(p))) => q = q.filter(visits::jurisdiction.like(format!("{p}%"))),
+            _ => {}
+        }
+        q
+    };
+    let total: i64 = build().count().get_result(conn)?;
+    let rows = build()
+        .order((visits::visit_date.asc(), visits::id.asc()))
+        .offset(offset)
+        .limit(limit)
+        .select(VisitRow::as_select())
+        .load(conn)?;
+    Ok((rows.into_iter().map(Visit::from).collect(), total))
+}

@@ -15,7 +15,7 @@ use crate::identity::service::{PersonSummary, person_target};
 use crate::ids::{new_id, today_china};
 use crate::pregnancy::model::PregnancyStatus;
 use crate::pregnancy::service::pregnancy_for;
-use crate::storage::Db;
+use crate::storage::{AnyConnection, Db};
 
 /// Record a visit: antenatal while the pregnancy is active (the first is its 第1次产前检查),
 /// postpartum (产后访视, 产后42天检查) once the delivery is recorded.
@@ -209,4 +209,120 @@ pub async fn worklist(db: &Db, actor: &Actor, limit: usize) -> Result<Worklist, 
         })
     })
     .await
+}
+
+// Interface reads (FHIR Encounter and the visit's vital signs): inside the caller's transaction,
+// each returned visit audited there.
+
+pub fn visit_target(v: &Visit) -> AuditTarget {
+    AuditTarget {
+        entity_type: "visit",
+        entity_id: Some(v.id.clone()),
+        person_id: Some(v.person_id.clone()),
+    }
+}
+
+/// One visit for an interface (audited read); refused when its pregnancy is out of reach.
+pub fn visit_in(c: &mut AnyConnection, actor: &Actor, visit_id: &str) -> Result<Visit, ServiceError> {
+    let v = repo::by_id(c, visit_id)?.ok_or(ServiceError::NotFound("没有找到该随访记录"))?;
+    pregnancy_for(c, actor, Action::ReadRecord, &v.pregnancy_id).map_err(|e| match e {
+        ServiceError::Forbidden { reason, .. } => ServiceError::Forbidden {
+            reason,
+            target: Some(visit_target(&v)),
+        },
+        e => e,
+    })?;
+    record(c, actor, "read", visit_target(&v), "interface read")?;
+    Ok(v)
+}
+
+/// A person's visits (or one pregnancy's) the actor may read, for `$everything` (audited reads).
+pub fn visits_for_person_in(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    person_id: &str,
+    pregnancy_id: Option<&str>,
+) -> Result<Vec<Visit>, ServiceError> {
+    let mut out = Vec::new();
+    for p in crate::pregnancy::service::readable_in(c, actor, person_id, pregnancy_id)? {
+        out.extend(repo::for_pregnancy(c, &p.id)?);
+    }
+    record_many(
+        c,
+        actor,
+        "read",
+        out.iter().map(visit_target).collect(),
+        "interface read (everything)",
+    )?;
+    Ok(out)
+}
+
+/// What an interface search for visits asks (every field optional; AND).
+#[derive(Debug, Clone, Default)]
+pub struct VisitQuery {
+    pub person_id: Option<String>,
+    pub pregnancy_id: Option<String>,
+    pub ids: Option<Vec<String>>,
+    pub date_from: Option<NaiveDate>,
+    pub date_to: Option<NaiveDate>,
+    pub recorded: crate::ids::TimeRange,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// Visits matching a query that the actor may read, by date, and how many match in all (each
+/// returned visit audited). A person, pregnancy or ids are looked up wherever they are managed,
+/// then the access check decides; otherwise the actor's area is searched.
+pub fn search_in(c: &mut AnyConnection, actor: &Actor, q: &VisitQuery) -> Result<(Vec<Visit>, i64), ServiceError> {
+    if !actor.may(Action::ReadRecord) {
+        return Err(ServiceError::forbidden(AuditTarget {
+            entity_type: "visit",
+            ..Default::default()
+        }));
+    }
+    let mut pregnancy_ids: Option<Vec<String>> = None;
+    if q.person_id.is_some() || q.pregnancy_id.is_some() {
+        let list = match (&q.person_id, &q.pregnancy_id) {
+            (Some(person), pregnancy) => {
+                crate::pregnancy::service::readable_in(c, actor, person, pregnancy.as_deref())?
+            }
+            (None, Some(pregnancy)) => vec![pregnancy_for(c, actor, Action::ReadRecord, pregnancy)?],
+            (None, None) => Vec::new(),
+        };
+        pregnancy_ids = Some(list.into_iter().map(|p| p.id).collect());
+    }
+    let mut ids = None;
+    if let Some(wanted) = &q.ids {
+        let mut allowed = Vec::new();
+        for id in wanted {
+            if let Some(v) = repo::by_id(c, id)?
+                && !crate::pregnancy::service::readable_ids_in(c, actor, std::slice::from_ref(&v.pregnancy_id))?
+                    .is_empty()
+            {
+                allowed.push(v.id);
+            }
+        }
+        ids = Some(allowed);
+    }
+    let filter = repo::VisitFilter {
+        scope: if ids.is_some() || pregnancy_ids.is_some() {
+            None
+        } else {
+            Some(actor.scope.clone())
+        },
+        ids,
+        pregnancy_ids,
+        date_from: q.date_from,
+        date_to: q.date_to,
+        recorded: q.recorded,
+    };
+    let (found, total) = repo::find(c, &filter, q.offset, q.limit)?;
+    record_many(
+        c,
+        actor,
+        "search",
+        found.iter().map(visit_target).collect(),
+        "interface search",
+    )?;
+    Ok((found, total))
 }
