@@ -323,10 +323,22 @@ pub fn run(c: &mut AnyConnection, actor: &Actor, base: &str, bundle: &Value) -> 
         let answers: Vec<Value> = entries
             .iter()
             .map(|e| match savepoint(c, |c| execute(c, actor, base, &e.op)) {
-                Ok(a) => response_entry(&a),
-                Err(err) => failed_entry(&entry_error(e.index, err)),
+                Ok(a) => Ok(response_entry(&a)),
+                Err(err) => {
+                    // The entry rolled back alone; a refusal that is audited is recorded here.
+                    if let Some(detail) = err.audited_refusal() {
+                        crate::audit::service::record_refusal_in(
+                            c,
+                            actor,
+                            e.op.audit_action(),
+                            err.denied.clone(),
+                            &detail,
+                        )?;
+                    }
+                    Ok(failed_entry(&entry_error(e.index, err)))
+                }
             })
-            .collect();
+            .collect::<Result<_, FhirError>>()?;
         return Ok(json!({"resourceType": "Bundle", "type": "batch-response", "entry": answers}));
     }
     // Two entries naming one resource (the same fullUrl, PUT target or conditional create).
