@@ -18,6 +18,10 @@ pub mod search;
 mod pathway;
 // One module per resource type (or pair of types over one record), each implementing [`Kind`],
 // listed in `with_kind!` and `TYPES` below.
+mod clinical;
+mod condition;
+mod immunization;
+mod observation;
 mod patient;
 
 use chrono::NaiveDateTime;
@@ -134,6 +138,18 @@ macro_rules! with_kind {
                 type $k = $crate::fhir::patient::PatientKind;
                 $body
             }
+            "Observation" => {
+                type $k = $crate::fhir::observation::ObservationKind;
+                $body
+            }
+            "Condition" => {
+                type $k = $crate::fhir::condition::ConditionKind;
+                $body
+            }
+            "Immunization" => {
+                type $k = $crate::fhir::immunization::ImmunizationKind;
+                $body
+            }
             _ => Err(FhirError::not_found(format!(
                 "resource type {} is not supported here (see /fhir/metadata)",
                 $ty
@@ -144,7 +160,7 @@ macro_rules! with_kind {
 pub(crate) use with_kind;
 
 /// The resource types served, in CapabilityStatement order.
-pub const TYPES: &[&str] = &["Patient"];
+pub const TYPES: &[&str] = &["Patient", "Observation", "Condition", "Immunization"];
 
 /// One FHIR interaction.
 #[derive(Debug, Clone)]

@@ -6,7 +6,12 @@ use super::{FhirError, Kind, Res, TYPES, patient::PatientKind, with_kind};
 use crate::auth::model::Actor;
 use crate::storage::AnyConnection;
 
-pub fn everything(c: &mut AnyConnection, actor: &Actor, ty: &str, id: &str) -> Result<Vec<(&'static str, Res)>, FhirError> {
+pub fn everything(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    ty: &str,
+    id: &str,
+) -> Result<Vec<(&'static str, Res)>, FhirError> {
     let (person_id, pregnancy_id) = match ty {
         "Patient" => (id.to_string(), None),
         "EpisodeOfCare" => {
