@@ -9,6 +9,7 @@ mod access;
 mod auth;
 mod cli;
 mod fhir;
+mod fhir_clinical;
 mod hl7;
 mod hl7_outbox;
 mod hl7_referral;
