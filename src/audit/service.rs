@@ -90,6 +90,23 @@ pub fn record_many(
     Ok(())
 }
 
+/// Audit a refusal inside the caller's transaction, after the refused work was rolled back to a
+/// savepoint (one entry of a batch).
+pub fn record_refusal_in(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    action: &str,
+    target: Option<AuditTarget>,
+    detail: &str,
+) -> Result<(), ServiceError> {
+    let t = target.unwrap_or(AuditTarget {
+        entity_type: "unknown",
+        ..AuditTarget::default()
+    });
+    repo::append(conn, event(actor, action, Outcome::Denied, &t, detail))?;
+    Ok(())
+}
+
 /// Run a unit of work through the group-commit writer; if it is refused for lack of access, the
 /// refusal is audited (in a commit of its own, since the refused work rolled back).
 pub async fn guarded<T, F>(db: &Db, actor: &Actor, action: &'static str, f: F) -> Result<T, ServiceError>
@@ -124,11 +141,17 @@ pub fn record_denied_in(
 
 /// Audit a refused access in a commit of its own (the refused work rolled back).
 pub async fn record_denied(db: &Db, actor: &Actor, action: &str, target: Option<AuditTarget>) {
+    record_refused(db, actor, action, target, "access refused").await;
+}
+
+/// Audit a refusal (for lack of access, or by a rule such as the fetal-sex ban, RULES.md §9.1) in
+/// a commit of its own: the refused work rolled back, the attempt stays on record.
+pub async fn record_refused(db: &Db, actor: &Actor, action: &str, target: Option<AuditTarget>, detail: &str) {
     let t = target.unwrap_or(AuditTarget {
         entity_type: "unknown",
         ..AuditTarget::default()
     });
-    let e = event(actor, action, Outcome::Denied, &t, "access refused");
+    let e = event(actor, action, Outcome::Denied, &t, detail);
     if let Err(err) = db.write(move |c| repo::append(c, e).map_err(ServiceError::from)).await {
         tracing::error!(error = %err, "could not audit a refused access");
     }

@@ -325,8 +325,15 @@ pub fn run(c: &mut AnyConnection, actor: &Actor, base: &str, bundle: &Value) -> 
             .map(|e| match savepoint(c, |c| execute(c, actor, base, &e.op)) {
                 Ok(a) => Ok(response_entry(&a)),
                 Err(err) => {
-                    if err.status == 403 {
-                        crate::audit::service::record_denied_in(c, actor, e.op.audit_action(), err.denied.clone())?;
+                    // The entry rolled back alone; a refusal that is audited is recorded here.
+                    if let Some(detail) = err.audited_refusal() {
+                        crate::audit::service::record_refusal_in(
+                            c,
+                            actor,
+                            e.op.audit_action(),
+                            err.denied.clone(),
+                            &detail,
+                        )?;
                     }
                     Ok(failed_entry(&entry_error(e.index, err)))
                 }

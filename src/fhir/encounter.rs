@@ -191,7 +191,6 @@ pub fn observations(v: &Visit) -> Vec<Res> {
 
 /// One visit measurement by its Observation id (`<visit id>.<measurement>`), audited as a read
 /// of the visit. For `Observation/{id}` reads, which belong to the Observation module.
-#[allow(dead_code)] // called by the Observation type once it is registered (fhir-clinical)
 pub fn observation(c: &mut AnyConnection, actor: &Actor, id: &str) -> Result<Option<Res>, FhirError> {
     let Some((visit_id, _)) = id.split_once('.') else {
         return Ok(None);

@@ -139,8 +139,9 @@ fn respond(a: Answer) -> HttpResponse {
 }
 
 /// Run one interaction in the writer (its audit rows commit with it). A refusal for lack of
-/// access is audited in a commit of its own. A conditional create that lost a race with another
-/// instance (the unique key refused it) is run once more and finds the winner.
+/// access, or by a rule whose refusals are audited ([`FhirError::audited_refusal`]), is audited
+/// in a commit of its own. A conditional create that lost a race with another instance (the
+/// unique key refused it) is run once more and finds the winner.
 async fn run(st: &AppState, actor: Actor, base: String, op: Op) -> Result<HttpResponse, FhirError> {
     let action = op.audit_action();
     let conditional = matches!(
@@ -154,9 +155,9 @@ async fn run(st: &AppState, actor: Actor, base: String, op: Op) -> Result<HttpRe
         let a2 = actor.clone();
         let r = st.db.write(move |c| execute(c, &a2, &base, &op)).await;
         if let Err(e) = &r
-            && e.status == 403
+            && let Some(detail) = e.audited_refusal()
         {
-            crate::audit::service::record_denied(&st.db, &actor, action, e.denied.clone()).await;
+            crate::audit::service::record_refused(&st.db, &actor, action, e.denied.clone(), &detail).await;
         }
         r
     };
@@ -326,8 +327,8 @@ async fn post_bundle(st: web::Data<AppState>, req: HttpRequest, body: web::Bytes
     match r {
         Ok(v) => Ok(HttpResponse::Ok().content_type(FHIR_JSON).body(v.to_string())),
         Err(e) => {
-            if e.status == 403 {
-                crate::audit::service::record_denied(&st.db, &actor, "transaction", e.denied.clone()).await;
+            if let Some(detail) = e.audited_refusal() {
+                crate::audit::service::record_refused(&st.db, &actor, "transaction", e.denied.clone(), &detail).await;
             }
             Err(e)
         }

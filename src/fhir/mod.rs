@@ -19,10 +19,14 @@ mod pathway;
 // One module per resource type (or pair of types over one record), each implementing [`Kind`],
 // listed in `with_kind!` and `TYPES` below.
 mod audit_event;
+mod clinical;
+mod condition;
 mod encounter;
 mod episode_of_care;
 mod facility;
 mod flag;
+mod immunization;
+mod observation;
 mod patient;
 mod referral;
 mod risk_assessment;
@@ -193,6 +197,18 @@ macro_rules! with_kind {
                 type $k = $crate::fhir::audit_event::AuditEventKind;
                 $body
             }
+            "Observation" => {
+                type $k = $crate::fhir::observation::ObservationKind;
+                $body
+            }
+            "Condition" => {
+                type $k = $crate::fhir::condition::ConditionKind;
+                $body
+            }
+            "Immunization" => {
+                type $k = $crate::fhir::immunization::ImmunizationKind;
+                $body
+            }
             _ => Err(FhirError::not_found(format!(
                 "resource type {} is not supported here (see /fhir/metadata)",
                 $ty
@@ -207,10 +223,13 @@ pub const TYPES: &[&str] = &[
     "Patient",
     "EpisodeOfCare",
     "Encounter",
+    "Observation",
+    "Condition",
     "RiskAssessment",
     "Flag",
     "ServiceRequest",
     "Task",
+    "Immunization",
     "Organization",
     "Location",
     "AuditEvent",

@@ -27,7 +27,8 @@ pub struct Issue {
 pub struct FhirError {
     pub status: u16,
     pub issues: Vec<Issue>,
-    /// When the refusal was for lack of access: what was asked for (the denial is audited).
+    /// When the refusal was for lack of access, or by a rule whose refusals are audited (fetal
+    /// sex): what was asked for (the refusal is audited in a commit of its own).
     pub denied: Option<AuditTarget>,
 }
 
@@ -111,6 +112,21 @@ impl FhirError {
             ServiceError::Unauthenticated => FhirError::new(401, "login", "需要有效的接口令牌 (Authorization: Bearer)"),
             ServiceError::TooManyAttempts(m) => FhirError::new(429, "throttled", m),
             ServiceError::Storage(s) => FhirError::from(s),
+        }
+    }
+
+    /// Whether the refusal is audited on its own (lack of access, or a rule that refuses and
+    /// records the attempt, such as the fetal-sex ban), and the audit detail.
+    pub fn audited_refusal(&self) -> Option<String> {
+        if self.status == 403 {
+            Some("access refused".to_string())
+        } else if self.denied.is_some() {
+            Some(format!(
+                "refused: {}",
+                self.issues.first().map(|i| i.diagnostics.as_str()).unwrap_or("")
+            ))
+        } else {
+            None
         }
     }
 

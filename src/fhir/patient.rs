@@ -299,6 +299,33 @@ pub fn render(v: &PersonVersion, actor: &Actor) -> Res {
     if !ids.is_empty() {
         body.insert("identifier".into(), Value::Array(ids));
     }
+    let doc = v
+        .received
+        .as_deref()
+        .and_then(|s| serde_json::from_str::<Value>(s).ok());
+    // The document's identifiers (their order, use, type, assigner) while they are exactly the
+    // ones we show — never when we mask a value the document holds whole.
+    if let Some(theirs) = doc.as_ref().and_then(|d| d.get("identifier")).and_then(Value::as_array)
+        && let Some(ours) = body.get("identifier").and_then(Value::as_array)
+    {
+        let key = |i: &Value| {
+            (
+                i.get("system").and_then(Value::as_str).unwrap_or_default().to_string(),
+                i.get("value")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
+            )
+        };
+        let mut a: Vec<(String, String)> = theirs.iter().map(key).collect();
+        let mut b: Vec<(String, String)> = ours.iter().map(key).collect();
+        a.sort();
+        b.sort();
+        if a == b {
+            body.insert("identifier".into(), Value::Array(theirs.clone()));
+        }
+    }
     body.insert("name".into(), json!([{"text": p.name}]));
     body.insert("gender".into(), json!(p.sex.as_str()));
     body.insert("birthDate".into(), json!(p.birth_date.to_string()));
@@ -308,10 +335,7 @@ pub fn render(v: &PersonVersion, actor: &Actor) -> Res {
     if let Some(a) = &p.address {
         body.insert("address".into(), json!([{"text": a}]));
     }
-    if let Some(doc) = v
-        .received
-        .as_deref()
-        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+    if let Some(doc) = doc
         && let Some(obj) = doc.as_object()
     {
         let root = At::root(&doc, "Patient");

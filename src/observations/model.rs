@@ -83,7 +83,8 @@ impl Catalogue {
         self.concepts.iter().find(|c| c.name == name)
     }
 
-    fn by_code(&self, code: &str) -> Option<&Concept> {
+    /// The concept a code (LOINC or a hospital's local code) stands for.
+    pub fn by_code(&self, code: &str) -> Option<&Concept> {
         let code = code.trim();
         (!code.is_empty())
             .then(|| {
@@ -174,7 +175,15 @@ fn path(r: &ResultInput, field: usize) -> String {
 
 /// Read one result: refuse a value that is not what it claims (a non-numeric NM, an impossible
 /// number, a unit we cannot convert), withhold a fetal-sex finding, keep unknown codes as sent.
+/// Errors name the OBX field (`OBX[2]-5`).
 pub fn read(cat: &Catalogue, r: &ResultInput) -> Result<Reading, FieldError> {
+    read_named(cat, r, &|field| path(r, field))
+}
+
+/// [`read`], with the fields at fault named by the door the result came through: `name` is given
+/// the OBX field number the value would have in a message (3 code, 5 value, 6 unit, 14 time) and
+/// answers the door's own name for it (`Observation.valueQuantity.value` for FHIR).
+pub fn read_named(cat: &Catalogue, r: &ResultInput, name: &dyn Fn(usize) -> String) -> Result<Reading, FieldError> {
     if cat.is_fetal_sex(r) {
         return Ok(Reading {
             concept: Some("fetal_sex".into()),
@@ -190,9 +199,12 @@ pub fn read(cat: &Catalogue, r: &ResultInput) -> Result<Reading, FieldError> {
     let number = |s: &str| s.trim().parse::<f64>().ok().filter(|v| v.is_finite());
     if r.value_type.trim() == "NM" && !r.value.trim().is_empty() && number(&r.value).is_none() {
         return Err(FieldError::new(
-            &path(r, 5),
+            &name(5),
             "data_type",
-            format!("{}: OBX-2 says NM but OBX-5 is not a number", path(r, 5)),
+            format!(
+                "{}: the value type is numeric (NM) but the value is not a number",
+                name(5)
+            ),
         ));
     }
     let concept = cat.by_code(&r.code).or_else(|| cat.by_code(&r.alt_code));
@@ -213,9 +225,9 @@ pub fn read(cat: &Catalogue, r: &ResultInput) -> Result<Reading, FieldError> {
                     return Ok(reading);
                 }
                 return Err(FieldError::new(
-                    &path(r, 5),
+                    &name(5),
                     "data_type",
-                    format!("{}: {} must be a number", path(r, 5), c.label),
+                    format!("{}: {} must be a number", name(5), c.label),
                 ));
             };
             let unit = r.unit.trim();
@@ -229,11 +241,11 @@ pub fn read(cat: &Catalogue, r: &ResultInput) -> Result<Reading, FieldError> {
             };
             let Some(factor) = factor else {
                 return Err(FieldError::new(
-                    &path(r, 6),
+                    &name(6),
                     "unit",
                     format!(
-                        "{}: unit not understood for {} (use {})",
-                        path(r, 6),
+                        "{}: unit {unit} not understood for {} (use {})",
+                        name(6),
                         c.label,
                         c.units.keys().cloned().collect::<Vec<_>>().join(", ")
                     ),
@@ -244,11 +256,11 @@ pub fn read(cat: &Catalogue, r: &ResultInput) -> Result<Reading, FieldError> {
                 && !(lo..=hi).contains(&value)
             {
                 return Err(FieldError::new(
-                    &path(r, 5),
+                    &name(5),
                     "range",
                     format!(
                         "{}: {} outside the possible range {lo}–{hi} {}",
-                        path(r, 5),
+                        name(5),
                         c.label,
                         c.unit.as_deref().unwrap_or("")
                     ),
@@ -267,6 +279,61 @@ pub fn read(cat: &Catalogue, r: &ResultInput) -> Result<Reading, FieldError> {
         Kind::Text => reading.value_num = None,
     }
     Ok(reading)
+}
+
+/// Whether any text of a document (every string in it, at any depth) states fetal sex: a string
+/// that is one of the fetal-sex codes, or mentions one of the phrases. A document kept as received
+/// must not carry the finding anywhere — in a note, a component, a display text.
+pub fn document_states_fetal_sex(cat: &Catalogue, doc: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match doc {
+        Value::String(s) => {
+            let t = s.trim();
+            cat.fetal_sex.codes.iter().any(|k| k.eq_ignore_ascii_case(t)) || mentions_fetal_sex(cat, t)
+        }
+        Value::Array(items) => items.iter().any(|v| document_states_fetal_sex(cat, v)),
+        Value::Object(m) => m.values().any(|v| document_states_fetal_sex(cat, v)),
+        _ => false,
+    }
+}
+
+/// UCUM (<https://ucum.org>) unit codes we write as `valueQuantity.code`: our concepts' units and
+/// other common laboratory units. A unit not in the list is sent as text only (`unit`).
+pub const UCUM_UNITS: &[&str] = &[
+    "g/L", "g/dL", "mg/dL", "mg/L", "ug/L", "ng/mL", "mmol/L", "umol/L", "10*9/L", "10*12/L", "10*3/uL", "%", "U/L",
+    "[IU]/L", "mm[Hg]", "kg", "g", "cm", "mm", "/min", "Cel", "fL", "pg", "s", "1",
+];
+
+/// A stored result with everything the record holds about it (interfaces render it in full).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResult {
+    pub id: String,
+    pub person_id: String,
+    pub pregnancy_id: Option<String>,
+    pub jurisdiction: String,
+    pub township_code: Option<String>,
+    pub code_system: String,
+    pub code: String,
+    pub code_text: String,
+    pub concept: Option<String>,
+    pub loinc: Option<String>,
+    pub value_type: String,
+    pub value_text: Option<String>,
+    pub value_num: Option<f64>,
+    pub unit: Option<String>,
+    pub interpretation: Option<String>,
+    pub abnormal_flag: Option<String>,
+    pub effective_at: NaiveDateTime,
+    pub source_message_id: String,
+    pub facility_id: String,
+    /// HL7 table 0085 (F final, C corrected, P preliminary, X cancelled, W wrong, D deleted, I
+    /// registered), or empty (taken as final).
+    pub status: String,
+    pub created_at: NaiveDateTime,
+    /// The document it came as (a FHIR Observation), if any.
+    pub received: Option<String>,
+    /// Business identifiers (system, value).
+    pub identifiers: Vec<(String, String)>,
 }
 
 /// A result as the pregnancy page shows it (never a fetal-sex finding).

@@ -3,9 +3,11 @@
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 
-use super::model::{ResultInput, catalogue, counts_as_final, read};
+use super::model::{
+    ResultInput, StoredResult, catalogue, counts_as_final, document_states_fetal_sex, read, read_named,
+};
 use super::repo::{self, NewObservation};
-use crate::audit::service::record;
+use crate::audit::service::{record, record_many};
 use crate::auth::model::{Action, Actor};
 use crate::error::{AuditTarget, FieldError, ServiceError};
 use crate::identity::model::Person;
@@ -126,6 +128,7 @@ pub fn record_results(
                 status: r.status.trim(),
                 flagged_fetal_sex: reading.fetal_sex,
                 created_at: now,
+                received: None,
             },
         )?;
         let target = AuditTarget {
@@ -184,6 +187,296 @@ pub fn record_results(
         )?;
     }
     Ok(out)
+}
+
+/// A result that arrives as a document of its own (a FHIR Observation) rather than as one OBX of
+/// a message: the same reading as [`record_results`] (codes, value checks, unit conversion,
+/// re-grading), plus its business identifiers and the document as received.
+#[derive(Debug, Clone, Default)]
+pub struct DocumentResult {
+    /// Code, value, unit, status (HL7 table 0085 letter) and time, as an OBX would give them. Its
+    /// `value_type` is what the value is read as (`NM` for a number).
+    pub input: ResultInput,
+    /// How the value is stored (`NM`, `CWE`, `ST`, `DTM`, `boolean`, `integer`, `Range` …).
+    pub value_type: String,
+    /// Further codes the document gives the same result (more codings), checked for fetal sex.
+    pub other_codes: Vec<String>,
+    /// Business identifiers (system, value): each may name one result only.
+    pub identifiers: Vec<(String, String)>,
+    /// The document as received (JSON), scanned whole for fetal sex and kept for read-back.
+    pub received: Option<String>,
+    /// Where it came from, for the record (`FHIR`).
+    pub source: String,
+}
+
+/// The field code of a refusal because the result states fetal sex (RULES.md §9.1): the door
+/// answers it as a refusal and audits it (in a commit of its own, as nothing else is kept).
+pub const FETAL_SEX_REFUSED: &str = "fetal_sex_refused";
+
+fn result_target(id: &str, person_id: &str) -> AuditTarget {
+    AuditTarget {
+        entity_type: "observation",
+        entity_id: Some(id.to_string()),
+        person_id: Some(person_id.to_string()),
+    }
+}
+
+/// Record one result sent as a document for person `person_id`. Unlike a message (where a
+/// fetal-sex OBX is kept flagged and without value so the rest of the message can be processed),
+/// a document that states fetal sex anywhere is refused whole and nothing of it is stored
+/// ([`FETAL_SEX_REFUSED`]). Field errors are named by `name` (see [`read_named`]); field `code`
+/// names the code, `identifier` an identifier already held by another result.
+pub fn record_document_in(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    person_id: &str,
+    doc: &DocumentResult,
+    name: &dyn Fn(usize) -> String,
+) -> Result<StoredResult, ServiceError> {
+    let person = crate::identity::service::person_for(c, actor, Action::RecordResult, person_id)?;
+    let cat = catalogue();
+    let r = &doc.input;
+    let states_fetal_sex = cat.is_fetal_sex(r)
+        || doc.other_codes.iter().any(|code| {
+            cat.is_fetal_sex(&ResultInput {
+                code: code.clone(),
+                ..ResultInput::default()
+            })
+        })
+        || doc
+            .received
+            .as_deref()
+            .is_some_and(|d| match serde_json::from_str::<serde_json::Value>(d) {
+                Ok(v) => document_states_fetal_sex(cat, &v),
+                Err(_) => crate::observations::model::mentions_fetal_sex(cat, d),
+            });
+    if states_fetal_sex {
+        return Err(ServiceError::invalid(
+            &name(3),
+            FETAL_SEX_REFUSED,
+            "不接收胎儿性别结果（《人口与计划生育法》第三十九条，RULES.md §9.1 两非）：未保存任何内容，此次提交已记入审计日志",
+        ));
+    }
+    let reading = read_named(cat, r, name).map_err(|e| ServiceError::Invalid(vec![e]))?;
+    let now = now_utc();
+    if let Some(at) = r.effective
+        && at > now + Duration::days(1)
+    {
+        return Err(ServiceError::invalid(
+            &name(14),
+            "future",
+            format!("{}: the observation time is in the future", name(14)),
+        ));
+    }
+    let id = new_id();
+    for (system, value) in &doc.identifiers {
+        if !repo::claim_identifier(c, system, value, &id)? {
+            return Err(ServiceError::Conflict(format!(
+                "标识 {system}|{value} 已属于另一检验结果"
+            )));
+        }
+    }
+    let pregnancy = pregnancy_of(c, &person.id)?;
+    let status = r.status.trim();
+    repo::insert(
+        c,
+        &NewObservation {
+            id: &id,
+            person_id: &person.id,
+            pregnancy_id: pregnancy.as_ref().map(|p| p.id.as_str()),
+            jurisdiction: &person.jurisdiction,
+            township_code: person.township_code.as_deref(),
+            code_system: &r.code_system,
+            code: &r.code,
+            code_text: &r.code_text,
+            concept: reading.concept.as_deref(),
+            loinc: reading.loinc.as_deref(),
+            value_type: &doc.value_type,
+            value_text: reading.value_text.as_deref(),
+            value_num: reading.value_num,
+            unit: reading.unit.as_deref(),
+            interpretation: reading.interpretation,
+            abnormal_flag: Some(r.abnormal_flag.trim()).filter(|f| !f.is_empty()),
+            effective_at: r.effective.unwrap_or(now),
+            source_message_id: &doc.source,
+            facility_id: &actor.facility.id,
+            status,
+            flagged_fetal_sex: false,
+            created_at: now,
+            received: doc.received.as_deref(),
+        },
+    )?;
+    record(
+        c,
+        actor,
+        "create",
+        result_target(&id, &person.id),
+        &format!("result recorded from {}", doc.source),
+    )?;
+    let decides_fact = reading
+        .concept
+        .as_deref()
+        .and_then(|n| cat.concept(n))
+        .is_some_and(|c| c.fact.is_some());
+    if decides_fact
+        && counts_as_final(status)
+        && let Some(p) = &pregnancy
+    {
+        let day = crate::ids::china_date(r.effective.unwrap_or(now));
+        crate::risk::service::after_new_data(
+            c,
+            actor,
+            crate::risk::model::active_rule_set(),
+            p,
+            &format!("检验结果 {day}"),
+            None,
+        )?;
+    }
+    let mut stored = repo::by_id(c, &id)?.ok_or(ServiceError::NotFound("没有找到该检验结果"))?;
+    stored.identifiers = repo::identifiers_of(c, &id)?;
+    Ok(stored)
+}
+
+/// Whether the actor may read a result of this person (role, area, or an access grant).
+fn may_read(c: &mut AnyConnection, actor: &Actor, o: &StoredResult) -> Result<bool, ServiceError> {
+    crate::identity::service::may_on_person(
+        c,
+        actor,
+        Action::ReadRecord,
+        &o.jurisdiction,
+        o.township_code.as_deref(),
+        &o.person_id,
+        o.pregnancy_id.as_deref(),
+    )
+}
+
+/// One result, if the actor may read it (audited). A withheld fetal-sex finding does not exist here.
+pub fn result_in(c: &mut AnyConnection, actor: &Actor, id: &str) -> Result<StoredResult, ServiceError> {
+    let mut o = repo::by_id(c, id)?.ok_or(ServiceError::NotFound("没有找到该检验结果"))?;
+    if !may_read(c, actor, &o)? {
+        return Err(ServiceError::forbidden(result_target(&o.id, &o.person_id)));
+    }
+    o.identifiers = repo::identifiers_of(c, &o.id)?;
+    record(c, actor, "read", result_target(&o.id, &o.person_id), "interface read")?;
+    Ok(o)
+}
+
+/// What a search for results asks (every field optional; they combine with AND).
+#[derive(Debug, Clone, Default)]
+pub struct ResultQuery {
+    pub person_id: Option<String>,
+    pub effective: crate::ids::TimeRange,
+    /// Any of these codes.
+    pub codes: Option<Vec<repo::CodeMatch>>,
+    /// Any of these stored statuses (HL7 table 0085 letters; "" for none given).
+    pub statuses: Option<Vec<String>>,
+    /// An identifier: (system or None for any, value).
+    pub identifier: Option<(Option<String>, String)>,
+    pub created: crate::ids::TimeRange,
+    pub ids: Option<Vec<String>>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// Results matching a query that the actor may read, newest first, and how many match in all
+/// (each returned result is audited). With a person: hers, if the actor may read her record (else
+/// nothing — a search does not reveal her); by identifier or id: wherever the result is, then the
+/// access check; otherwise the actor's area. Never a fetal-sex finding.
+pub fn search_in(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    q: &ResultQuery,
+) -> Result<(Vec<StoredResult>, i64), ServiceError> {
+    if !actor.may(Action::ReadRecord) {
+        return Err(ServiceError::forbidden(AuditTarget {
+            entity_type: "observation",
+            ..Default::default()
+        }));
+    }
+    let mut ids = q.ids.clone();
+    if let Some((system, value)) = &q.identifier {
+        let held = repo::identifier_holders(c, system.as_deref(), value)?;
+        ids = Some(match ids {
+            Some(prev) => held.into_iter().filter(|i| prev.contains(i)).collect(),
+            None => held,
+        });
+    }
+    let mut person_checked = false;
+    if let Some(pid) = &q.person_id {
+        let Some(p) = crate::identity::repo::by_id(c, pid)? else {
+            return Ok((Vec::new(), 0));
+        };
+        if !crate::identity::service::may_on_person(
+            c,
+            actor,
+            Action::ReadRecord,
+            &p.jurisdiction,
+            p.township_code.as_deref(),
+            &p.id,
+            None,
+        )? {
+            return Ok((Vec::new(), 0));
+        }
+        person_checked = true;
+    }
+    let filter = repo::ResultFilter {
+        ids: ids.clone(),
+        person_id: q.person_id.clone(),
+        pregnancy_id: None,
+        effective: q.effective,
+        codes: q.codes.clone(),
+        statuses: q.statuses.clone(),
+        created: q.created,
+        scope: if person_checked || ids.is_some() {
+            None
+        } else {
+            Some(actor.scope.clone())
+        },
+    };
+    let (found, mut total) = repo::find(c, &filter, q.offset, q.limit)?;
+    let mut out = Vec::with_capacity(found.len());
+    for o in found {
+        if !person_checked && ids.is_some() && !may_read(c, actor, &o)? {
+            total -= 1;
+            continue;
+        }
+        out.push(o);
+    }
+    repo::with_identifiers(c, &mut out)?;
+    record_many(
+        c,
+        actor,
+        "search",
+        out.iter().map(|o| result_target(&o.id, &o.person_id)).collect(),
+        "interface search",
+    )?;
+    Ok((out, total))
+}
+
+/// Every result of a person (optionally of one pregnancy), newest first, if the actor may read her
+/// record (audited) — for a referral packet (`$everything`).
+pub fn for_person_in(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    person_id: &str,
+    pregnancy_id: Option<&str>,
+) -> Result<Vec<StoredResult>, ServiceError> {
+    let person = crate::identity::service::person_for(c, actor, Action::ReadRecord, person_id)?;
+    let filter = repo::ResultFilter {
+        person_id: Some(person.id.clone()),
+        pregnancy_id: pregnancy_id.map(str::to_string),
+        ..repo::ResultFilter::default()
+    };
+    let (mut found, _) = repo::find(c, &filter, 0, 10_000)?;
+    repo::with_identifiers(c, &mut found)?;
+    record_many(
+        c,
+        actor,
+        "read",
+        found.iter().map(|o| result_target(&o.id, &o.person_id)).collect(),
+        "interface read (whole record)",
+    )?;
+    Ok(found)
 }
 
 /// A fact value a result gives.

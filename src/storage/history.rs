@@ -138,3 +138,29 @@ pub fn identifiers_of(conn: &mut AnyConnection, entity: &str, id: &str) -> Query
         .select((record_identifiers::system, record_identifiers::value))
         .load(conn)
 }
+
+/// The identifiers of several records of one entity, as (record id, system, value) — one query
+/// for a page of search results.
+pub fn identifiers_of_many(
+    conn: &mut AnyConnection,
+    entity: &str,
+    ids: &[String],
+) -> QueryResult<Vec<(String, String, String)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    record_identifiers::table
+        .filter(record_identifiers::entity.eq(entity))
+        .filter(record_identifiers::entity_id.eq_any(ids))
+        .order((
+            record_identifiers::entity_id,
+            record_identifiers::system,
+            record_identifiers::value,
+        ))
+        .select((
+            record_identifiers::entity_id,
+            record_identifiers::system,
+            record_identifiers::value,
+        ))
+        .load(conn)
+}

@@ -594,7 +594,7 @@ diesel::table! {
         vaccine_code -> Text,
         vaccine_text -> Text,
         occurrence -> Text,
-        occurrence_at -> Timestamp,
+        occurrence_at -> Nullable<Timestamp>,
         lot_number -> Nullable<Text>,
         facility_id -> Text,
         recorded_by -> Text,

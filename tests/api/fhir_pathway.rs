@@ -523,6 +523,16 @@ async fn everything_is_the_packet_a_receiving_hospital_needs() {
         let text = b.to_string();
         assert!(!text.contains("性别") && !text.contains("fetal-sex") && !text.contains("11882-8"));
     }
+    // Every Observation in the packet can be read on its own, by the id the packet gives.
+    let bp = his.get(&format!("Observation/{visit}.bp")).await;
+    assert_eq!(bp.status, 200, "{}", bp.body);
+    assert_eq!(bp.body["encounter"]["reference"], format!("Encounter/{visit}"));
+    assert_eq!(
+        his.get(&format!("Observation/{visit}.no-such-measurement"))
+            .await
+            .status,
+        404
+    );
     // The pregnancy's packet holds that one pregnancy; an unknown one is not found.
     let one = his.get(&format!("EpisodeOfCare/{preg}/$everything")).await;
     assert_eq!(resources_of(&one.body, "EpisodeOfCare").len(), 1);

@@ -10,6 +10,7 @@ mod auth;
 mod cli;
 mod fhir;
 mod fhir_bundle;
+mod fhir_clinical;
 mod fhir_pathway;
 mod hl7;
 mod hl7_outbox;

@@ -28,6 +28,8 @@ CREATE INDEX record_identifiers_entity ON record_identifiers (entity_id);
 ALTER TABLE persons ADD COLUMN received TEXT;
 ALTER TABLE observations ADD COLUMN received TEXT;
 CREATE INDEX observations_person_effective ON observations (person_id, effective_at);
+-- A search without a patient looks in the caller's county, newest first.
+CREATE INDEX observations_area_effective ON observations (jurisdiction, effective_at);
 CREATE INDEX observations_created ON observations (created_at);
 CREATE INDEX persons_updated ON persons (updated_at);
 
@@ -52,7 +54,9 @@ CREATE TABLE conditions (
 );
 CREATE INDEX conditions_person ON conditions (person_id);
 
--- Vaccinations (Immunization): the mother's (tetanus, hepatitis B) and the child's.
+-- Vaccinations (Immunization): the mother's (tetanus, hepatitis B) and the child's. `occurrence` is
+-- the time as given (a dateTime or a text such as "childhood"); `occurrence_at` its UTC start, NULL
+-- when the text names no time.
 CREATE TABLE immunizations (
     id TEXT PRIMARY KEY NOT NULL,
     person_id TEXT NOT NULL REFERENCES persons (id),
@@ -63,7 +67,7 @@ CREATE TABLE immunizations (
     vaccine_code TEXT NOT NULL,
     vaccine_text TEXT NOT NULL,
     occurrence TEXT NOT NULL,
-    occurrence_at TIMESTAMP NOT NULL,
+    occurrence_at TIMESTAMP,
     lot_number TEXT,
     facility_id TEXT NOT NULL REFERENCES facilities (id),
     recorded_by TEXT NOT NULL,

@@ -2,6 +2,7 @@ DROP TABLE immunizations;
 DROP TABLE conditions;
 DROP INDEX persons_updated;
 DROP INDEX observations_created;
+DROP INDEX observations_area_effective;
 DROP INDEX observations_person_effective;
 ALTER TABLE observations DROP COLUMN received;
 ALTER TABLE persons DROP COLUMN received;
