@@ -885,3 +885,62 @@ pub fn update_in(
     )?;
     repo::version_now(c, &updated.id)?.ok_or(ServiceError::NotFound("没有找到该服务对象"))
 }
+
+/// Where a search of a person's records may look — the rule every interface search of clinical
+/// records shares (results, conditions, vaccinations).
+#[derive(Debug, Clone)]
+pub struct SearchReach {
+    /// Only these records (by id, or the holders of the identifier asked for).
+    pub ids: Option<Vec<String>>,
+    /// The actor's area when no person and no id narrows the search.
+    pub scope: Option<crate::auth::model::Scope>,
+    /// Found by id or identifier outside a checked person: each record's access is checked.
+    pub check_each: bool,
+}
+
+/// The reach of a search for `entity_type` records: refused without `ReadRecord`; None (an empty
+/// answer, never a refusal that would reveal her) when the person named does not exist or the
+/// actor may not read her record; by id or identifier wherever the records are, each then checked;
+/// otherwise the actor's area.
+pub fn search_reach(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    entity_type: &'static str,
+    person_id: Option<&str>,
+    ids: Option<Vec<String>>,
+    identifier_holders: Option<Vec<String>>,
+) -> Result<Option<SearchReach>, ServiceError> {
+    if !actor.may(Action::ReadRecord) {
+        return Err(ServiceError::forbidden(AuditTarget {
+            entity_type,
+            ..Default::default()
+        }));
+    }
+    let ids = match (ids, identifier_holders) {
+        (Some(prev), Some(held)) => Some(held.into_iter().filter(|i| prev.contains(i)).collect()),
+        (prev, held) => held.or(prev),
+    };
+    let mut person_checked = false;
+    if let Some(pid) = person_id {
+        let Some(p) = repo::by_id(c, pid)? else {
+            return Ok(None);
+        };
+        if !may_on_person(
+            c,
+            actor,
+            Action::ReadRecord,
+            &p.jurisdiction,
+            p.township_code.as_deref(),
+            &p.id,
+            None,
+        )? {
+            return Ok(None);
+        }
+        person_checked = true;
+    }
+    Ok(Some(SearchReach {
+        scope: (!person_checked && ids.is_none()).then(|| actor.scope.clone()),
+        check_each: !person_checked && ids.is_some(),
+        ids,
+    }))
+}

@@ -115,55 +115,28 @@ pub fn search_in(
     actor: &Actor,
     q: &ImmunizationQuery,
 ) -> Result<(Vec<Immunization>, i64), ServiceError> {
-    if !actor.may(Action::ReadRecord) {
-        return Err(ServiceError::forbidden(AuditTarget {
-            entity_type: "immunization",
-            ..Default::default()
-        }));
-    }
-    let mut ids = q.ids.clone();
-    if let Some((system, value)) = &q.identifier {
-        let held = repo::identifier_holders(c, system.as_deref(), value)?;
-        ids = Some(match ids {
-            Some(prev) => held.into_iter().filter(|i| prev.contains(i)).collect(),
-            None => held,
-        });
-    }
-    let mut person_checked = false;
-    if let Some(pid) = &q.person_id {
-        let Some(p) = crate::identity::repo::by_id(c, pid)? else {
-            return Ok((Vec::new(), 0));
-        };
-        if !may_on_person(
-            c,
-            actor,
-            Action::ReadRecord,
-            &p.jurisdiction,
-            p.township_code.as_deref(),
-            &p.id,
-            None,
-        )? {
-            return Ok((Vec::new(), 0));
-        }
-        person_checked = true;
-    }
+    let held = match &q.identifier {
+        Some((system, value)) => Some(repo::identifier_holders(c, system.as_deref(), value)?),
+        None => None,
+    };
+    let Some(reach) =
+        crate::identity::service::search_reach(c, actor, "immunization", q.person_id.as_deref(), q.ids.clone(), held)?
+    else {
+        return Ok((Vec::new(), 0));
+    };
     let filter = repo::ImmunizationFilter {
-        ids: ids.clone(),
+        ids: reach.ids.clone(),
         person_id: q.person_id.clone(),
         occurrence: q.occurrence,
         vaccine: q.vaccine.clone(),
         statuses: q.statuses.clone(),
         created: q.created,
-        scope: if person_checked || ids.is_some() {
-            None
-        } else {
-            Some(actor.scope.clone())
-        },
+        scope: reach.scope.clone(),
     };
     let (found, mut total) = repo::find(c, &filter, q.offset, q.limit)?;
     let mut out = Vec::with_capacity(found.len());
     for x in found {
-        if !person_checked && ids.is_some() && !may_read(c, actor, &x)? {
+        if reach.check_each && !may_read(c, actor, &x)? {
             total -= 1;
             continue;
         }

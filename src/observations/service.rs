@@ -387,56 +387,29 @@ pub fn search_in(
     actor: &Actor,
     q: &ResultQuery,
 ) -> Result<(Vec<StoredResult>, i64), ServiceError> {
-    if !actor.may(Action::ReadRecord) {
-        return Err(ServiceError::forbidden(AuditTarget {
-            entity_type: "observation",
-            ..Default::default()
-        }));
-    }
-    let mut ids = q.ids.clone();
-    if let Some((system, value)) = &q.identifier {
-        let held = repo::identifier_holders(c, system.as_deref(), value)?;
-        ids = Some(match ids {
-            Some(prev) => held.into_iter().filter(|i| prev.contains(i)).collect(),
-            None => held,
-        });
-    }
-    let mut person_checked = false;
-    if let Some(pid) = &q.person_id {
-        let Some(p) = crate::identity::repo::by_id(c, pid)? else {
-            return Ok((Vec::new(), 0));
-        };
-        if !crate::identity::service::may_on_person(
-            c,
-            actor,
-            Action::ReadRecord,
-            &p.jurisdiction,
-            p.township_code.as_deref(),
-            &p.id,
-            None,
-        )? {
-            return Ok((Vec::new(), 0));
-        }
-        person_checked = true;
-    }
+    let held = match &q.identifier {
+        Some((system, value)) => Some(repo::identifier_holders(c, system.as_deref(), value)?),
+        None => None,
+    };
+    let Some(reach) =
+        crate::identity::service::search_reach(c, actor, "observation", q.person_id.as_deref(), q.ids.clone(), held)?
+    else {
+        return Ok((Vec::new(), 0));
+    };
     let filter = repo::ResultFilter {
-        ids: ids.clone(),
+        ids: reach.ids.clone(),
         person_id: q.person_id.clone(),
         pregnancy_id: None,
         effective: q.effective,
         codes: q.codes.clone(),
         statuses: q.statuses.clone(),
         created: q.created,
-        scope: if person_checked || ids.is_some() {
-            None
-        } else {
-            Some(actor.scope.clone())
-        },
+        scope: reach.scope.clone(),
     };
     let (found, mut total) = repo::find(c, &filter, q.offset, q.limit)?;
     let mut out = Vec::with_capacity(found.len());
     for o in found {
-        if !person_checked && ids.is_some() && !may_read(c, actor, &o)? {
+        if reach.check_each && !may_read(c, actor, &o)? {
             total -= 1;
             continue;
         }
