@@ -290,15 +290,7 @@ impl Kind for ConditionKind {
                         None => statuses,
                     });
                 }
-                "identifier" => {
-                    let (system, v) = token(value);
-                    if v.is_empty() || cq.identifier.is_some() {
-                        return Err(FhirError::bad_request(
-                            "search parameter identifier: give one identifier (system|value or value)",
-                        ));
-                    }
-                    cq.identifier = Some((system.filter(|s| !s.is_empty()), v));
-                }
+                "identifier" => cq.identifier = Some(super::search::one_identifier(value, cq.identifier.is_some())?),
                 _ => {}
             }
         }

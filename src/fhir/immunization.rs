@@ -255,15 +255,7 @@ impl Kind for ImmunizationKind {
                         None => statuses,
                     });
                 }
-                "identifier" => {
-                    let (system, v) = token(value);
-                    if v.is_empty() || iq.identifier.is_some() {
-                        return Err(FhirError::bad_request(
-                            "search parameter identifier: give one identifier (system|value or value)",
-                        ));
-                    }
-                    iq.identifier = Some((system.filter(|s| !s.is_empty()), v));
-                }
+                "identifier" => iq.identifier = Some(super::search::one_identifier(value, iq.identifier.is_some())?),
                 _ => {}
             }
         }

@@ -617,16 +617,7 @@ impl Kind for ObservationKind {
                     }
                     rq.statuses = Some(letters);
                 }
-                "identifier" => {
-                    once("identifier", rq.identifier.is_some())?;
-                    let (system, v) = token(value);
-                    if v.is_empty() {
-                        return Err(FhirError::bad_request(
-                            "search parameter identifier: a value is required",
-                        ));
-                    }
-                    rq.identifier = Some((system.filter(|s| !s.is_empty()), v));
-                }
+                "identifier" => rq.identifier = Some(super::search::one_identifier(value, rq.identifier.is_some())?),
                 _ => {}
             }
         }

@@ -256,6 +256,18 @@ pub fn token(value: &str) -> (Option<String>, String) {
     }
 }
 
+/// The `identifier` criterion of the clinical types: one identifier, `system|value` or `value`
+/// (system None: any system).
+pub fn one_identifier(value: &str, already: bool) -> Result<(Option<String>, String), FhirError> {
+    let (system, v) = token(value);
+    if v.is_empty() || already {
+        return Err(FhirError::bad_request(
+            "search parameter identifier: give one identifier (system|value or value)",
+        ));
+    }
+    Ok((system.filter(|s| !s.is_empty()), v))
+}
+
 /// A reference search value for one type (`Patient/123`, `123`, or a full URL) as an id.
 pub fn reference(param: &str, value: &str, resource_type: &str) -> Result<String, FhirError> {
     let parts: Vec<&str> = value.trim_end_matches('/').rsplitn(3, '/').collect();
