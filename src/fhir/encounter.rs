@@ -8,6 +8,7 @@ use super::search::{ParamDef, Query};
 use super::terms::{LOINC, code_system, concept, date, not_found_as, quantity, reference};
 use super::{FhirError, Kind, Page, Res, terms};
 use crate::auth::model::Actor;
+use crate::pregnancy::model::Dating;
 use crate::storage::AnyConnection;
 use crate::visits::model::{OEDEMA, PRESENTATIONS, URINE_PROTEIN, Visit, VisitKind, label_of};
 use crate::visits::service::{self as visits, VisitQuery};
@@ -62,8 +63,24 @@ fn ours(code: &str, text: &str) -> Value {
     concept(&code_system("visit-finding"), code, text)
 }
 
-fn measurements(v: &Visit) -> Vec<Measurement> {
+fn measurements(v: &Visit, dating: Option<&Dating>) -> Vec<Measurement> {
     let mut out = Vec::new();
+    // Gestational age on the visit day, derived from the pregnancy's EDD (never stored): LOINC
+    // 18185-9 "Gestational age", in days, with the clinic's "24+3 周" as text.
+    if let Some(d) = dating.filter(|_| !v.kind.is_postpartum()) {
+        let ga = d.gestational_age_on(v.visit_date);
+        if ga.days >= 0 {
+            out.push(Measurement {
+                suffix: "ga",
+                category: EXAM,
+                code: loinc("18185-9", "Gestational age", "孕周"),
+                value: json!({
+                    "valueQuantity": quantity(ga.days as f64, "d", "d"),
+                    "note": [{"text": format!("孕 {}+{} 周（{}推算）", ga.days / 7, ga.days % 7, d.method.label_zh())}],
+                }),
+            });
+        }
+    }
     if v.systolic_mmhg.is_some() || v.diastolic_mmhg.is_some() {
         let mut components = Vec::new();
         if let Some(s) = v.systolic_mmhg {
@@ -162,8 +179,8 @@ fn measurements(v: &Visit) -> Vec<Measurement> {
 
 /// The visit's measurements as Observations (`<visit id>.<measurement>`), each linked to the
 /// visit's Encounter and performed by the visit's facility.
-pub fn observations(v: &Visit) -> Vec<Res> {
-    measurements(v)
+pub fn observations(v: &Visit, dating: Option<&Dating>) -> Vec<Res> {
+    measurements(v, dating)
         .into_iter()
         .map(|m| {
             let mut body = json!({
@@ -189,6 +206,15 @@ pub fn observations(v: &Visit) -> Vec<Res> {
         .collect()
 }
 
+/// The dating of the visit's pregnancy (for its gestational age), if the actor may read it.
+fn dating_of(c: &mut AnyConnection, actor: &Actor, v: &Visit) -> Result<Option<Dating>, FhirError> {
+    match crate::pregnancy::service::pregnancy_for(c, actor, crate::auth::model::Action::ReadRecord, &v.pregnancy_id) {
+        Ok(p) => Ok(Some(p.dating)),
+        Err(crate::error::ServiceError::NotFound(_) | crate::error::ServiceError::Forbidden { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// One visit measurement by its Observation id (`<visit id>.<measurement>`), audited as a read
 /// of the visit. For `Observation/{id}` reads, which belong to the Observation module.
 pub fn observation(c: &mut AnyConnection, actor: &Actor, id: &str) -> Result<Option<Res>, FhirError> {
@@ -202,7 +228,8 @@ pub fn observation(c: &mut AnyConnection, actor: &Actor, id: &str) -> Result<Opt
         Err(crate::error::ServiceError::NotFound(_)) => return Ok(None),
         other => other?,
     };
-    Ok(observations(&v).into_iter().find(|o| o.id == id))
+    let dating = dating_of(c, actor, &v)?;
+    Ok(observations(&v, dating.as_ref()).into_iter().find(|o| o.id == id))
 }
 
 impl Kind for EncounterKind {
@@ -276,7 +303,18 @@ impl Kind for EncounterKind {
     ) -> Result<Vec<(&'static str, Res)>, FhirError> {
         let list = visits::visits_for_person_in(c, actor, person_id, pregnancy_id)?;
         let mut out: Vec<(&'static str, Res)> = list.iter().map(|v| (Self::TYPE, render(v))).collect();
-        out.extend(list.iter().flat_map(observations).map(|o| ("Observation", o)));
+        let mut datings: Vec<(String, Option<Dating>)> = Vec::new();
+        for v in &list {
+            let dating = match datings.iter().find(|(p, _)| *p == v.pregnancy_id) {
+                Some((_, d)) => *d,
+                None => {
+                    let d = dating_of(c, actor, v)?;
+                    datings.push((v.pregnancy_id.clone(), d));
+                    d
+                }
+            };
+            out.extend(observations(v, dating.as_ref()).into_iter().map(|o| ("Observation", o)));
+        }
         Ok(out)
     }
 }

@@ -455,6 +455,7 @@ async fn everything_is_the_packet_a_receiving_hospital_needs() {
         let obs = resources_of(b, "Observation");
         let ids: Vec<&str> = obs.iter().map(|o| o["id"].as_str().unwrap()).collect();
         let suffixes = [
+            "ga",
             "bp",
             "weight",
             "height",
@@ -477,6 +478,12 @@ async fn everything_is_the_packet_a_receiving_hospital_needs() {
             assert_eq!(o["encounter"]["reference"], format!("Encounter/{visit}"));
             assert_eq!(o["effectiveDateTime"], days_ago(0));
         }
+        // Gestational age on the visit day, from the EDD (LMP 20 weeks ago, visit today).
+        let ga = by_id(&obs, &format!("{visit}.ga"));
+        assert_eq!(coding(&ga["code"]).1, "18185-9");
+        assert_eq!(ga["valueQuantity"]["value"].as_f64(), Some(140.0));
+        assert_eq!(ga["valueQuantity"]["code"], "d");
+        assert!(ga["note"][0]["text"].as_str().unwrap().contains("20+0"));
         let bp = by_id(&obs, &format!("{visit}.bp"));
         assert_eq!(coding(&bp["code"]), ("http://loinc.org".into(), "85354-9".into()));
         assert_eq!(bp["category"][0]["coding"][0]["code"], "vital-signs");
