@@ -238,6 +238,11 @@ impl Kind for ConditionKind {
     ];
 
     fn read(c: &mut AnyConnection, actor: &Actor, id: &str) -> Result<Res, FhirError> {
+        // A risk factor of a confirmed grade (`<assessment id>.<factor code>`, as `$everything` lists them).
+        if id.contains('.') {
+            return super::risk_assessment::factor_condition(c, actor, id)?
+                .ok_or_else(|| FhirError::not_found(format!("Condition/{id} does not exist")));
+        }
         let x = conditions::condition_in(c, actor, id).map_err(|e| not_found_as(e, id))?;
         Ok(render(&x))
     }
@@ -320,7 +325,14 @@ impl Kind for ConditionKind {
         pregnancy_id: Option<&str>,
     ) -> Result<Vec<Res>, FhirError> {
         let found = conditions::for_person_in(c, actor, person_id, pregnancy_id)?;
-        Ok(found.iter().map(render).collect())
+        let mut out: Vec<Res> = found.iter().map(render).collect();
+        out.extend(super::risk_assessment::current_factor_conditions(
+            c,
+            actor,
+            person_id,
+            pregnancy_id,
+        )?);
+        Ok(out)
     }
 }
 

@@ -193,3 +193,76 @@ impl Kind for RiskAssessmentKind {
             .collect())
     }
 }
+
+/// The risk factors of a confirmed assessment as Conditions (issue 6: "Condition … risk
+/// factors"): id `<assessment id>.<factor code>`, clinical status active, verified (a clinician
+/// confirmed the grade), category problem-list item, code the grading table's item, severity its
+/// colour, evidence the RiskAssessment. A proposed or dismissed assessment's factors are not
+/// conditions of hers. Read-only, version 1.
+pub fn factor_conditions(a: &AssessmentRecord) -> Vec<Res> {
+    if a.status != AssessmentStatus::Confirmed {
+        return Vec::new();
+    }
+    a.factors
+        .iter()
+        .map(|f| {
+            let mut code = factor_coding(&a.rule_set, &f.code);
+            if code.get("display").is_none() {
+                code["display"] = json!(f.reason);
+            }
+            let body = json!({
+                "clinicalStatus": concept(super::condition::CLINICAL_SYSTEM, "active", "Active"),
+                "verificationStatus": concept(super::condition::VERIFICATION_SYSTEM, "confirmed", "Confirmed"),
+                "category": [concept("http://terminology.hl7.org/CodeSystem/condition-category", "problem-list-item", "Problem List Item")],
+                "severity": {"coding": [colour_coding(item_colour(f.colour), item_colour(f.colour))], "text": format!("妊娠风险 {}", item_colour(f.colour))},
+                "code": {"coding": [code], "text": f.reason},
+                "subject": reference("Patient", &a.person_id),
+                "recordedDate": super::json::instant(a.decided_at.unwrap_or(a.created_at)),
+                "evidence": [{"detail": [reference("RiskAssessment", &a.id)]}],
+            });
+            Res {
+                id: format!("{}.{}", a.id, f.code),
+                version: 1,
+                last_updated: a.created_at,
+                body,
+                patient: Some(a.person_id.clone()),
+            }
+        })
+        .collect()
+}
+
+/// One risk-factor Condition by its id (`<assessment id>.<factor code>`), audited as a read of
+/// the assessment; None when no confirmed assessment has that factor.
+pub fn factor_condition(c: &mut AnyConnection, actor: &Actor, id: &str) -> Result<Option<Res>, FhirError> {
+    let Some((assessment_id, _)) = id.split_once('.') else {
+        return Ok(None);
+    };
+    if !crate::ids::is_id(assessment_id) {
+        return Ok(None);
+    }
+    let a = match risk::assessment_in(c, actor, assessment_id) {
+        Err(crate::error::ServiceError::NotFound(_)) => return Ok(None),
+        other => other?,
+    };
+    Ok(factor_conditions(&a).into_iter().find(|r| r.id == id))
+}
+
+/// The current risk factors of a woman (the latest confirmed assessment of each pregnancy, or of
+/// one pregnancy) as Conditions, for `$everything`.
+pub fn current_factor_conditions(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    person_id: &str,
+    pregnancy_id: Option<&str>,
+) -> Result<Vec<Res>, FhirError> {
+    let all = risk::assessments_for_person_in(c, actor, person_id, pregnancy_id)?;
+    let mut latest: Vec<&AssessmentRecord> = Vec::new();
+    for a in all.iter().filter(|a| a.status == AssessmentStatus::Confirmed) {
+        match latest.iter_mut().find(|l| l.pregnancy_id == a.pregnancy_id) {
+            Some(l) if a.created_at >= l.created_at => *l = a,
+            Some(_) => {}
+            None => latest.push(a),
+        }
+    }
+    Ok(latest.into_iter().flat_map(factor_conditions).collect())
+}

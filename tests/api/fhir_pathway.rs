@@ -437,6 +437,7 @@ async fn everything_is_the_packet_a_receiving_hospital_needs() {
                 "EpisodeOfCare",
                 "Encounter",
                 "Observation",
+                "Condition",
                 "RiskAssessment",
                 "Flag",
                 "ServiceRequest",
@@ -444,6 +445,23 @@ async fn everything_is_the_packet_a_receiving_hospital_needs() {
             ],
             "{path}"
         );
+        // The confirmed red grade's risk factor is a Condition of hers, pointing at its assessment.
+        let factors = resources_of(b, "Condition");
+        assert_eq!(factors.len(), 1, "{factors:?}");
+        let factor = &factors[0];
+        assert_eq!(factor["code"]["coding"][0]["code"], "R2.2");
+        assert_eq!(factor["clinicalStatus"]["coding"][0]["code"], "active");
+        assert_eq!(factor["severity"]["coding"][0]["code"], "red");
+        let evidence = factor["evidence"][0]["detail"][0]["reference"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(evidence.starts_with("RiskAssessment/"));
+        let fid = factor["id"].as_str().unwrap().to_string();
+        assert_eq!(fid, format!("{}.R2.2", evidence.trim_start_matches("RiskAssessment/")));
+        let read = his.get(&format!("Condition/{fid}")).await;
+        assert_eq!(read.status, 200, "{}", read.body);
+        assert_eq!(read.body["code"]["coding"][0]["code"], "R2.2");
         assert_eq!(resources_of(b, "Patient")[0]["id"], person.as_str());
         assert_eq!(resources_of(b, "EpisodeOfCare")[0]["id"], preg.as_str());
         assert_eq!(resources_of(b, "Encounter")[0]["id"], visit.as_str());
