@@ -281,3 +281,63 @@ async fn eight_concurrent_transactions_on_one_patient_commit_or_fail_whole() {
     let history = his.get(&format!("Patient/{id}/_history")).await;
     assert_eq!(history.body["total"], 2, "no lost or phantom versions");
 }
+
+/// A hospital sends a new woman and her first results in one transaction: the Observations name
+/// the Patient by its `urn:uuid:` full URL, which the server resolves to the Patient it creates —
+/// in dependency order even when the Observations come first in the Bundle.
+#[tokio::test]
+async fn urn_uuid_references_resolve_to_the_resources_the_transaction_creates() {
+    let app = spawn_app().await;
+    let his = Fhir::new(&app, "COUNTY").await;
+    let hb = |value: f64| {
+        json!({
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "718-7", "display": "Hemoglobin"}]},
+            "subject": {"reference": "urn:uuid:5e1d7a52-3c1b-4a8e-9f0d-00000000aaaa"},
+            "effectiveDateTime": "2026-11-20T08:00:00+08:00",
+            "valueQuantity": {"value": value, "unit": "g/L", "system": "http://unitsofmeasure.org", "code": "g/L"}
+        })
+    };
+    let b = transaction(vec![
+        post_entry("urn:uuid:5e1d7a52-3c1b-4a8e-9f0d-00000000bbbb", hb(112.0)),
+        post_entry(
+            "urn:uuid:5e1d7a52-3c1b-4a8e-9f0d-00000000aaaa",
+            patient("何静", &id_number("340524", "1993-03-03", 22)),
+        ),
+        post_entry("urn:uuid:5e1d7a52-3c1b-4a8e-9f0d-00000000cccc", hb(118.0)),
+    ]);
+    let r = his.post("", &b).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let entries = r.body["entry"].as_array().unwrap();
+    let patient_id = entries[1]["resource"]["id"].as_str().unwrap().to_string();
+    for i in [0, 2] {
+        assert_eq!(entries[i]["response"]["status"], "201 Created");
+        assert_eq!(
+            entries[i]["resource"]["subject"]["reference"],
+            format!("Patient/{patient_id}")
+        );
+    }
+    let found = his.get(&format!("Observation?patient={patient_id}")).await;
+    assert_eq!(found.body["total"], 2);
+    // A reference to a urn:uuid that no entry has is refused, and nothing is kept.
+    let persons = count(&app, "persons").await;
+    let mut dangling = hb(100.0);
+    dangling["subject"]["reference"] = json!("urn:uuid:5e1d7a52-3c1b-4a8e-9f0d-00000000dddd");
+    let r = his
+        .post(
+            "",
+            &transaction(vec![
+                post_entry(
+                    "urn:uuid:5e1d7a52-3c1b-4a8e-9f0d-00000000eeee",
+                    patient("何雯", &id_number("340524", "1993-03-04", 24)),
+                ),
+                post_entry("urn:uuid:5e1d7a52-3c1b-4a8e-9f0d-00000000ffff", dangling),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.diagnostics().contains("names no entry"), "{}", r.diagnostics());
+    assert_eq!(count(&app, "persons").await, persons);
+    assert_eq!(count(&app, "observations").await, 2);
+}
