@@ -536,7 +536,7 @@ fn print_logins(seeded: &demo::DemoSeed) {
         println!("  {:<22} {:<22} {}", l.username, l.role, l.facility);
     }
     println!(
-        "FHIR 接口令牌（仅显示一次；Authorization: Bearer <令牌>，例如 curl -H \"Authorization: Bearer …\" http://127.0.0.1:8080/fhir/Patient?name=王）："
+        "FHIR 接口令牌（仅显示一次；Authorization: Bearer <令牌>，例如 curl -G --data-urlencode name=王 -H \"Authorization: Bearer …\" http://127.0.0.1:8080/fhir/Patient）："
     );
     for (role, facility, token) in &seeded.tokens {
         println!("  {role:<22} {facility:<22} {token}");
