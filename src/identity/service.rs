@@ -898,6 +898,30 @@ pub struct SearchReach {
     pub check_each: bool,
 }
 
+impl SearchReach {
+    /// The records a search found that the actor may read, and the total less those left out:
+    /// every one when found by id or identifier outside a checked person, else all of them.
+    pub fn keep_readable<T>(
+        &self,
+        found: Vec<T>,
+        total: i64,
+        mut may_read: impl FnMut(&T) -> Result<bool, ServiceError>,
+    ) -> Result<(Vec<T>, i64), ServiceError> {
+        if !self.check_each {
+            return Ok((found, total));
+        }
+        let before = found.len();
+        let mut kept = Vec::with_capacity(before);
+        for x in found {
+            if may_read(&x)? {
+                kept.push(x);
+            }
+        }
+        let left_out = (before - kept.len()) as i64;
+        Ok((kept, total - left_out))
+    }
+}
+
 /// The reach of a search for `entity_type` records: refused without `ReadRecord`; None (an empty
 /// answer, never a refusal that would reveal her) when the person named does not exist or the
 /// actor may not read her record; by id or identifier wherever the records are, each then checked;

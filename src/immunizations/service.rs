@@ -133,15 +133,8 @@ pub fn search_in(
         created: q.created,
         scope: reach.scope.clone(),
     };
-    let (found, mut total) = repo::find(c, &filter, q.offset, q.limit)?;
-    let mut out = Vec::with_capacity(found.len());
-    for x in found {
-        if reach.check_each && !may_read(c, actor, &x)? {
-            total -= 1;
-            continue;
-        }
-        out.push(x);
-    }
+    let (found, total) = repo::find(c, &filter, q.offset, q.limit)?;
+    let (mut out, total) = reach.keep_readable(found, total, |x| may_read(c, actor, x))?;
     repo::with_identifiers(c, &mut out)?;
     record_many(
         c,

@@ -406,15 +406,8 @@ pub fn search_in(
         created: q.created,
         scope: reach.scope.clone(),
     };
-    let (found, mut total) = repo::find(c, &filter, q.offset, q.limit)?;
-    let mut out = Vec::with_capacity(found.len());
-    for o in found {
-        if reach.check_each && !may_read(c, actor, &o)? {
-            total -= 1;
-            continue;
-        }
-        out.push(o);
-    }
+    let (found, total) = repo::find(c, &filter, q.offset, q.limit)?;
+    let (mut out, total) = reach.keep_readable(found, total, |o| may_read(c, actor, o))?;
     repo::with_identifiers(c, &mut out)?;
     record_many(
         c,
