@@ -173,11 +173,5 @@ pub fn identifiers_of(conn: &mut AnyConnection, id: &str) -> QueryResult<Vec<(St
 
 /// Fill in the identifiers of a page of records (one query).
 pub fn with_identifiers(conn: &mut AnyConnection, records: &mut [Condition]) -> QueryResult<()> {
-    let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
-    for (id, system, value) in history::identifiers_of_many(conn, ENTITY, &ids)? {
-        if let Some(r) = records.iter_mut().find(|r| r.id == id) {
-            r.identifiers.push((system, value));
-        }
-    }
-    Ok(())
+    history::fill_identifiers(conn, ENTITY, records, |r| &r.id, |r| &mut r.identifiers)
 }

@@ -164,3 +164,21 @@ pub fn identifiers_of_many(
         ))
         .load(conn)
 }
+
+/// Fill in the business identifiers of a page of records of one entity with one query: `id_of`
+/// names a record, `identifiers` is where its (system, value) pairs go.
+pub fn fill_identifiers<T>(
+    conn: &mut AnyConnection,
+    entity: &str,
+    records: &mut [T],
+    id_of: impl Fn(&T) -> &str,
+    identifiers: impl Fn(&mut T) -> &mut Vec<(String, String)>,
+) -> QueryResult<()> {
+    let ids: Vec<String> = records.iter().map(|r| id_of(r).to_string()).collect();
+    for (id, system, value) in identifiers_of_many(conn, entity, &ids)? {
+        if let Some(r) = records.iter_mut().find(|r| id_of(r) == id) {
+            identifiers(r).push((system, value));
+        }
+    }
+    Ok(())
+}
