@@ -39,18 +39,35 @@ fn pg_exec(admin_url: &str, sql: &str) -> Result<(), String> {
     c.batch_execute(sql).map_err(|e| e.to_string())
 }
 
+/// The test server on loopback without TLS. A test ends while its server's threads still hold
+/// connections (the pool, the writer); with TLS on (libpq's default `sslmode=prefer`, and Debian's
+/// server has `ssl = on`) a process exiting while another thread is inside OpenSSL can crash in
+/// OpenSSL's exit-time clean-up — CI saw a test binary pass every test and then die of SIGSEGV.
+/// An explicit `sslmode` in the URL is kept.
+fn without_tls(url: &str) -> String {
+    if url.contains("sslmode=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&sslmode=disable")
+    } else {
+        format!("{url}?sslmode=disable")
+    }
+}
+
 /// A fresh, empty database (migrations run when the app opens it).
 pub fn fresh_db() -> TestDb {
     match std::env::var("MCH_TEST_DATABASE_URL") {
         Ok(admin) if admin.starts_with("postgres") => {
+            let admin = without_tls(&admin);
             let name = format!("mch_test_{}", uuid::Uuid::new_v4().simple());
             pg_exec(&admin, &format!("CREATE DATABASE \"{name}\"")).expect("create test database");
-            let base = admin
+            let (base, query) = admin.split_once('?').unwrap_or((&admin, ""));
+            let base = base
                 .rsplit_once('/')
                 .map(|(b, _)| b.to_string())
                 .expect("postgres URL with a database name");
             TestDb {
-                url: format!("{base}/{name}"),
+                url: format!("{base}/{name}?{query}"),
                 _dir: None,
                 pg_admin: Some((admin, name)),
             }
