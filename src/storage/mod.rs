@@ -248,8 +248,15 @@ impl ManageConnection for ConnManager {
     type Connection = AnyConnection;
     type Error = StorageError;
 
+    /// Pooled connections only read: every write goes through the group-commit writer, so a
+    /// write attempted here is a bug and fails loudly instead of committing on its own.
     fn connect(&self) -> Result<AnyConnection, StorageError> {
-        establish(&self.url)
+        let mut conn = establish(&self.url)?;
+        match &mut conn {
+            AnyConnection::Sqlite(c) => c.batch_execute("PRAGMA query_only = ON")?,
+            AnyConnection::Postgresql(c) => c.batch_execute("SET default_transaction_read_only = on")?,
+        }
+        Ok(conn)
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), StorageError> {
@@ -282,6 +289,9 @@ impl Db {
         let pool = r2d2::Pool::builder()
             .max_size(pool_size.max(1))
             .connection_timeout(Duration::from_secs(10))
+            // A SQLite file cannot drop a connection; a PostgreSQL one is checked (`SELECT 1`)
+            // before each use so a server restart costs no failed request.
+            .test_on_check_out(backend == Backend::Postgres)
             .build(ConnManager { url: url.to_string() })
             .map_err(|e| StorageError::Pool(e.to_string()))?;
         let writer = writer::WriterHandle::start(url.to_string(), conn)?;
@@ -373,6 +383,31 @@ where
 #[cfg(test)]
 mod tests {
     use super::DurabilitySettings as D;
+
+    /// `.cargo/config.toml` builds the bundled SQLite with `SQLITE_ENABLE_QPSG`: without it every
+    /// cached statement with `LIMIT ?` is re-compiled at each execution (see that file).
+    #[test]
+    fn bundled_sqlite_keeps_query_plans_stable() {
+        use diesel::prelude::*;
+        use diesel::sql_types::Integer;
+        #[derive(QueryableByName)]
+        struct Used {
+            #[diesel(sql_type = Integer)]
+            used: i32,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = super::establish(&format!("sqlite://{}", dir.path().join("q.db").display())).unwrap();
+        let super::AnyConnection::Sqlite(c) = &mut conn else {
+            unreachable!("a sqlite URL opens SQLite")
+        };
+        let row: Used = diesel::sql_query("SELECT sqlite_compileoption_used('ENABLE_QPSG') AS used")
+            .get_result(c)
+            .unwrap();
+        assert_eq!(
+            row.used, 1,
+            "build the bundled SQLite with LIBSQLITE3_FLAGS=-DSQLITE_ENABLE_QPSG"
+        );
+    }
 
     #[test]
     fn only_power_cut_safe_settings_are_accepted() {
