@@ -52,9 +52,37 @@ impl From<AuditRow> for AuditEvent {
     }
 }
 
+thread_local! {
+    /// The audit events of read-only work running on this thread's pooled connection, while a
+    /// [`Deferred`] is alive: the writer appends them before the answer goes out.
+    static DEFERRED: std::cell::RefCell<Option<Vec<AuditEvent>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// While alive, [`append_many`] on this thread collects its events instead of writing them
+/// (see `audit::service::read_audited`). Dropping it — a panic included — ends the collection,
+/// so a pooled thread never keeps collecting for later work.
+pub struct Deferred(());
+
+impl Deferred {
+    pub fn start() -> Deferred {
+        DEFERRED.with(|d| *d.borrow_mut() = Some(Vec::new()));
+        Deferred(())
+    }
+
+    /// The events collected, in the order they were recorded.
+    pub fn finish(self) -> Vec<AuditEvent> {
+        DEFERRED.with(|d| d.borrow_mut().take()).unwrap_or_default()
+    }
+}
+
+impl Drop for Deferred {
+    fn drop(&mut self) {
+        DEFERRED.with(|d| d.borrow_mut().take());
+    }
+}
+
 /// Append one event. `e.seq`, `prev_hash` and `hash` are filled in here. Must run inside the
-/// caller's transaction: the UPDATE of the head row locks it (PostgreSQL row lock; SQLite's
-/// writer lock), so appends from several writers or instances form one chain.
+/// caller's transaction; see [`append_many`] for how the chain stays one chain.
 pub fn append(conn: &mut AnyConnection, e: AuditEvent) -> QueryResult<AuditEvent> {
     let mut done = append_many(conn, vec![e])?;
     done.pop().ok_or(diesel::result::Error::NotFound)
@@ -82,57 +110,83 @@ struct NewAuditRow<'a> {
     hash: &'a str,
 }
 
-/// Append several events with one head update and one multi-row insert (a list page audits every
-/// woman it shows). Same locking and chaining as [`append`].
+impl<'a> From<&'a AuditEvent> for NewAuditRow<'a> {
+    fn from(e: &'a AuditEvent) -> NewAuditRow<'a> {
+        NewAuditRow {
+            seq: e.seq,
+            at: e.at,
+            actor_kind: &e.actor_kind,
+            actor_id: e.actor_id.as_deref(),
+            actor_name: &e.actor_name,
+            actor_role: &e.actor_role,
+            facility_id: e.facility_id.as_deref(),
+            client_addr: e.client_addr.as_deref(),
+            action: &e.action,
+            outcome: &e.outcome,
+            entity_type: &e.entity_type,
+            entity_id: e.entity_id.as_deref(),
+            person_id: e.person_id.as_deref(),
+            purpose: &e.purpose,
+            detail: &e.detail,
+            prev_hash: &e.prev_hash,
+            hash: &e.hash,
+        }
+    }
+}
+
+/// Append several events (a list page audits every woman it shows) after the chain head, then
+/// move the head: one read of the head, the inserts, one update.
+///
+/// One chain however many writers: the head row is read locked. On PostgreSQL `FOR UPDATE`
+/// holds it until the transaction ends (the group-commit writer already took it first in the
+/// batch, so this costs nothing there); on SQLite the transaction holds the database's write lock
+/// (the writer's `BEGIN IMMEDIATE`), and a deferred transaction that read an older head fails
+/// with SQLITE_BUSY_SNAPSHOT at the update instead of forking the chain.
 pub fn append_many(conn: &mut AnyConnection, mut events: Vec<AuditEvent>) -> QueryResult<Vec<AuditEvent>> {
     if events.is_empty() {
         return Ok(events);
     }
-    let n = events.len() as i64;
-    diesel::update(audit_head::table.find(1))
-        .set(audit_head::seq.eq(audit_head::seq + n))
-        .execute(conn)?;
-    let (last_seq, mut prev): (i64, String) = audit_head::table
-        .find(1)
-        .select((audit_head::seq, audit_head::hash))
-        .first(conn)?;
-    for (i, e) in events.iter_mut().enumerate() {
-        e.seq = last_seq - n + 1 + i as i64;
+    let deferred = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
+        Some(collected) => {
+            collected.extend(events.iter().cloned());
+            true
+        }
+        None => false,
+    });
+    if deferred {
+        return Ok(events);
+    }
+    let head = audit_head::table.find(1).select((audit_head::seq, audit_head::hash));
+    let (mut seq, mut prev): (i64, String) = match conn {
+        AnyConnection::Sqlite(c) => head.first(c)?,
+        AnyConnection::Postgresql(c) => head.for_update().first(c)?,
+    };
+    for e in events.iter_mut() {
+        seq += 1;
+        e.seq = seq;
         e.prev_hash = prev;
         e.hash = chain_hash(e);
         prev = e.hash.clone();
     }
-    for chunk in events.chunks(200) {
-        let rows: Vec<NewAuditRow<'_>> = chunk
-            .iter()
-            .map(|e| NewAuditRow {
-                seq: e.seq,
-                at: e.at,
-                actor_kind: &e.actor_kind,
-                actor_id: e.actor_id.as_deref(),
-                actor_name: &e.actor_name,
-                actor_role: &e.actor_role,
-                facility_id: e.facility_id.as_deref(),
-                client_addr: e.client_addr.as_deref(),
-                action: &e.action,
-                outcome: &e.outcome,
-                entity_type: &e.entity_type,
-                entity_id: e.entity_id.as_deref(),
-                person_id: e.person_id.as_deref(),
-                purpose: &e.purpose,
-                detail: &e.detail,
-                prev_hash: &e.prev_hash,
-                hash: &e.hash,
-            })
-            .collect();
-        // Multi-row inserts are not expressible through the MultiConnection backend: per variant.
-        match conn {
-            AnyConnection::Sqlite(c) => diesel::insert_into(audit_events::table).values(&rows).execute(c)?,
-            AnyConnection::Postgresql(c) => diesel::insert_into(audit_events::table).values(&rows).execute(c)?,
-        };
+    // One row at a time on SQLite: diesel runs a multi-row insert of rows with optional columns
+    // there as a savepoint around one insert per row, so a cached single-row insert is cheaper.
+    match conn {
+        AnyConnection::Sqlite(c) => {
+            for e in &events {
+                diesel::insert_into(audit_events::table)
+                    .values(NewAuditRow::from(e))
+                    .execute(c)?;
+            }
+        }
+        AnyConnection::Postgresql(c) => {
+            for chunk in events.chunks(200) {
+                let rows: Vec<NewAuditRow<'_>> = chunk.iter().map(NewAuditRow::from).collect();
+                diesel::insert_into(audit_events::table).values(&rows).execute(c)?;
+            }
+        }
     }
     diesel::update(audit_head::table.find(1))
-        .set(audit_head::hash.eq(&prev))
+        .set((audit_head::seq.eq(seq), audit_head::hash.eq(&prev)))
         .execute(conn)?;
     Ok(events)
 }

@@ -6,7 +6,7 @@ use super::repo;
 use crate::auth::model::{Action, Actor};
 use crate::error::{AuditTarget, ServiceError};
 use crate::ids::now_utc;
-use crate::storage::{AnyConnection, Db};
+use crate::storage::{AnyConnection, Db, StorageError};
 
 /// Build an audit event for `actor` touching `target`.
 pub fn event(actor: &Actor, action: &str, outcome: Outcome, target: &AuditTarget, detail: &str) -> AuditEvent {
@@ -105,6 +105,33 @@ pub fn record_refusal_in(
     });
     repo::append(conn, event(actor, action, Outcome::Denied, &t, detail))?;
     Ok(())
+}
+
+/// Run read-only work on a pooled connection instead of the group-commit writer, then append the
+/// audit events it recorded through the writer: the answer still waits until they are durable
+/// (RELIABILITY 29), but reading no longer queues behind every write. Pooled connections are
+/// read-only ([`crate::storage::Db::read`]), so work that tries to write fails instead of
+/// escaping the writer. If the work fails, nothing it recorded is kept (as a rolled-back unit);
+/// refusals are audited by the caller, as after a write.
+pub async fn read_audited<T, E, F>(db: &Db, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<StorageError> + Send + 'static,
+{
+    let (value, events) = db
+        .read(move |c| {
+            let collecting = repo::Deferred::start();
+            let result = f(c);
+            let events = collecting.finish();
+            result.map(|v| (v, events))
+        })
+        .await?;
+    if !events.is_empty() {
+        db.write(move |c| repo::append_many(c, events).map(|_| ()).map_err(StorageError::from))
+            .await?;
+    }
+    Ok(value)
 }
 
 /// Run a unit of work through the group-commit writer; if it is refused for lack of access, the

@@ -138,9 +138,10 @@ fn respond(a: Answer) -> HttpResponse {
     b.body(a.body.to_string())
 }
 
-/// Run one interaction in the writer (its audit rows commit with it). A refusal for lack of
-/// access, or by a rule whose refusals are audited ([`FhirError::audited_refusal`]), is audited
-/// in a commit of its own. A conditional create that lost a race with another instance (the
+/// Run one interaction: a create or update in the writer (its audit rows commit with it), a read
+/// or search on a pooled connection with its audit rows appended by the writer before the answer.
+/// A refusal for lack of access, or by a rule whose refusals are audited
+/// ([`FhirError::audited_refusal`]), is audited in a commit of its own. A conditional create that lost a race with another instance (the
 /// unique key refused it) is run once more and finds the winner.
 async fn run(st: &AppState, actor: Actor, base: String, op: Op) -> Result<HttpResponse, FhirError> {
     let action = op.audit_action();
@@ -153,7 +154,11 @@ async fn run(st: &AppState, actor: Actor, base: String, op: Op) -> Result<HttpRe
     );
     let attempt = |op: Op, actor: Actor, base: String| async move {
         let a2 = actor.clone();
-        let r = st.db.write(move |c| execute(c, &a2, &base, &op)).await;
+        let r = if op.read_only() {
+            crate::audit::service::read_audited(&st.db, move |c| execute(c, &a2, &base, &op)).await
+        } else {
+            st.db.write(move |c| execute(c, &a2, &base, &op)).await
+        };
         if let Err(e) = &r
             && let Some(detail) = e.audited_refusal()
         {

@@ -283,6 +283,12 @@ impl Op {
             Op::Update { .. } => "update",
         }
     }
+
+    /// Whether the interaction only reads (its only writes are audit rows): it may run on a
+    /// pooled connection with its audit appended by the writer (`audit::service::read_audited`).
+    pub fn read_only(&self) -> bool {
+        !matches!(self, Op::Create { .. } | Op::Update { .. })
+    }
 }
 
 /// What an interaction answers.
