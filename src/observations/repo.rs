@@ -41,6 +41,39 @@ pub struct NewObservation<'a> {
     pub received: Option<&'a str>,
 }
 
+impl From<&NewObservation<'_>> for StoredResult {
+    /// The result as [`insert`] stores it (what [`by_id`] reads back): the writer need not read
+    /// its own insert again.
+    fn from(o: &NewObservation<'_>) -> StoredResult {
+        let owned = |v: Option<&str>| v.map(str::to_string);
+        StoredResult {
+            id: o.id.to_string(),
+            person_id: o.person_id.to_string(),
+            pregnancy_id: owned(o.pregnancy_id),
+            jurisdiction: o.jurisdiction.to_string(),
+            township_code: owned(o.township_code),
+            code_system: o.code_system.to_string(),
+            code: o.code.to_string(),
+            code_text: o.code_text.to_string(),
+            concept: owned(o.concept),
+            loinc: owned(o.loinc),
+            value_type: o.value_type.to_string(),
+            value_text: owned(o.value_text),
+            value_num: o.value_num,
+            unit: owned(o.unit),
+            interpretation: owned(o.interpretation),
+            abnormal_flag: owned(o.abnormal_flag),
+            effective_at: o.effective_at,
+            source_message_id: o.source_message_id.to_string(),
+            facility_id: o.facility_id.to_string(),
+            status: o.status.to_string(),
+            created_at: o.created_at,
+            received: owned(o.received),
+            identifiers: Vec::new(),
+        }
+    }
+}
+
 pub fn insert(conn: &mut AnyConnection, o: &NewObservation<'_>) -> QueryResult<()> {
     diesel::insert_into(observations::table)
         .values((

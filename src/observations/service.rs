@@ -278,34 +278,40 @@ pub fn record_document_in(
     }
     let pregnancy = pregnancy_of(c, &person.id)?;
     let status = r.status.trim();
-    repo::insert(
-        c,
-        &NewObservation {
-            id: &id,
-            person_id: &person.id,
-            pregnancy_id: pregnancy.as_ref().map(|p| p.id.as_str()),
-            jurisdiction: &person.jurisdiction,
-            township_code: person.township_code.as_deref(),
-            code_system: &r.code_system,
-            code: &r.code,
-            code_text: &r.code_text,
-            concept: reading.concept.as_deref(),
-            loinc: reading.loinc.as_deref(),
-            value_type: &doc.value_type,
-            value_text: reading.value_text.as_deref(),
-            value_num: reading.value_num,
-            unit: reading.unit.as_deref(),
-            interpretation: reading.interpretation,
-            abnormal_flag: Some(r.abnormal_flag.trim()).filter(|f| !f.is_empty()),
-            effective_at: r.effective.unwrap_or(now),
-            source_message_id: &doc.source,
-            facility_id: &actor.facility.id,
-            status,
-            flagged_fetal_sex: false,
-            created_at: now,
-            received: doc.received.as_deref(),
-        },
-    )?;
+    let new = NewObservation {
+        id: &id,
+        person_id: &person.id,
+        pregnancy_id: pregnancy.as_ref().map(|p| p.id.as_str()),
+        jurisdiction: &person.jurisdiction,
+        township_code: person.township_code.as_deref(),
+        code_system: &r.code_system,
+        code: &r.code,
+        code_text: &r.code_text,
+        concept: reading.concept.as_deref(),
+        loinc: reading.loinc.as_deref(),
+        value_type: &doc.value_type,
+        value_text: reading.value_text.as_deref(),
+        value_num: reading.value_num,
+        unit: reading.unit.as_deref(),
+        interpretation: reading.interpretation,
+        abnormal_flag: Some(r.abnormal_flag.trim()).filter(|f| !f.is_empty()),
+        // Microseconds, as PostgreSQL keeps them: what is answered is what a read returns.
+        effective_at: r
+            .effective
+            .map(|t| chrono::SubsecRound::trunc_subsecs(t, 6))
+            .unwrap_or(now),
+        source_message_id: &doc.source,
+        facility_id: &actor.facility.id,
+        status,
+        flagged_fetal_sex: false,
+        created_at: now,
+        received: doc.received.as_deref(),
+    };
+    repo::insert(c, &new)?;
+    let mut stored = StoredResult::from(&new);
+    stored.identifiers = doc.identifiers.clone();
+    stored.identifiers.sort();
+    stored.identifiers.dedup();
     record(
         c,
         actor,
@@ -332,8 +338,6 @@ pub fn record_document_in(
             None,
         )?;
     }
-    let mut stored = repo::by_id(c, &id)?.ok_or(ServiceError::NotFound("没有找到该检验结果"))?;
-    stored.identifiers = repo::identifiers_of(c, &id)?;
     Ok(stored)
 }
 
