@@ -22,6 +22,75 @@ use mch_chain::config::Settings;
 use mch_chain::facility::model::NewFacility;
 use serde_json::{Value, json};
 
+/// `MCH_BENCH_SQL=1`: count every statement the server runs during the mix (by SQL text, on the
+/// writer thread or elsewhere) and which of them diesel caches as prepared statements; printed
+/// per request after the mix. Off by default (the counting itself costs time).
+mod census {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use diesel::connection::{Instrumentation, InstrumentationEvent};
+
+    pub static ON: AtomicBool = AtomicBool::new(false);
+    /// Runs on the writer, runs elsewhere, whether diesel cached it.
+    type Counts = (u64, u64, bool);
+    /// SQL text → its counts.
+    static SEEN: Mutex<Option<HashMap<String, Counts>>> = Mutex::new(None);
+
+    struct Counter;
+
+    impl Instrumentation for Counter {
+        fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+            if !ON.load(Ordering::Relaxed) {
+                return;
+            }
+            let (sql, cached) = match event {
+                InstrumentationEvent::StartQuery { query, .. } => (query.to_string(), false),
+                InstrumentationEvent::CacheQuery { sql, .. } => (sql.to_string(), true),
+                _ => return,
+            };
+            let sql = sql.split(" -- binds").next().unwrap_or_default().to_string();
+            let writer = std::thread::current().name() == Some("mch-db-writer");
+            let mut seen = SEEN.lock().unwrap();
+            let e = seen.get_or_insert_with(HashMap::new).entry(sql).or_default();
+            if cached {
+                e.2 = true;
+            } else if writer {
+                e.0 += 1;
+            } else {
+                e.1 += 1;
+            }
+        }
+    }
+
+    pub fn install() {
+        diesel::connection::set_default_instrumentation(|| Some(Box::new(Counter))).unwrap();
+    }
+
+    pub fn report(requests: usize) {
+        let seen = SEEN.lock().unwrap().take().unwrap_or_default();
+        let mut rows: Vec<_> = seen.into_iter().collect();
+        rows.sort_by_key(|(_, (w, o, _))| std::cmp::Reverse(w + o));
+        let per = |n: u64| n as f64 / requests.max(1) as f64;
+        let (w, o): (u64, u64) = rows.iter().fold((0, 0), |(a, b), (_, (w, o, _))| (a + w, b + o));
+        println!(
+            "  statements per request: {:.2} on the writer, {:.2} elsewhere",
+            per(w),
+            per(o)
+        );
+        for (sql, (w, o, cached)) in rows.iter().take(40) {
+            let short: String = sql.chars().take(150).collect();
+            println!(
+                "    {:>6.2} {:>6.2} {} {short}",
+                per(*w),
+                per(*o),
+                if *cached { "cached" } else { "PREPARE" }
+            );
+        }
+    }
+}
+
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -153,6 +222,7 @@ async fn run(url: &str, label: &str) {
         .build()
         .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
+    census::ON.store(std::env::var("MCH_BENCH_SQL").is_ok(), Ordering::Relaxed);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for t in 0..clients {
@@ -209,6 +279,9 @@ async fn run(url: &str, label: &str) {
         reads.extend(r);
     }
     let secs = started.elapsed().as_secs_f64();
+    if census::ON.swap(false, Ordering::Relaxed) {
+        census::report(creates.len() + reads.len());
+    }
     let mut all: Vec<Duration> = creates.iter().chain(reads.iter()).copied().collect();
     all.sort();
     creates.sort();
@@ -260,6 +333,9 @@ async fn main() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tmp");
     std::fs::create_dir_all(&dir).unwrap();
     let tmp = tempfile::tempdir_in(&dir).unwrap();
+    if std::env::var("MCH_BENCH_SQL").is_ok() {
+        census::install();
+    }
     run(&format!("sqlite://{}", tmp.path().join("fhir.db").display()), "SQLite").await;
     if let Ok(admin) = std::env::var("MCH_BENCH_DATABASE_URL") {
         let name = format!("fhir_bench_{}", std::process::id());
