@@ -136,3 +136,55 @@ async fn the_open_database_is_in_power_cut_safe_mode() {
         } => assert_eq!((synchronous_commit.as_str(), fsync.as_str()), ("on", "on")),
     }
 }
+
+/// Reads run on pooled connections that cannot write; their audit rows go through the writer
+/// (`audit::service::read_audited`) before the answer, and the rows of a failed read are not kept.
+#[tokio::test]
+async fn pooled_connections_cannot_write_and_audited_reads_keep_their_audit_rows_in_the_chain() {
+    use mch_chain::audit::service::{read_audited, record};
+    use mch_chain::auth::model::Role;
+    use mch_chain::error::AuditTarget;
+    use mch_chain::storage::schema::audit_events::dsl as a;
+
+    let app = spawn_app().await;
+    let refused = app.db.read(|c| insert_facility(c, "R-WRITE")).await;
+    assert!(refused.is_err(), "a pooled connection must refuse a write");
+
+    let actor = app.system_actor("COUNTY", Role::Clinician).await;
+    let target = |id: &str| AuditTarget {
+        entity_type: "read_audited_test",
+        entity_id: Some(id.to_string()),
+        person_id: None,
+    };
+    let (a1, t1) = (actor.clone(), target("kept"));
+    let n: i64 = read_audited(&app.db, move |c| {
+        let n = f::facilities.count().get_result::<i64>(c).map_err(ServiceError::from)?;
+        record(c, &a1, "read", t1, "test read")?;
+        Ok::<_, ServiceError>(n)
+    })
+    .await
+    .unwrap();
+    assert!(n >= 5, "the read itself answered: {n}");
+    let (a2, t2) = (actor.clone(), target("dropped"));
+    let failed = read_audited(&app.db, move |c| {
+        record(c, &a2, "read", t2, "test read")?;
+        Err::<(), _>(ServiceError::Conflict("the read failed after recording".into()))
+    })
+    .await;
+    assert!(matches!(failed, Err(ServiceError::Conflict(_))));
+
+    let rows: Vec<String> = app
+        .db
+        .read(|c| {
+            a::audit_events
+                .filter(a::entity_type.eq("read_audited_test"))
+                .select(a::entity_id.assume_not_null())
+                .load(c)
+                .map_err(ServiceError::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows, vec!["kept".to_string()]);
+    let report = app.db.read(mch_chain::audit::service::verify_chain).await.unwrap();
+    assert!(report.ok, "{report:?}");
+}
