@@ -141,8 +141,9 @@ fn respond(a: Answer) -> HttpResponse {
 /// Run one interaction: a create or update in the writer (its audit rows commit with it), a read
 /// or search on a pooled connection with its audit rows appended by the writer before the answer.
 /// A refusal for lack of access, or by a rule whose refusals are audited
-/// ([`FhirError::audited_refusal`]), is audited in a commit of its own. A conditional create that lost a race with another instance (the
-/// unique key refused it) is run once more and finds the winner.
+/// ([`FhirError::audited_refusal`]), is audited in a commit of its own. A conditional create that
+/// lost a race with another instance (the unique key refused it) is run once more and finds the
+/// winner.
 async fn run(st: &AppState, actor: Actor, base: String, op: Op) -> Result<HttpResponse, FhirError> {
     let action = op.audit_action();
     let conditional = matches!(
