@@ -392,6 +392,28 @@ pub fn readable_ids_in(c: &mut AnyConnection, actor: &Actor, ids: &[String]) -> 
     Ok(out)
 }
 
+/// Of records that each belong to a pregnancy, given as (record id, pregnancy id), the ids of
+/// those whose pregnancy the actor may read, in the given order; each pregnancy is checked once.
+/// For `_id` searches of visits and assessments: a record outside the actor's reach is not found.
+pub fn keep_readable_by_pregnancy(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    records: Vec<(String, String)>,
+) -> Result<Vec<String>, ServiceError> {
+    let mut pregnancies: Vec<String> = records.iter().map(|(_, p)| p.clone()).collect();
+    pregnancies.sort();
+    pregnancies.dedup();
+    let readable: std::collections::HashSet<String> = readable_ids_in(c, actor, &pregnancies)?
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    Ok(records
+        .into_iter()
+        .filter(|(_, p)| readable.contains(p))
+        .map(|(id, _)| id)
+        .collect())
+}
+
 /// One pregnancy for an interface (audited read).
 pub fn episode_in(c: &mut AnyConnection, actor: &Actor, pregnancy_id: &str) -> Result<Episode, ServiceError> {
     let p = pregnancy_for(c, actor, Action::ReadRecord, pregnancy_id)?;

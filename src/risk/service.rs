@@ -1666,16 +1666,13 @@ pub fn assessment_search_in(
     };
     let mut ids = None;
     if let Some(wanted) = &q.ids {
-        let mut allowed = Vec::new();
+        let mut found = Vec::new();
         for id in wanted {
-            if let Some(a) = repo::assessment_by_id(c, id)?
-                && !crate::pregnancy::service::readable_ids_in(c, actor, std::slice::from_ref(&a.pregnancy_id))?
-                    .is_empty()
-            {
-                allowed.push(a.id);
+            if let Some(a) = repo::assessment_by_id(c, id)? {
+                found.push((a.id, a.pregnancy_id));
             }
         }
-        ids = Some(allowed);
+        ids = Some(crate::pregnancy::service::keep_readable_by_pregnancy(c, actor, found)?);
     }
     let filter = repo::AssessmentFilter {
         scope: if ids.is_some() || pregnancy_ids.is_some() {

@@ -293,16 +293,13 @@ pub fn search_in(c: &mut AnyConnection, actor: &Actor, q: &VisitQuery) -> Result
     }
     let mut ids = None;
     if let Some(wanted) = &q.ids {
-        let mut allowed = Vec::new();
+        let mut found = Vec::new();
         for id in wanted {
-            if let Some(v) = repo::by_id(c, id)?
-                && !crate::pregnancy::service::readable_ids_in(c, actor, std::slice::from_ref(&v.pregnancy_id))?
-                    .is_empty()
-            {
-                allowed.push(v.id);
+            if let Some(v) = repo::by_id(c, id)? {
+                found.push((v.id, v.pregnancy_id));
             }
         }
-        ids = Some(allowed);
+        ids = Some(crate::pregnancy::service::keep_readable_by_pregnancy(c, actor, found)?);
     }
     let filter = repo::VisitFilter {
         scope: if ids.is_some() || pregnancy_ids.is_some() {

@@ -631,6 +631,13 @@ async fn another_county_is_refused_every_record_and_the_refusals_are_audited() {
         .as_str()
         .unwrap()
         .to_string();
+    // Her own county's hospital finds the assessment and the visit by id (the neighbour, below, does not).
+    for path in [
+        format!("RiskAssessment?_id={assessment}"),
+        format!("Encounter?_id={visit}"),
+    ] {
+        assert_eq!(his.get(&path).await.body["total"], 1, "{path}");
+    }
     let nbr = Fhir::new(&app, "NBR").await;
     for path in [
         format!("EpisodeOfCare/{preg}"),
@@ -657,6 +664,7 @@ async fn another_county_is_refused_every_record_and_the_refusals_are_audited() {
         format!("ServiceRequest?patient={person}"),
         format!("EpisodeOfCare?_id={preg}"),
         format!("Encounter?_id={visit}"),
+        format!("RiskAssessment?_id={assessment}"),
     ] {
         let r = nbr.get(&path).await;
         assert_eq!((r.status, r.body["total"].as_i64()), (200, Some(0)), "{path}");
