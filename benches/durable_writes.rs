@@ -378,6 +378,8 @@ struct Measured {
 /// One run on a fresh database: seed, warm up, then time `per_client` visits from each client.
 async fn run(backend: &mut Backend, cfg: &Config, s: &Scenario) -> Result<Measured> {
     let url = backend.fresh()?;
+    // The services run without an Application here: wire their event reactions (re-grading) first.
+    mch_chain::reactions::wire();
     let open = |size: u32| Db::open(&url, size).map_err(|e| anyhow!("open {}: {e}", redact_url(&url)));
     let first = open(4)?;
     let visits = (s.per_client + cfg.warmup) * s.clients;

@@ -26,13 +26,14 @@ impl Application {
     }
 
     pub fn build_with_db(settings: &Settings, db: Db) -> anyhow::Result<Application> {
+        crate::reactions::wire();
         let listener = TcpListener::bind(&settings.http_addr)
             .map_err(|e| anyhow::anyhow!("cannot bind HTTP address {}: {e}", settings.http_addr))?;
         let http_port = listener.local_addr()?.port();
         crate::risk::model::configure(&settings.risk_rule_set).map_err(|e| anyhow::anyhow!(e))?;
         crate::referral::service::configure(settings.referral_clocks.as_deref(), settings.referral_grant_days)
             .map_err(|e| anyhow::anyhow!(e))?;
-        let server = web::server(listener, db.clone(), settings)?;
+        let server = web::server(listener, db.clone(), settings.workers)?;
         let mllp = match settings.mllp_addr.as_str() {
             "off" | "" => None,
             addr => {

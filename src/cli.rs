@@ -241,6 +241,7 @@ pub enum AuditCommand {
 }
 
 fn open(settings: &Settings) -> anyhow::Result<CommandDb> {
+    crate::reactions::wire();
     Db::open(&settings.database_url, settings.pool_size)
         .map(|db| CommandDb(Some(db)))
         .with_context(|| format!("opening {}", storage::redact_url(&settings.database_url)))

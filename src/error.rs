@@ -56,6 +56,10 @@ pub enum ServiceError {
     TooManyAttempts(String),
     #[error("系统暂时无法完成操作，请稍后重试")]
     Storage(#[from] StorageError),
+    /// A defect of the service itself (e.g. started without its event reactions wired): nothing
+    /// is stored, the cause is logged, the user sees a generic message.
+    #[error("系统内部错误：{0}")]
+    Internal(&'static str),
 }
 
 impl ServiceError {
@@ -80,6 +84,7 @@ impl ServiceError {
             ServiceError::Unauthenticated => 401,
             ServiceError::TooManyAttempts(_) => 429,
             ServiceError::Storage(_) => 503,
+            ServiceError::Internal(_) => 500,
         }
     }
 }

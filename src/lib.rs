@@ -7,11 +7,13 @@
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod chart;
 pub mod cli;
 pub mod conditions;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod events;
 pub mod facility;
 pub mod fhir;
 pub mod hl7;
@@ -20,6 +22,7 @@ pub mod ids;
 pub mod immunizations;
 pub mod observations;
 pub mod pregnancy;
+pub mod reactions;
 pub mod referral;
 pub mod risk;
 pub mod storage;
@@ -28,3 +31,4 @@ pub mod visits;
 pub mod web;
 
 pub use app::Application;
+

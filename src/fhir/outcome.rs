@@ -112,6 +112,7 @@ impl FhirError {
             ServiceError::Unauthenticated => FhirError::new(401, "login", "需要有效的接口令牌 (Authorization: Bearer)"),
             ServiceError::TooManyAttempts(m) => FhirError::new(429, "throttled", m),
             ServiceError::Storage(s) => FhirError::from(s),
+            ServiceError::Internal(m) => FhirError::new(500, "exception", m),
         }
     }
 

@@ -3,8 +3,9 @@
 //! message in flight, matched to their ACK by MSA-2, retried with backoff, dead-lettered after N
 //! failures, replayed from the queue page.
 //!
-//! * [`referral_changed`] is the enqueue hook `referral::service` calls right after it writes a
-//!   referral event (same transaction: the message exists exactly when the change does).
+//! * [`referral_changed`] reacts to the referral feature's `REFERRAL_CHANGED` event, published
+//!   right after it writes a timeline entry (same transaction: the message exists exactly when the
+//!   change does; wired in `reactions.rs`).
 //! * [`deliver_due`] is one run of the delivery worker (`app.rs` runs it every second; tests call
 //!   it with an injected `now`). Claims are leases taken by conditional UPDATEs, so several
 //!   instances on one database never send one message at once; network I/O never happens inside
@@ -27,7 +28,8 @@ use crate::auth::model::{Action, Actor};
 use crate::error::{AuditTarget, ServiceError};
 use crate::identity::model::HEALTH_CARD_SYSTEM;
 use crate::ids::{new_id, now_utc};
-use crate::referral::model::{Party, ReferralRecord, Verb};
+use crate::referral::events::ReferralChanged;
+use crate::referral::model::{Party, Verb};
 use crate::storage::{AnyConnection, Db};
 
 fn charset_of(d: &DestinationRow) -> Charset {
@@ -94,21 +96,18 @@ pub async fn add_destination(
 
 // ------------------------------------------------------------------ enqueue
 
-/// Queue the HL7 messages a referral event calls for, inside the caller's transaction (call it
-/// right after the event row is written: the newest event names the acting facility and, for
-/// reject / redirect / cancel, the reason).
+/// Queue the HL7 messages a referral change calls for, inside the referral's transaction: the
+/// reaction to [`crate::referral::events::REFERRAL_CHANGED`] (published right after the timeline
+/// row is written: the newest entry names the acting facility and, for reject / redirect /
+/// cancel, the reason).
 ///
 /// The side that acted decides the message: the referring side → REF^I12 to the facility the
 /// referral points at; the referred-to side → RRI^I12 to the referring facility, plus a REF^I12
 /// to the new centre on a redirect ([`outbound::routes`]). A facility without an active
 /// destination takes part through the web pages or the JSON API: nothing is queued for it.
 /// A details update is passed as `Verb::Send`: a REF^I12 with the referral's current state.
-pub fn referral_changed(
-    c: &mut AnyConnection,
-    r: &ReferralRecord,
-    verb: Verb,
-    now: NaiveDateTime,
-) -> Result<(), ServiceError> {
+pub fn referral_changed(c: &mut AnyConnection, e: &ReferralChanged) -> Result<(), ServiceError> {
+    let (r, verb, now) = (&e.referral, e.verb, e.at);
     let l = &r.lifecycle;
     // Most facilities take part through the pages: no destination on either side, nothing to build.
     let mut any = false;

@@ -585,12 +585,15 @@ pub fn merge(
             "两个档案的身份证号不一致，不能合并，请人工核对".into(),
         ));
     }
-    let active = |c: &mut AnyConnection, id: &str| crate::pregnancy::repo::active_for_person(c, id);
-    if active(c, &survivor.id)?.is_some() && active(c, &merged.id)?.is_some() {
-        return Err(ServiceError::Conflict(
-            "两个档案都有进行中的孕产期，不能自动合并，请人工核对".into(),
-        ));
-    }
+    // The features above may refuse (pregnancy: two active pregnancies are not merged blindly).
+    super::events::PERSONS_MERGING.publish(
+        c,
+        &super::events::PersonsMerging {
+            actor: actor.clone(),
+            survivor: survivor.clone(),
+            merged: merged.clone(),
+        },
+    )?;
     let mut moved: serde_json::Map<String, serde_json::Value> = repo::repoint(c, &merged.id, &survivor.id)?
         .into_iter()
         .map(|(k, n)| (k.to_string(), serde_json::json!(n)))

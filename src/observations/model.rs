@@ -8,6 +8,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
 
+/// A qualitative test's answer (HIV, syphilis, HBsAg: RULES.md §7.2), as the risk facts use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestResult {
+    Positive,
+    Negative,
+    Unknown,
+}
+
 /// How a concept's value is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]

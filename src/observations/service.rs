@@ -3,8 +3,9 @@
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 
+use super::events::{RESULTS_RECORDED, ResultsRecorded};
 use super::model::{
-    ResultInput, StoredResult, catalogue, counts_as_final, document_states_fetal_sex, read, read_named,
+    ResultInput, StoredResult, TestResult, catalogue, counts_as_final, document_states_fetal_sex, read, read_named,
 };
 use super::repo::{self, NewObservation};
 use crate::audit::service::{record, record_many};
@@ -14,7 +15,6 @@ use crate::identity::model::Person;
 use crate::identity::service::person_target;
 use crate::ids::{new_id, now_utc};
 use crate::pregnancy::model::{Pregnancy, PregnancyStatus};
-use crate::risk::model::TestResult;
 use crate::storage::AnyConnection;
 
 /// What recording a message's results did.
@@ -177,13 +177,13 @@ pub fn record_results(
     }
     if regrade && let Some(p) = &pregnancy {
         let day = crate::ids::china_date(inputs.iter().filter_map(|r| r.effective).max().unwrap_or(received_at));
-        crate::risk::service::after_new_data(
+        RESULTS_RECORDED.publish(
             c,
-            actor,
-            crate::risk::model::active_rule_set(),
-            p,
-            &format!("检验结果 {day}"),
-            None,
+            &ResultsRecorded {
+                actor: actor.clone(),
+                pregnancy: p.clone(),
+                day,
+            },
         )?;
     }
     Ok(out)
@@ -248,7 +248,7 @@ pub fn record_document_in(
             .as_deref()
             .is_some_and(|d| match serde_json::from_str::<serde_json::Value>(d) {
                 Ok(v) => document_states_fetal_sex(cat, &v),
-                Err(_) => crate::observations::model::mentions_fetal_sex(cat, d),
+                Err(_) => super::model::mentions_fetal_sex(cat, d),
             });
     if states_fetal_sex {
         return Err(ServiceError::invalid(
@@ -329,13 +329,13 @@ pub fn record_document_in(
         && let Some(p) = &pregnancy
     {
         let day = crate::ids::china_date(r.effective.unwrap_or(now));
-        crate::risk::service::after_new_data(
+        RESULTS_RECORDED.publish(
             c,
-            actor,
-            crate::risk::model::active_rule_set(),
-            p,
-            &format!("检验结果 {day}"),
-            None,
+            &ResultsRecorded {
+                actor: actor.clone(),
+                pregnancy: p.clone(),
+                day,
+            },
         )?;
     }
     Ok(stored)

@@ -1,10 +1,11 @@
-//! Pregnancy use cases: booking (建册) and the pregnancy record page.
+//! Pregnancy use cases: booking (建册), the person page's pregnancies, the delivery, and the
+//! interface reads of pregnancies. The pregnancy page, which shows what several features hold,
+//! is assembled above them (`chart`).
 
 use serde::Serialize;
 
-use super::model::{BookingInput, GestationalAge, Pregnancy, PregnancyStatus};
+use super::model::{BookingInput, Pregnancy, PregnancyStatus};
 use super::repo;
-use crate::audit::model::AuditEvent;
 use crate::audit::service::{guarded, record};
 use crate::auth::model::{Action, Actor};
 use crate::error::{AuditTarget, ServiceError};
@@ -12,8 +13,6 @@ use crate::identity::model::Sex;
 use crate::identity::service::{PersonView, person_for, view_of};
 use crate::ids::{new_id, today_china};
 use crate::storage::{AnyConnection, Db};
-use crate::visits::model::Visit;
-use crate::visits::schedule::{self, ContactStatus};
 
 pub fn pregnancy_target(p: &Pregnancy) -> AuditTarget {
     AuditTarget {
@@ -153,120 +152,8 @@ pub async fn person_record(db: &Db, actor: &Actor, person_id: String) -> Result<
     .await
 }
 
-/// One row of the visit table on the pregnancy page.
-#[derive(Debug, Clone, Serialize)]
-pub struct VisitRow {
-    pub visit: Visit,
-    pub ga: String,
-    pub bmi: Option<String>,
-}
-
-/// The pregnancy page: identity, dating, visits, schedule and who opened this record.
-#[derive(Debug, Clone, Serialize)]
-pub struct PregnancyRecord {
-    pub person: PersonView,
-    pub pregnancy: Pregnancy,
-    pub status_label: &'static str,
-    pub ga_today: GestationalAge,
-    pub ga_today_text: String,
-    pub visits: Vec<VisitRow>,
-    pub schedule: Vec<ContactStatus>,
-    pub access_log: Vec<AuditEvent>,
-    pub risk: crate::risk::service::RiskSummary,
-    pub delivery: Option<super::model::Delivery>,
-    pub postpartum_schedule: Vec<ContactStatus>,
-    pub referrals: Vec<crate::referral::service::ReferralSummary>,
-    /// Results received from hospitals, newest first (never a fetal-sex finding, RULES.md §9.1).
-    pub results: Vec<crate::observations::model::Observation>,
-}
-
-pub async fn open(db: &Db, actor: &Actor, pregnancy_id: String) -> Result<PregnancyRecord, ServiceError> {
-    let actor2 = actor.clone();
-    guarded(db, actor, "read", move |c| {
-        let actor = &actor2;
-        let p = pregnancy_for(c, actor, Action::ReadRecord, &pregnancy_id)?;
-        record(c, actor, "read", pregnancy_target(&p), "pregnancy page")?;
-        let person = person_for(c, actor, Action::ReadRecord, &p.person_id)?;
-        let mut person = view_of(c, actor, person)?;
-        // The whole ID number is shown only on the person's own page (issue 2); here it is masked.
-        person.id_number_display = person
-            .person
-            .id_number
-            .as_deref()
-            .map(crate::identity::model::mask_id_number);
-        person.health_card_numbers = person
-            .health_card_numbers
-            .iter()
-            .map(|n| crate::identity::model::mask_id_number(n))
-            .collect();
-        let today = today_china();
-        let visits = crate::visits::repo::for_pregnancy(c, &p.id)?;
-        let first_height = visits.iter().find_map(|v| v.height_cm);
-        let rows = visits
-            .iter()
-            .map(|v| VisitRow {
-                ga: p.dating.gestational_age_on(v.visit_date).to_string(),
-                bmi: crate::visits::model::bmi(v.weight_kg, v.height_cm.or(first_height)).map(|b| format!("{b:.1}")),
-                visit: v.clone(),
-            })
-            .collect();
-        let delivery = repo::delivery_for(c, &p.id)?;
-        let antenatal_dates: Vec<_> = visits
-            .iter()
-            .filter(|v| !v.kind.is_postpartum())
-            .map(|v| v.visit_date)
-            .collect();
-        // After delivery the antenatal schedule is judged as of the delivery day; later contacts lapse.
-        let (statuses, postpartum_schedule) = match &delivery {
-            None => (
-                schedule::statuses(schedule::national(), &p.dating, &antenatal_dates, today),
-                Vec::new(),
-            ),
-            Some(d) => {
-                let antenatal = schedule::statuses(schedule::national(), &p.dating, &antenatal_dates, d.delivery_date)
-                    .into_iter()
-                    .filter(|s| s.window_start <= d.delivery_date)
-                    .collect();
-                let seen: Vec<(String, chrono::NaiveDate)> = visits
-                    .iter()
-                    .map(|v| (v.kind.as_str().to_string(), v.visit_date))
-                    .collect();
-                let post = schedule::postpartum_statuses(
-                    schedule::postpartum(),
-                    d.delivery_date,
-                    d.discharge_date,
-                    &seen,
-                    today,
-                );
-                (antenatal, post)
-            }
-        };
-        let access_log = crate::audit::repo::for_person(c, &p.person_id, None, None, 30)?;
-        let ga_today = p.dating.gestational_age_on(today);
-        let risk = crate::risk::service::summary(c, &p.id)?;
-        let referrals = crate::referral::service::for_person(c, &p.person_id)?;
-        let results = crate::observations::repo::for_pregnancy(c, &p.id)?;
-        Ok(PregnancyRecord {
-            results,
-            risk,
-            referrals,
-            person,
-            status_label: p.status.label_zh(),
-            ga_today,
-            ga_today_text: ga_today.to_string(),
-            pregnancy: p,
-            visits: rows,
-            schedule: statuses,
-            access_log,
-            delivery,
-            postpartum_schedule,
-        })
-    })
-    .await
-}
-
-/// Record the delivery (分娩): the pregnancy becomes delivered and postpartum care begins. A
-/// maternal death closes an open high-risk case with that reason.
+/// Record the delivery (分娩): the pregnancy becomes delivered and postpartum care begins; the
+/// features above are told ([`super::events::DELIVERY_RECORDED`]).
 pub async fn record_delivery(
     db: &Db,
     actor: &Actor,
@@ -304,12 +191,32 @@ pub async fn record_delivery(
             return Err(ServiceError::Conflict("孕产期档案刚被他人修改，请刷新后重试".into()));
         }
         record(c, actor, "create", pregnancy_target(&p), "delivery recorded")?;
-        if d.maternal_death {
-            crate::risk::service::close_on_death(c, actor, &p.id)?;
-        }
+        // The features above react in this transaction (risk: a maternal death closes her case).
+        super::events::DELIVERY_RECORDED.publish(
+            c,
+            &super::events::DeliveryRecorded {
+                actor: actor.clone(),
+                pregnancy: p,
+                delivery: d.clone(),
+            },
+        )?;
         Ok(d)
     })
     .await
+}
+
+/// Reaction to [`crate::identity::events::PERSONS_MERGING`]: two records that each hold an active
+/// pregnancy are not merged automatically — which episode is hers is a person's decision.
+pub fn refuse_merging_two_active_pregnancies(
+    c: &mut AnyConnection,
+    e: &crate::identity::events::PersonsMerging,
+) -> Result<(), ServiceError> {
+    if repo::active_for_person(c, &e.survivor.id)?.is_some() && repo::active_for_person(c, &e.merged.id)?.is_some() {
+        return Err(ServiceError::Conflict(
+            "两个档案都有进行中的孕产期，不能自动合并，请人工核对".into(),
+        ));
+    }
+    Ok(())
 }
 
 // Interface reads (FHIR EpisodeOfCare, and the pregnancy part of every other pathway resource):

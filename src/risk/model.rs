@@ -287,13 +287,8 @@ pub fn rule_set_ids() -> Vec<&'static str> {
     RULE_FILES.iter().map(|(i, _)| *i).collect()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TestResult {
-    Positive,
-    Negative,
-    Unknown,
-}
+/// A test's answer is the results feature's (below risk); facts use it as it is.
+pub use crate::observations::model::TestResult;
 
 /// What is known about a woman (ARCHITECTURE.md `risk evaluate` contract); all optional.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -79,22 +79,16 @@ pub async fn record_visit(
             },
             &format!("visit recorded for pregnancy {}", p.id),
         )?;
-        // A new measurement may change the risk picture: propose a re-grade, count the follow-up.
-        crate::risk::service::after_new_data(
+        // The features above react in this transaction (risk: re-grade proposal, case follow-up).
+        super::events::VISIT_RECORDED.publish(
             c,
-            actor,
-            crate::risk::model::active_rule_set(),
-            &p,
-            &format!(
-                "{} {}",
-                if kind.is_postpartum() {
-                    "postpartum visit"
-                } else {
-                    "visit"
-                },
-                v.visit_date
-            ),
-            Some(v.visit_date),
+            &super::events::VisitRecorded {
+                actor: actor.clone(),
+                pregnancy: p,
+                visit_id: v.id.clone(),
+                visit_date: v.visit_date,
+                kind,
+            },
         )?;
         Ok(v)
     })

@@ -8,6 +8,7 @@ use serde_json::json;
 use super::AppState;
 use super::context::{ApiCtx, ApiError, Ctx};
 use crate::audit::service as audit_service;
+use crate::chart::service as chart;
 use crate::error::ServiceError;
 use crate::identity::model::{CardRead, PersonInput};
 use crate::identity::service as identity;
@@ -130,7 +131,7 @@ pub async fn book_pregnancy(
 }
 
 pub async fn pregnancy(st: web::Data<AppState>, ApiCtx(ctx): ApiCtx, path: web::Path<String>) -> ApiResult {
-    let record = pregnancy::open(&st.db, &ctx.actor, id(path.into_inner())?).await?;
+    let record = chart::pregnancy(&st.db, &ctx.actor, id(path.into_inner())?).await?;
     Ok(HttpResponse::Ok().json(record))
 }
 

@@ -183,13 +183,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(pages::not_found));
 }
 
-/// Build the HTTP server on a bound listener.
-pub fn server(listener: TcpListener, db: Db, settings: &crate::config::Settings) -> anyhow::Result<Server> {
+/// Build the HTTP server on a bound listener, with `workers` threads (None: one per core).
+pub fn server(listener: TcpListener, db: Db, workers: Option<usize>) -> anyhow::Result<Server> {
     let state = web::Data::new(AppState {
         db,
         templates: templates::registry()?,
     });
-    let workers = settings.workers;
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

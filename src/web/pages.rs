@@ -12,6 +12,7 @@ use super::templates::Static;
 use crate::audit::service as audit_service;
 use crate::auth::model::Action;
 use crate::auth::service as auth_service;
+use crate::chart::service as chart;
 use crate::error::{FieldError, ServiceError};
 use crate::identity::model::PersonInput;
 use crate::identity::service::{self as identity, Registration};
@@ -511,7 +512,7 @@ async fn pregnancy_page(
     delivery_form: Value,
     delivery_errors: Vec<FieldError>,
 ) -> PageResult {
-    let record = pregnancy::open(&st.db, &ctx.actor, id)
+    let record = chart::pregnancy(&st.db, &ctx.actor, id)
         .await
         .map_err(|e| st.error(Some(ctx), e))?;
     let visit_labels: Vec<Value> = record
@@ -595,7 +596,7 @@ fn visit_form_page(
     st: &AppState,
     ctx: &Ctx,
     status: StatusCode,
-    record: &pregnancy::PregnancyRecord,
+    record: &chart::PregnancyChart,
     form: Value,
     errors: Vec<FieldError>,
 ) -> PageResult {
@@ -634,7 +635,7 @@ pub async fn new_visit_form(st: web::Data<AppState>, PageCtx(ctx): PageCtx, path
             },
         ));
     }
-    let record = pregnancy::open(&st.db, &ctx.actor, id)
+    let record = chart::pregnancy(&st.db, &ctx.actor, id)
         .await
         .map_err(|e| st.error(Some(&ctx), e))?;
     visit_form_page(&st, &ctx, StatusCode::OK, &record, empty_visit_form(), Vec::new())
@@ -661,7 +662,7 @@ pub async fn record_visit(
     match visits::record_visit(&st.db, &ctx.actor, id.clone(), input.clone()).await {
         Ok(_) => Ok(see_other(&format!("/pregnancies/{id}?saved=1"))),
         Err(ServiceError::Invalid(errors)) => {
-            let record = pregnancy::open(&st.db, &ctx.actor, id)
+            let record = chart::pregnancy(&st.db, &ctx.actor, id)
                 .await
                 .map_err(|e| st.error(Some(&ctx), e))?;
             let mut defaults = empty_visit_form();

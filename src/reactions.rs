@@ -1,0 +1,74 @@
+//! The wiring of events to reactions (`crate::events`): the one place that names both a lower
+//! feature's topic and the higher feature that reacts to it. Part of the composition root (with
+//! `app`, `cli`, `demo`): every entry point that runs services calls [`wire`] before the first
+//! request, and publishing on an unwired topic is refused, so a reaction is never skipped.
+
+use crate::{hl7, identity, observations, pregnancy, referral, risk, visits};
+
+/// Set every topic's reactions (idempotent: the first call wins, later calls change nothing).
+pub fn wire() {
+    // identity → pregnancy: two active pregnancies are not merged blindly.
+    identity::events::PERSONS_MERGING.subscribe(&[pregnancy::service::refuse_merging_two_active_pregnancies]);
+    // pregnancy → risk: a maternal death closes her high-risk case.
+    pregnancy::events::DELIVERY_RECORDED.subscribe(&[risk::service::close_case_on_maternal_death]);
+    // visits, results → risk: new data may call for a re-grade proposal; a visit is a case follow-up.
+    visits::events::VISIT_RECORDED.subscribe(&[risk::service::regrade_after_visit]);
+    observations::events::RESULTS_RECORDED.subscribe(&[risk::service::regrade_after_results]);
+    // referral → the HL7 interface: the outbound REF^I12 / RRI^I12 are queued in the outbox.
+    referral::events::REFERRAL_CHANGED.subscribe(&[hl7::outbox::referral_changed]);
+}
+
+/// The topics [`wire`] sets, by name (checked against every `Topic::new` in `src/` by a test).
+pub fn wired_topics() -> Vec<&'static str> {
+    vec![
+        identity::events::PERSONS_MERGING.name(),
+        pregnancy::events::DELIVERY_RECORDED.name(),
+        visits::events::VISIT_RECORDED.name(),
+        observations::events::RESULTS_RECORDED.name(),
+        referral::events::REFERRAL_CHANGED.name(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every topic declared anywhere in `src/` is wired: a new event cannot be published into the
+    /// void (publishing on an unwired topic is refused at run time; this catches it at test time).
+    #[test]
+    fn every_declared_topic_is_wired() {
+        super::wire();
+        let mut declared = Vec::new();
+        let mut stack = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("events.rs") {
+                    continue;
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    let code = text.split("#[cfg(test)]").next().unwrap_or("");
+                    for part in code.split("Topic::new(\"").skip(1) {
+                        declared.push(part.split('"').next().unwrap_or("").to_string());
+                    }
+                }
+            }
+        }
+        declared.sort();
+        let mut wired: Vec<String> = super::wired_topics().into_iter().map(String::from).collect();
+        wired.sort();
+        assert_eq!(
+            declared, wired,
+            "declare topics in a feature's events.rs and wire them in reactions.rs"
+        );
+        for t in [
+            &crate::identity::events::PERSONS_MERGING.is_wired(),
+            &crate::pregnancy::events::DELIVERY_RECORDED.is_wired(),
+            &crate::visits::events::VISIT_RECORDED.is_wired(),
+            &crate::observations::events::RESULTS_RECORDED.is_wired(),
+            &crate::referral::events::REFERRAL_CHANGED.is_wired(),
+        ] {
+            assert!(*t);
+        }
+    }
+}
