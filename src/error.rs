@@ -54,6 +54,15 @@ pub enum ServiceError {
     Unauthenticated,
     #[error("{0}")]
     TooManyAttempts(String),
+    /// Refused by a rule that keeps a record of the attempt (the 两非 ban, RULES.md §9.1): named
+    /// field by field like `Invalid`, and audited against `target` — never with the refused text —
+    /// by the door that refused it (`audit::service::guarded` for the pages and JSON, which then
+    /// answers it as `Invalid`; the FHIR and HL7 doors for their own transactions).
+    #[error("{}", .fields.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("；"))]
+    Refused {
+        fields: Vec<FieldError>,
+        target: Option<AuditTarget>,
+    },
     #[error("系统暂时无法完成操作，请稍后重试")]
     Storage(#[from] StorageError),
     /// A defect of the service itself (e.g. started without its event reactions wired): nothing
@@ -83,6 +92,7 @@ impl ServiceError {
             ServiceError::Conflict(_) => 409,
             ServiceError::Unauthenticated => 401,
             ServiceError::TooManyAttempts(_) => 429,
+            ServiceError::Refused { .. } => 422,
             ServiceError::Storage(_) => 503,
             ServiceError::Internal(_) => 500,
         }

@@ -22,6 +22,7 @@ pub mod ids;
 pub mod immunizations;
 pub mod observations;
 pub mod pregnancy;
+pub mod privacy;
 pub mod reactions;
 pub mod referral;
 pub mod risk;

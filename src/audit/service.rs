@@ -134,8 +134,10 @@ where
     Ok(value)
 }
 
-/// Run a unit of work through the group-commit writer; if it is refused for lack of access, the
-/// refusal is audited (in a commit of its own, since the refused work rolled back).
+/// Run a unit of work through the group-commit writer; if it is refused for lack of access or by
+/// a rule that records the attempt (the fetal-sex ban), the refusal is audited (in a commit of its
+/// own, since the refused work rolled back). A rule's refusal is answered as the field errors it
+/// names (`Invalid`), as any other form error is.
 pub async fn guarded<T, F>(db: &Db, actor: &Actor, action: &'static str, f: F) -> Result<T, ServiceError>
 where
     F: FnOnce(&mut AnyConnection) -> Result<T, ServiceError> + Send + 'static,
@@ -145,6 +147,17 @@ where
         Err(ServiceError::Forbidden { reason, target }) => {
             record_denied(db, actor, action, target.clone()).await;
             Err(ServiceError::Forbidden { reason, target })
+        }
+        Err(ServiceError::Refused { fields, target }) => {
+            record_refused(
+                db,
+                actor,
+                action,
+                target,
+                &crate::privacy::service::refusal_detail(&fields),
+            )
+            .await;
+            Err(ServiceError::Invalid(fields))
         }
         other => other,
     }

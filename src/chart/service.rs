@@ -10,6 +10,7 @@ use crate::identity::service::{PersonView, person_for, view_of};
 use crate::ids::today_china;
 use crate::pregnancy::model::{GestationalAge, Pregnancy};
 use crate::pregnancy::service::{pregnancy_for, pregnancy_target};
+use crate::privacy::model::shown;
 use crate::storage::Db;
 use crate::visits::model::Visit;
 use crate::visits::schedule::{self, ContactStatus};
@@ -62,7 +63,12 @@ pub async fn pregnancy(db: &Db, actor: &Actor, pregnancy_id: String) -> Result<P
             .map(|n| crate::identity::model::mask_id_number(n))
             .collect();
         let today = today_china();
-        let visits = crate::visits::repo::for_pregnancy(c, &p.id)?;
+        // A text stored before every door refused fetal sex is withheld, never shown (RULES.md §9.1).
+        let mut visits = crate::visits::repo::for_pregnancy(c, &p.id)?;
+        for v in &mut visits {
+            v.complaints = shown(std::mem::take(&mut v.complaints));
+            v.advice = shown(std::mem::take(&mut v.advice));
+        }
         let first_height = visits.iter().find_map(|v| v.height_cm);
         let rows = visits
             .iter()
@@ -72,7 +78,10 @@ pub async fn pregnancy(db: &Db, actor: &Actor, pregnancy_id: String) -> Result<P
                 visit: v.clone(),
             })
             .collect();
-        let delivery = crate::pregnancy::repo::delivery_for(c, &p.id)?;
+        let delivery = crate::pregnancy::repo::delivery_for(c, &p.id)?.map(|mut d| {
+            d.complications = shown(std::mem::take(&mut d.complications));
+            d
+        });
         let antenatal_dates: Vec<_> = visits
             .iter()
             .filter(|v| !v.kind.is_postpartum())

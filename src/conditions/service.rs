@@ -7,7 +7,7 @@ use super::repo;
 use crate::audit::service::{record, record_many};
 use crate::auth::model::{Action, Actor};
 use crate::error::{AuditTarget, ServiceError};
-use crate::identity::service::{may_on_person, person_for};
+use crate::identity::service::{may_on_person, person_for, person_target};
 use crate::ids::{TimeRange, new_id, now_utc};
 use crate::storage::AnyConnection;
 
@@ -30,6 +30,7 @@ pub fn record_in(
     input: &ConditionInput,
 ) -> Result<Condition, ServiceError> {
     let person = person_for(c, actor, Action::RecordResult, person_id)?;
+    crate::privacy::service::refuse_fetal_sex_in_document(input.received.as_deref(), person_target(&person.id))?;
     input.validate()?;
     let id = new_id();
     for (system, value) in &input.identifiers {

@@ -111,6 +111,23 @@ impl FhirError {
             ServiceError::Conflict(m) => FhirError::new(409, "conflict", m),
             ServiceError::Unauthenticated => FhirError::new(401, "login", "需要有效的接口令牌 (Authorization: Bearer)"),
             ServiceError::TooManyAttempts(m) => FhirError::new(429, "throttled", m),
+            // The 两非 ban (RULES.md §9.1): refused and audited by the door, without the text.
+            ServiceError::Refused { fields, target } => FhirError {
+                status: 422,
+                issues: fields
+                    .into_iter()
+                    .map(|f| Issue {
+                        severity: "error",
+                        code: "business-rule",
+                        diagnostics: f.message,
+                        expression: Some(path(&f.field)),
+                    })
+                    .collect(),
+                denied: target.or(Some(AuditTarget {
+                    entity_type: "unknown",
+                    ..AuditTarget::default()
+                })),
+            },
             ServiceError::Storage(s) => FhirError::from(s),
             ServiceError::Internal(m) => FhirError::new(500, "exception", m),
         }

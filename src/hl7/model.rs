@@ -482,8 +482,9 @@ pub fn oru_results(m: &Message) -> Result<Vec<ResultInput>, Vec<FieldError>> {
 }
 
 /// Where a message holds what must not be kept (RULES.md §9.1): OBX-5 of the results at the given
-/// positions, and NTE-3 of the notes that follow them or that mention fetal sex themselves — as
-/// (segment position in the message, field) for [`Message::with_fields_replaced`].
+/// positions and NTE-3 of the notes that follow them, and any field of any segment (but MSH) whose
+/// text states fetal sex — as (segment position in the message, field) for
+/// [`Message::with_fields_replaced`].
 pub fn fetal_sex_fields(m: &Message, flagged: &[usize], mentions: impl Fn(&str) -> bool) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut obx_n = 0;
@@ -498,13 +499,17 @@ pub fn fetal_sex_fields(m: &Message, flagged: &[usize], mentions: impl Fn(&str) 
                 }
             }
             "OBR" => in_flagged = false,
-            "NTE" => {
-                let text = seg.field(3).map(|t| unescape(t, &m.delimiters)).unwrap_or_default();
-                if in_flagged || mentions(&text) {
-                    out.push((i, 3));
-                }
-            }
+            "NTE" if in_flagged => out.push((i, 3)),
             _ => {}
+        }
+        if seg.id() == "MSH" {
+            continue;
+        }
+        for f in 1..=seg.field_count() {
+            let text = seg.field(f).map(|t| unescape(t, &m.delimiters)).unwrap_or_default();
+            if !out.contains(&(i, f)) && mentions(&text) {
+                out.push((i, f));
+            }
         }
     }
     out

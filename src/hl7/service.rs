@@ -354,28 +354,42 @@ fn process(
             ));
         }
     };
+    // Whatever the mapping did, the stored copy never keeps a field that states fetal sex
+    // (RULES.md §9.1); ORU^R01 also withholds the values of results flagged by code.
+    let withheld = |stored_raw: Option<Vec<u8>>| {
+        stored_raw.or_else(|| {
+            let hide = fetal_sex_fields(&m, &[], crate::privacy::model::states_fetal_sex);
+            (!hide.is_empty()).then(|| m.with_fields_replaced(&hide, WITHHELD))
+        })
+    };
     Ok(match mapped {
         Ok((person_id, warnings, stored_raw)) => Processed {
             verdict: Verdict::processed(warnings),
             person_id,
             kind,
-            stored_raw,
+            stored_raw: withheld(stored_raw),
         },
         Err(e) => {
-            // A refusal is audited against the woman, like any other door's.
-            if let MappingError::Service(ServiceError::Forbidden { target: Some(t), .. }) = &e {
-                let ev = crate::audit::service::event(
-                    &actor,
-                    "create",
-                    crate::audit::model::Outcome::Denied,
-                    t,
-                    "interface access refused",
-                );
+            // A refusal is audited against the woman, like any other door's (a fetal-sex refusal
+            // names the fields, never their text).
+            let refused = match &e {
+                MappingError::Service(ServiceError::Forbidden { target: Some(t), .. }) => {
+                    Some((t.clone(), "interface access refused".to_string()))
+                }
+                MappingError::Service(ServiceError::Refused { fields, target }) => Some((
+                    target.clone().unwrap_or_default(),
+                    crate::privacy::service::refusal_detail(fields),
+                )),
+                _ => None,
+            };
+            if let Some((t, detail)) = refused {
+                let ev =
+                    crate::audit::service::event(&actor, "create", crate::audit::model::Outcome::Denied, &t, &detail);
                 crate::audit::repo::append(c, ev)?;
             }
             let issues = match e {
                 MappingError::Issues(i) => i,
-                MappingError::Service(ServiceError::Invalid(fields)) => {
+                MappingError::Service(ServiceError::Invalid(fields) | ServiceError::Refused { fields, .. }) => {
                     fields.iter().map(|f| issue_of(f, Severity::Error)).collect()
                 }
                 MappingError::Service(e) => vec![Issue::error(ErrorCode::Application, e.to_string())],
@@ -384,7 +398,7 @@ fn process(
                 verdict: Verdict::processed(issues),
                 person_id: None,
                 kind,
-                stored_raw: None,
+                stored_raw: withheld(None),
             }
         }
     })
@@ -467,10 +481,7 @@ fn map_oru(
         )]));
     }
     let recorded = crate::observations::service::record_results(c, actor, &person, &results, message_id, received_at)?;
-    let cat = crate::observations::model::catalogue();
-    let hide = fetal_sex_fields(m, &recorded.fetal_sex, |t| {
-        crate::observations::model::mentions_fetal_sex(cat, t)
-    });
+    let hide = fetal_sex_fields(m, &recorded.fetal_sex, crate::privacy::model::states_fetal_sex);
     let stored_raw = (!hide.is_empty()).then(|| m.with_fields_replaced(&hide, WITHHELD));
     let warnings = recorded
         .warnings

@@ -803,6 +803,13 @@ pub fn register_in(
         return Err(ServiceError::Conflict("该身份证号已建档".into()));
     }
     check_identifiers_free(c, None, identifiers)?;
+    crate::privacy::service::refuse_fetal_sex_in_document(
+        received,
+        AuditTarget {
+            entity_type: "person",
+            ..Default::default()
+        },
+    )?;
     let person = Person {
         id: new_id(),
         name: new.name,
@@ -848,6 +855,7 @@ pub fn update_in(
     received: Option<&str>,
 ) -> Result<PersonVersion, ServiceError> {
     let current = person_for(c, actor, Action::RegisterPerson, person_id)?;
+    crate::privacy::service::refuse_fetal_sex_in_document(received, person_target(&current.id))?;
     if current.version != expected_version {
         return Err(ServiceError::Conflict(STALE_VERSION.into()));
     }

@@ -7,6 +7,7 @@ use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
+use crate::privacy::model::states_fetal_sex;
 
 /// A qualitative test's answer (HIV, syphilis, HBsAg: RULES.md §7.2), as the risk facts use it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,8 +47,9 @@ pub struct Concept {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct FetalSexList {
+    /// Result codes that name a fetal-sex finding; the phrases are the shared list
+    /// (`rules/privacy/fetal-sex.toml`, read by `privacy::model`).
     pub codes: Vec<String>,
-    pub phrases: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -80,7 +82,6 @@ pub fn catalogue() -> &'static Catalogue {
                 concepts: Vec::new(),
                 fetal_sex: FetalSexList {
                     codes: vec!["11883-0".into()],
-                    phrases: vec!["胎儿性别".into(), "fetal sex".into()],
                 },
             }
         })
@@ -110,7 +111,7 @@ impl Catalogue {
             .iter()
             .any(|c| !c.trim().is_empty() && self.fetal_sex.codes.iter().any(|k| k.eq_ignore_ascii_case(c.trim())));
         let texts = [&r.code_text, &r.alt_text, &r.value, &r.value_text];
-        code_hit || texts.iter().any(|t| mentions_fetal_sex(self, t))
+        code_hit || texts.iter().any(|t| states_fetal_sex(t))
     }
 
     fn reading(&self, value: &str) -> Option<&'static str> {
@@ -126,12 +127,6 @@ impl Catalogue {
             None
         }
     }
-}
-
-/// Whether free text mentions fetal sex (any phrase of the list, case-insensitive).
-pub fn mentions_fetal_sex(cat: &Catalogue, text: &str) -> bool {
-    let lower = text.to_lowercase();
-    cat.fetal_sex.phrases.iter().any(|p| lower.contains(&p.to_lowercase()))
 }
 
 /// One result as an interface sent it (an OBX), already unescaped.
@@ -291,14 +286,14 @@ pub fn read_named(cat: &Catalogue, r: &ResultInput, name: &dyn Fn(usize) -> Stri
 }
 
 /// Whether any text of a document (every string in it, at any depth) states fetal sex: a string
-/// that is one of the fetal-sex codes, or mentions one of the phrases. A document kept as received
+/// that is one of the fetal-sex codes, or states it in words (`privacy::model`). A document kept as received
 /// must not carry the finding anywhere — in a note, a component, a display text.
 pub fn document_states_fetal_sex(cat: &Catalogue, doc: &serde_json::Value) -> bool {
     use serde_json::Value;
     match doc {
         Value::String(s) => {
             let t = s.trim();
-            cat.fetal_sex.codes.iter().any(|k| k.eq_ignore_ascii_case(t)) || mentions_fetal_sex(cat, t)
+            cat.fetal_sex.codes.iter().any(|k| k.eq_ignore_ascii_case(t)) || states_fetal_sex(t)
         }
         Value::Array(items) => items.iter().any(|v| document_states_fetal_sex(cat, v)),
         Value::Object(m) => m.values().any(|v| document_states_fetal_sex(cat, v)),

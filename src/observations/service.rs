@@ -248,7 +248,7 @@ pub fn record_document_in(
             .as_deref()
             .is_some_and(|d| match serde_json::from_str::<serde_json::Value>(d) {
                 Ok(v) => document_states_fetal_sex(cat, &v),
-                Err(_) => super::model::mentions_fetal_sex(cat, d),
+                Err(_) => crate::privacy::model::states_fetal_sex(d),
             });
     if states_fetal_sex {
         return Err(ServiceError::invalid(

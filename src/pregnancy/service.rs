@@ -167,6 +167,18 @@ pub async fn record_delivery(
         if p.status != PregnancyStatus::Active {
             return Err(ServiceError::Conflict("该孕产期档案已结束或已登记分娩".into()));
         }
+        // The 两非 ban (RULES.md §9.1): the child's sex belongs on the child's own record.
+        crate::privacy::service::refuse_fetal_sex(
+            &[
+                ("complications", "并发症", input.complications.as_deref().unwrap_or("")),
+                (
+                    "facility_name",
+                    "分娩机构",
+                    input.facility_name.as_deref().unwrap_or(""),
+                ),
+            ],
+            pregnancy_target(&p),
+        )?;
         let data = input.validate(&p.dating, today_china())?;
         let d = super::model::Delivery {
             id: new_id(),

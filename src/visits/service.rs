@@ -36,6 +36,18 @@ pub async fn record_visit(
         if p.status == PregnancyStatus::Ended || (p.status == PregnancyStatus::Delivered && delivered_on.is_none()) {
             return Err(ServiceError::Conflict("该孕产期档案已结束，不能再记录随访".into()));
         }
+        // The 两非 ban (RULES.md §9.1) before anything else: refused and audited, never stored.
+        crate::privacy::service::refuse_fetal_sex(
+            &[
+                ("complaints", "主诉", input.complaints.as_deref().unwrap_or("")),
+                ("advice", "指导意见", input.advice.as_deref().unwrap_or("")),
+            ],
+            AuditTarget {
+                entity_type: "visit",
+                entity_id: None,
+                person_id: Some(p.person_id.clone()),
+            },
+        )?;
         let data = input.validate(&p.dating, delivered_on, today_china())?;
         let kind = match data.postpartum {
             Some((k, _)) => k,

@@ -192,7 +192,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         log_if_internal(&self.0);
         let fields = match &self.0 {
-            ServiceError::Invalid(f) => json!(f),
+            ServiceError::Invalid(f) | ServiceError::Refused { fields: f, .. } => json!(f),
             _ => json!([]),
         };
         HttpResponse::build(self.status_code()).json(json!({"error": self.0.to_string(), "fields": fields}))

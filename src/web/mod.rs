@@ -93,6 +93,34 @@ async fn request_log(
 }
 
 /// Security headers on every response (RELIABILITY.md 26).
+/// A field refused for stating fetal sex is not shown again on the re-rendered form, not even to
+/// the one who typed it (RULES.md §9.1: never displayed); its error says why it is empty.
+fn refused_for_fetal_sex(errors: &[crate::error::FieldError], field: &str) -> bool {
+    errors
+        .iter()
+        .any(|e| e.field == field && e.code == crate::privacy::service::FETAL_SEX)
+}
+
+/// The typed form values to show again after a refusal (see [`refused_for_fetal_sex`]).
+pub(super) fn forget_refused(typed: &[(String, String)], errors: &[crate::error::FieldError]) -> Vec<(String, String)> {
+    typed
+        .iter()
+        .filter(|(k, _)| !refused_for_fetal_sex(errors, k))
+        .cloned()
+        .collect()
+}
+
+/// [`forget_refused`] for a form held as a JSON object of typed values.
+pub(super) fn forget_refused_in(form: &mut serde_json::Value, errors: &[crate::error::FieldError]) {
+    if let Some(obj) = form.as_object_mut() {
+        for (k, v) in obj.iter_mut() {
+            if refused_for_fetal_sex(errors, k) {
+                *v = serde_json::Value::String(String::new());
+            }
+        }
+    }
+}
+
 fn security_headers() -> DefaultHeaders {
     DefaultHeaders::new()
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

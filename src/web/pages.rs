@@ -126,7 +126,7 @@ fn typed_values(typed: &impl Serialize, defaults: Value) -> Value {
 
 fn field_errors(e: &ServiceError) -> Option<Vec<FieldError>> {
     match e {
-        ServiceError::Invalid(list) => Some(list.clone()),
+        ServiceError::Invalid(list) | ServiceError::Refused { fields: list, .. } => Some(list.clone()),
         _ => None,
     }
 }
@@ -567,7 +567,8 @@ pub async fn record_delivery(
     match pregnancy::record_delivery(&st.db, &ctx.actor, id.clone(), input.clone()).await {
         Ok(_) => Ok(see_other(&format!("/pregnancies/{id}?delivered=1"))),
         Err(ServiceError::Invalid(errors)) => {
-            let form = typed_values(&input, empty_delivery_form());
+            let mut form = typed_values(&input, empty_delivery_form());
+            super::forget_refused_in(&mut form, &errors);
             pregnancy_page(
                 &st,
                 &ctx,
@@ -667,7 +668,8 @@ pub async fn record_visit(
                 .map_err(|e| st.error(Some(&ctx), e))?;
             let mut defaults = empty_visit_form();
             defaults["visit_date"] = json!("");
-            let form = typed_values(&input, defaults);
+            let mut form = typed_values(&input, defaults);
+            super::forget_refused_in(&mut form, &errors);
             visit_form_page(&st, &ctx, StatusCode::UNPROCESSABLE_ENTITY, &record, form, errors)
         }
         Err(e) => Err(st.error(Some(&ctx), e)),

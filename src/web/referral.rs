@@ -172,7 +172,10 @@ pub async fn create(
             let f = referral::form(&st.db, &ctx.actor, person_id, kind)
                 .await
                 .map_err(|e| st.error(Some(&ctx), e))?;
-            let typed: serde_json::Map<String, Value> = form.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+            let typed: serde_json::Map<String, Value> = super::forget_refused(&form, &errors)
+                .into_iter()
+                .map(|(k, v)| (k, json!(v)))
+                .collect();
             render_new(
                 &st,
                 &ctx,

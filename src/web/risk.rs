@@ -214,7 +214,8 @@ pub async fn grade(
     match result {
         Ok(_) => Ok(see_other(&format!("/pregnancies/{id}?graded=1"))),
         Err(ServiceError::Invalid(errors)) => {
-            grading_page(&st, &ctx, id, StatusCode::UNPROCESSABLE_ENTITY, errors, Some(&form)).await
+            let shown = super::forget_refused(&form, &errors);
+            grading_page(&st, &ctx, id, StatusCode::UNPROCESSABLE_ENTITY, errors, Some(&shown)).await
         }
         Err(e) => Err(st.error(Some(&ctx), e)),
     }

@@ -227,3 +227,38 @@ async fn the_receiving_centres_laboratory_may_send_results_once_it_has_accepted_
     let acks = conn.exchange(&lab("NBR-LAB-2")).await;
     assert_eq!(msa(&acks[0]).0, "AA", "{}", acks[0].text());
 }
+
+#[tokio::test]
+async fn a_ref_i12_whose_note_states_fetal_sex_is_answered_ae_nothing_is_opened_and_the_refusal_is_audited() {
+    let app = app_with_hospitals().await;
+    let mut town = app.login("clinician", "TWN-A").await;
+    let (person, _) = booked(&mut town, "周芳", 30, 30).await;
+    let id = id_number("340524", "1994-06-01", 30);
+    let mut conn = Conn::open(&app).await;
+    // RULES.md §9.1: the NTE (treatment) says what the ultrasound showed.
+    let msg = ref_i12("REF-FS", "TWN-0099", "sent", &id, "78", "CTYHOSP")
+        .replace("NTE|1||缩宫素 20U，晶体液 1000 ml", "NTE|1||缩宫素 20U；B超提示男胎");
+    let acks = conn.exchange(&msg).await;
+    assert_eq!(msa(&acks[0]).0, "AE");
+    let err = acks[0].get("ERR-8").unwrap().unwrap_or_default();
+    assert!(err.contains("胎儿性别信息") && !err.contains("男胎"), "{err}");
+    assert!(referrals_of(&app).await.is_empty());
+    let mut auditor = app.login("auditor", "PROV").await;
+    let (_, log) = auditor.get_json(&format!("/api/audit/persons/{person}")).await;
+    assert!(!log.to_string().contains("男胎"));
+    assert!(
+        log["events"].as_array().unwrap().iter().any(
+            |e| e["outcome"] == "denied" && e["detail"] == "refused: fetal sex stated (RULES.md §9.1) in treatment"
+        ),
+        "{log}"
+    );
+    // The stored copy of the message withholds the field too: the message log never shows it.
+    let mut admin = app.login("admin", "PROV").await;
+    let list = admin.get("/hl7/messages").await;
+    let links = crate::hl7_results::message_links(&list.body);
+    assert!(!links.is_empty(), "{}", list.body);
+    for link in links {
+        let page = admin.get(&link).await.body;
+        assert!(!page.contains("男胎"), "{link}: {page}");
+    }
+}

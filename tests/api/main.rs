@@ -8,6 +8,7 @@ mod helpers;
 mod access;
 mod auth;
 mod cli;
+mod fetal_sex;
 mod fhir;
 mod fhir_bundle;
 mod fhir_clinical;

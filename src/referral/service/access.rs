@@ -6,7 +6,9 @@ use std::sync::OnceLock;
 use crate::auth::model::{Action, Actor};
 use crate::error::{AuditTarget, ServiceError};
 use crate::facility::model::Facility;
-use crate::referral::model::{self, CommandError, Party, PatientKind, Referral, ReferralRecord, State};
+use crate::referral::model::{self, CommandError, Details, Party, PatientKind, Referral, ReferralRecord, State};
+
+use super::steps::ActionInput;
 use crate::referral::repo;
 use crate::storage::AnyConnection;
 
@@ -127,4 +129,38 @@ pub(super) fn centre_named(c: &mut AnyConnection, name: &str) -> Result<Facility
         None => None,
     };
     found.ok_or_else(|| ServiceError::invalid("to_facility", "unknown", "没有这个接收机构"))
+}
+
+fn text(o: &Option<String>) -> &str {
+    o.as_deref().unwrap_or("")
+}
+
+/// The 两非 ban (RULES.md §9.1) on a referral's free text: its reason and the texts of its details
+/// (and, for a step, what the step's form says). Refused and audited against `target`.
+pub(super) fn refuse_fetal_sex_in(
+    reason: Option<&str>,
+    details: Option<&Details>,
+    step: Option<&ActionInput>,
+    target: AuditTarget,
+) -> Result<(), ServiceError> {
+    let mut texts: Vec<(&str, &str, &str)> = Vec::new();
+    if let Some(r) = reason {
+        texts.push(("reason", "转诊原因", r));
+    }
+    if let Some(d) = details {
+        texts.push(("diagnoses", "诊断", &d.diagnoses));
+        texts.push(("treatment", "已给予的处理", &d.treatment));
+        texts.push(("escort", "护送人员", &d.escort));
+    }
+    if let Some(a) = step {
+        texts.extend([
+            ("reason", "原因", text(&a.reason)),
+            ("received_by", "接收医生", text(&a.received_by)),
+            ("note", "说明", text(&a.note)),
+            ("diagnosis", "接收诊断", text(&a.diagnosis)),
+            ("treatment", "处理", text(&a.treatment)),
+            ("signed_by", "签名", text(&a.signed_by)),
+        ]);
+    }
+    crate::privacy::service::refuse_fetal_sex(&texts, target)
 }

@@ -15,7 +15,7 @@ use crate::referral::model::{
 use crate::referral::repo;
 use crate::storage::{AnyConnection, Db};
 
-use super::access::{centre_named, command_error, referral_target, require_centre};
+use super::access::{centre_named, command_error, referral_target, refuse_fetal_sex_in, require_centre};
 use super::steps::{actor_event, apply};
 use super::views::{FacilityBrief, ReferralView, brief, build_view, suggestions_for};
 
@@ -250,6 +250,12 @@ pub fn open_in(
         )));
     }
     let person = person_for(c, actor, Action::Refer, &new.person_id)?;
+    refuse_fetal_sex_in(
+        Some(&new.reason),
+        new.details.as_ref(),
+        None,
+        crate::identity::service::person_target(&person.id),
+    )?;
     let to = centre_named(c, &new.to_facility)?;
     require_centre(&to, new.kind)?;
     let (pregnancy_id, mut details) = prefill(c, &person.id, new.kind)?;

@@ -15,7 +15,8 @@ use crate::referral::repo::{self, EventRow};
 use crate::storage::{AnyConnection, Db};
 
 use super::access::{
-    centre_named, command_error, grant_days, load, load_visible, referral_target, require_centre, side,
+    centre_named, command_error, grant_days, load, load_visible, referral_target, refuse_fetal_sex_in, require_centre,
+    side,
 };
 use super::views::{ReferralView, build_view};
 
@@ -255,8 +256,9 @@ pub fn act_in(
     now: NaiveDateTime,
 ) -> Result<ReferralRecord, ServiceError> {
     let seen_version = input.version;
-    let cmd = input.command(verb)?;
+    let cmd = input.clone().command(verb)?;
     let r = load_visible(c, actor, id)?;
+    refuse_fetal_sex_in(None, None, Some(&input), referral_target(&r))?;
     if !actor.may(Action::Refer) {
         return Err(ServiceError::forbidden(referral_target(&r)));
     }
@@ -293,6 +295,7 @@ pub fn update_details_in(
     now: NaiveDateTime,
 ) -> Result<ReferralRecord, ServiceError> {
     let mut r = load(c, id)?;
+    refuse_fetal_sex_in(None, Some(&details), None, referral_target(&r))?;
     if !actor.may(Action::Refer) || side(actor, &r.lifecycle) != Some(Party::Sender) {
         return Err(ServiceError::forbidden(referral_target(&r)));
     }

@@ -183,6 +183,11 @@ pub async fn case_action(
     guarded(db, actor, "update", move |c| {
         let actor = &actor2;
         let mut case = case_for(c, actor, Action::ManageCase, &case_id)?;
+        // The 两非 ban (RULES.md §9.1) on what a follow-up or hand-over note says.
+        crate::privacy::service::refuse_fetal_sex(
+            &[("note", "说明", input.note.as_deref().unwrap_or(""))],
+            case_target(&case),
+        )?;
         if input.version.is_some_and(|v| v != case.version) {
             return Err(ServiceError::Conflict("专案已被他人更新，请刷新页面后重试".into()));
         }

@@ -130,6 +130,15 @@ pub async fn grade(
     guarded(db, actor, "create", move |c| {
         let actor = &actor2;
         let p = pregnancy_for(c, actor, Action::Grade, &pregnancy_id)?;
+        // The 两非 ban (RULES.md §9.1) on the grading's free text: the note and removal reasons.
+        let reasons: Vec<(String, &str)> = input
+            .removed
+            .iter()
+            .map(|r| (format!("remove_reason_{}", r.code), r.reason.as_str()))
+            .collect();
+        let mut texts = vec![("note", "备注", input.note.as_str())];
+        texts.extend(reasons.iter().map(|(field, text)| (field.as_str(), "移除理由", *text)));
+        crate::privacy::service::refuse_fetal_sex(&texts, pregnancy_target(&p, "pregnancy", None))?;
         if p.status == PregnancyStatus::Ended {
             return Err(ServiceError::Conflict("该孕产期档案已结束".into()));
         }
