@@ -10,12 +10,12 @@ use chrono::Duration;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use super::model::{Actor, ActorKind, Role};
+use super::model::{self, Actor, ActorKind, Role};
 use super::password;
 use super::repo::{self, UserRow};
 use crate::audit::model::{AuditEvent, Outcome};
 use crate::audit::service::record_event;
-use crate::error::ServiceError;
+use crate::error::{FieldError, ServiceError};
 use crate::facility::model::Facility;
 use crate::facility::repo as facility_repo;
 use crate::ids::{new_id, now_utc};
@@ -70,7 +70,18 @@ fn user_actor(conn: &mut AnyConnection, user_id: &str) -> Result<Option<Actor>, 
     Ok(Some(actor_of(&user, facility)?))
 }
 
-/// Create a staff account (CLI `user add`, demo seeding).
+/// Whether a new account's password is judged by the password policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PasswordCheck {
+    /// Every real account (CLI `user add`, any form that sets a password).
+    Policy,
+    /// The demo seed only: its accounts share the public [`model::DEMO_PASSWORD`], which the
+    /// policy refuses for any real account.
+    DemoSeedBypass,
+}
+
+/// Create a staff account (CLI `user add`). The password must pass the password policy
+/// ([`model::password_problems`], OWASP ASVS 4.0.3 §2.1); every refusal says why.
 pub async fn add_user(
     db: &Db,
     username: &str,
@@ -78,6 +89,48 @@ pub async fn add_user(
     role: &str,
     facility_code: &str,
     password: String,
+) -> Result<String, ServiceError> {
+    create_user(
+        db,
+        username,
+        display_name,
+        role,
+        facility_code,
+        password,
+        PasswordCheck::Policy,
+    )
+    .await
+}
+
+/// Create a demo account with the published demo password, bypassing the password policy on
+/// purpose (`serve --demo`, `demo-data`). Never for real accounts: the demo password is public.
+pub(crate) async fn add_demo_user(
+    db: &Db,
+    username: &str,
+    display_name: &str,
+    role: &str,
+    facility_code: &str,
+) -> Result<String, ServiceError> {
+    create_user(
+        db,
+        username,
+        display_name,
+        role,
+        facility_code,
+        model::DEMO_PASSWORD.to_string(),
+        PasswordCheck::DemoSeedBypass,
+    )
+    .await
+}
+
+async fn create_user(
+    db: &Db,
+    username: &str,
+    display_name: &str,
+    role: &str,
+    facility_code: &str,
+    password: String,
+    check: PasswordCheck,
 ) -> Result<String, ServiceError> {
     let username = username.trim().to_string();
     if username.is_empty()
@@ -97,12 +150,16 @@ pub async fn add_user(
             "未知角色（clinician、referral_coordinator、registrar、hospital_system、admin、auditor）",
         )
     })?;
-    if password.chars().count() < password::MIN_PASSWORD_CHARS {
-        return Err(ServiceError::invalid(
-            "password",
-            "password",
-            format!("密码至少 {} 个字符", password::MIN_PASSWORD_CHARS),
-        ));
+    if check == PasswordCheck::Policy {
+        let problems = model::password_problems(&password, &username);
+        if !problems.is_empty() {
+            return Err(ServiceError::Invalid(
+                problems
+                    .into_iter()
+                    .map(|p| FieldError::new("password", p.code(), p.message_zh()))
+                    .collect(),
+            ));
+        }
     }
     let hash = blocking(move || password::hash(&password))
         .await?

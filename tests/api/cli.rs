@@ -533,3 +533,76 @@ struct IntegrityRow {
     #[diesel(sql_type = diesel::sql_types::Text)]
     integrity_check: String,
 }
+
+/// Finding B: passwords used to be judged by length only (`aaaaaaaaaa`, `1234567890`,
+/// `password12` were accepted). `user add` now refuses common passwords, repeated characters,
+/// simple sequences, passwords containing the username and the published demo password, and
+/// says why in Chinese (OWASP ASVS 4.0.3 §2.1); a strong password is still accepted.
+#[test]
+fn user_add_refuses_weak_passwords_and_says_why() {
+    let db = fresh_db();
+    let url = db.url.clone();
+    assert_eq!(run(&url, &["migrate"], None).0, 0);
+    let (code, out) = run(
+        &url,
+        &[
+            "facility",
+            "add",
+            "--code",
+            "TWN-X",
+            "--name",
+            "东关镇卫生院",
+            "--level",
+            "township",
+            "--kind",
+            "health_centre",
+            "--jurisdiction",
+            "340524",
+            "--township-code",
+            "340524101",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{out}");
+    let add = |username: &str, password: &str| {
+        run(
+            &url,
+            &[
+                "user",
+                "add",
+                "--username",
+                username,
+                "--role",
+                "clinician",
+                "--facility",
+                "TWN-X",
+                "--password-stdin",
+            ],
+            Some(&format!("{password}\n")),
+        )
+    };
+    for (password, why) in [
+        ("aaaaaaaaaa", "重复"),
+        ("1234567890", "常见密码"),
+        ("password12", "常见密码"),
+        ("aaaaaaaaaaaaaaaa", "重复"),
+        ("abcabcabcabcabc", "重复"),
+        ("123456789012345", "顺序"),
+        ("zyxwvutsrqponm", "顺序"),
+        ("qwertyuiop[]", "顺序"),
+        ("1qaz2wsx3edc", "常见密码"),
+        ("Iloveyou2026!", "常见密码"),
+        ("Dr.Wang-2026-spring", "用户名"),
+        ("mch-demo-2026", "演示密码"),
+        ("short-pw", "至少 12 个字符"),
+    ] {
+        let (code, out) = add("dr.wang", password);
+        assert_ne!(code, 0, "{password:?} was accepted");
+        assert!(
+            out.contains(why),
+            "{password:?}: the refusal does not say {why:?}: {out}"
+        );
+    }
+    let (code, out) = add("dr.wang", "晨雾-河堤-七月-银杏树下");
+    assert_eq!(code, 0, "a strong password is accepted: {out}");
+}
