@@ -2,6 +2,7 @@
 //! Handlers translate HTTP into service calls and service results into pages or JSON; they hold
 //! no rules of their own.
 
+mod admin;
 mod api;
 mod context;
 mod hl7;
@@ -27,6 +28,8 @@ pub use context::{Ctx, SESSION_COOKIE};
 pub struct AppState {
     pub db: Db,
     pub templates: Handlebars<'static>,
+    /// The login throttle's base delay (`MCH_LOGIN_BASE_DELAY_SECS`).
+    pub login_policy: crate::auth::model::LoginPolicy,
 }
 
 /// Refuse state-changing requests sent from another site (RELIABILITY.md 23): a foreign `Origin`
@@ -152,6 +155,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/referrals/{id}/{action}", web::post().to(referral::action))
         .route("/facilities", web::get().to(referral::directory))
         .route("/facilities/{id}", web::post().to(referral::update_facility))
+        .route("/admin/login-locks", web::get().to(admin::login_locks))
+        .route("/admin/login-locks/clear", web::post().to(admin::clear_login_locks))
         .service(
             web::scope("/api")
                 .route("/card-reads", web::post().to(api::card_read))
@@ -188,6 +193,7 @@ pub fn server(listener: TcpListener, db: Db, settings: &crate::config::Settings)
     let state = web::Data::new(AppState {
         db,
         templates: templates::registry()?,
+        login_policy: settings.login_policy().map_err(|e| anyhow::anyhow!(e))?,
     });
     let workers = settings.workers;
     let mut server = HttpServer::new(move || {

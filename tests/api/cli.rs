@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Client, fresh_db, id_number};
+use crate::helpers::{Client, PASSWORD, fresh_db, id_number, spawn_app_with, username};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mch-chain"))
@@ -605,4 +605,68 @@ fn user_add_refuses_weak_passwords_and_says_why() {
     }
     let (code, out) = add("dr.wang", "晨雾-河堤-七月-银杏树下");
     assert_eq!(code, 0, "a strong password is accepted: {out}");
+}
+
+/// `mch-chain user locks` shows a running login wait and `user unlock --username` clears it (and
+/// says what it cleared), audited as `login_unlock`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_unlock_clears_a_login_wait_from_the_command_line() {
+    let app = spawn_app_with(|s| s.login_base_delay_secs = 30).await;
+    let user = username("clinician", "TWN-A");
+    let mut c = app.client_from("127.0.0.6");
+    for _ in 0..6 {
+        assert_eq!(c.login(&user, "wrong-password").await.status(), 401);
+    }
+    assert_eq!(c.login(&user, PASSWORD).await.status(), 429);
+    let url = app.url().to_string();
+    let (code, out) = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || run(&url, &["user", "locks", "--json"], None)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{out}");
+    let locks: Vec<Value> = out
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let pair = locks
+        .iter()
+        .find(|l| l["kind"] == "pair")
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(
+        (pair["username"].as_str(), pair["address"].as_str()),
+        (Some(user.as_str()), Some("127.0.0.6"))
+    );
+    assert!(
+        pair["waiting_secs"].as_i64().is_some_and(|s| (1..=30).contains(&s)),
+        "{pair}"
+    );
+
+    let (code, out) = tokio::task::spawn_blocking({
+        let (url, user) = (url.clone(), user.clone());
+        move || run(&url, &["user", "unlock", "--username", &user], None)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{out}");
+    let answer: Value = serde_json::from_str(out.lines().find(|l| l.starts_with('{')).unwrap()).unwrap();
+    assert_eq!(answer["cleared"], 2, "the pair and the account: {answer}");
+    assert_eq!(c.login(&user, PASSWORD).await.status(), 303);
+    let (code, _) = tokio::task::spawn_blocking(move || run(&url, &["user", "unlock"], None))
+        .await
+        .unwrap();
+    assert_ne!(code, 0, "naming nothing to clear is refused");
+
+    let auditor = app.system_actor("PROV", mch_chain::auth::model::Role::Auditor).await;
+    let events = mch_chain::audit::service::recent(&app.db, &auditor, Some("system".into()))
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "login_unlock" && e.detail.contains(&format!("username {user}"))),
+        "{events:?}"
+    );
 }
