@@ -46,6 +46,11 @@ pub struct Settings {
     /// (doubling per failure; see README "Security").
     #[arg(long, env = "MCH_LOGIN_BASE_DELAY_SECS", default_value_t = crate::auth::model::DEFAULT_LOGIN_BASE_DELAY_SECS)]
     pub login_base_delay_secs: i64,
+    /// Addresses of reverse proxies (comma-separated IPs) whose `X-Forwarded-For` names the client:
+    /// without it, behind a proxy every client would look like the proxy (one shared login throttle,
+    /// one address in the audit log). Empty: the TCP peer is the client.
+    #[arg(long, env = "MCH_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
     /// Log format: text or json.
     #[arg(long, env = "MCH_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -66,6 +71,19 @@ impl Settings {
         crate::auth::model::LoginPolicy::with_base_delay_secs(self.login_base_delay_secs)
     }
 
+    /// The reverse proxies whose `X-Forwarded-For` is believed.
+    pub fn trusted_proxies(&self) -> Result<Vec<std::net::IpAddr>, String> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse()
+                    .map_err(|_| format!("MCH_TRUSTED_PROXIES: {p:?} is not an IP address"))
+            })
+            .collect()
+    }
+
     /// Settings for tests and benchmarks: a database URL and a random port.
     pub fn for_url(database_url: &str) -> Settings {
         Settings {
@@ -84,6 +102,7 @@ impl Settings {
             hl7_outbox_ack_timeout_ms: 10_000,
             hl7_outbox_max_attempts: 8,
             login_base_delay_secs: crate::auth::model::DEFAULT_LOGIN_BASE_DELAY_SECS,
+            trusted_proxies: String::new(),
         }
     }
 }

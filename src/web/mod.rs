@@ -30,6 +30,55 @@ pub struct AppState {
     pub templates: Handlebars<'static>,
     /// The login throttle's base delay (`MCH_LOGIN_BASE_DELAY_SECS`).
     pub login_policy: crate::auth::model::LoginPolicy,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`MCH_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl AppState {
+    /// The client's address: the TCP peer, or, when the peer is a trusted reverse proxy, the
+    /// address `X-Forwarded-For` gives (see [`forwarded_client`]). Login throttling and the audit
+    /// log key on it.
+    pub fn client_addr(&self, req: &actix_web::HttpRequest) -> Option<String> {
+        let peer = req.peer_addr()?.ip();
+        let forwarded: Vec<&str> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        Some(forwarded_client(peer, &forwarded, &self.trusted_proxies).to_string())
+    }
+}
+
+/// The client behind a chain of proxies: walking `X-Forwarded-For` (all its header lines, in
+/// order) from the right, the first address that is not a trusted proxy. Only a trusted peer's
+/// header is believed (anyone else may write anything there), and an entry that is not an
+/// address ends the walk at the last trusted hop, so a client cannot choose its address.
+pub fn forwarded_client(
+    peer: std::net::IpAddr,
+    x_forwarded_for: &[&str],
+    trusted: &[std::net::IpAddr],
+) -> std::net::IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = x_forwarded_for
+        .iter()
+        .flat_map(|h| h.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop.parse::<std::net::IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !trusted.contains(&ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client
 }
 
 /// Refuse state-changing requests sent from another site (RELIABILITY.md 23): a foreign `Origin`
@@ -194,6 +243,7 @@ pub fn server(listener: TcpListener, db: Db, settings: &crate::config::Settings)
         db,
         templates: templates::registry()?,
         login_policy: settings.login_policy().map_err(|e| anyhow::anyhow!(e))?,
+        trusted_proxies: settings.trusted_proxies().map_err(|e| anyhow::anyhow!(e))?,
     });
     let workers = settings.workers;
     let mut server = HttpServer::new(move || {
@@ -216,4 +266,39 @@ pub fn server(listener: TcpListener, db: Db, settings: &crate::config::Settings)
         server = server.workers(w.max(1));
     }
     Ok(server.run())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forwarded_client;
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn only_a_trusted_proxy_names_the_client() {
+        let proxy = ip("127.0.0.1");
+        let trusted = [proxy, ip("192.0.2.10")];
+        // Not a trusted peer: its header is ignored.
+        assert_eq!(
+            forwarded_client(ip("198.51.100.4"), &["203.0.113.9"], &trusted),
+            ip("198.51.100.4")
+        );
+        // The proxy names the client; what the client itself sent in front is ignored.
+        assert_eq!(forwarded_client(proxy, &["203.0.113.9"], &trusted), ip("203.0.113.9"));
+        assert_eq!(
+            forwarded_client(proxy, &["1.2.3.4, 203.0.113.9"], &trusted),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            forwarded_client(proxy, &["1.2.3.4", "203.0.113.9, 192.0.2.10"], &trusted),
+            ip("203.0.113.9")
+        );
+        // No header, or garbage at the end: the last trusted hop.
+        assert_eq!(forwarded_client(proxy, &[], &trusted), proxy);
+        assert_eq!(forwarded_client(proxy, &["203.0.113.9, unknown"], &trusted), proxy);
+        assert_eq!(forwarded_client(proxy, &["203.0.113.9", "192.0.2.10"], &[]), proxy);
+    }
 }

@@ -200,7 +200,7 @@ pub struct LoginForm {
 }
 
 pub async fn login(st: web::Data<AppState>, req: HttpRequest, form: web::Form<LoginForm>) -> PageResult {
-    let addr = req.peer_addr().map(|a| a.ip().to_string());
+    let addr = st.client_addr(&req);
     let form = form.into_inner();
     let (status, wait, message) =
         match auth_service::login(&st.db, st.login_policy, &form.username, &form.password, addr).await {

@@ -260,6 +260,54 @@ async fn an_administrator_sees_and_clears_a_login_wait_and_both_are_audited() {
     assert!(log.body.contains(&format!("username {user}")), "{}", log.body);
 }
 
+/// Behind a reverse proxy (`MCH_TRUSTED_PROXIES`) the throttle sees each client's own address, as
+/// the proxy forwards it, instead of one shared proxy address; a client that is not a trusted
+/// proxy cannot pick an address by sending `X-Forwarded-For` itself.
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_address_is_throttled_on_its_own() {
+    let app = spawn_app_with(|s| {
+        s.login_base_delay_secs = 30;
+        s.trusted_proxies = "127.0.0.1".into();
+    })
+    .await;
+    let user = username("clinician", "TWN-A");
+    let attempt = |from: &'static str, forwarded_for: &'static str, password: &'static str| {
+        let (c, base, user) = (app.client_from(from), app.base.clone(), user.clone());
+        async move {
+            c.http
+                .post(format!("{base}/login"))
+                .header("x-forwarded-for", forwarded_for)
+                .form(&[("username", user.as_str()), ("password", password)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // Through the proxy, a guesser at 203.0.113.66 starts to wait …
+    for _ in 0..6 {
+        assert_eq!(attempt("127.0.0.1", "203.0.113.66", "wrong-password").await, 401);
+    }
+    assert_eq!(attempt("127.0.0.1", "203.0.113.66", PASSWORD).await, 429);
+    // … and someone not behind the proxy claiming to be at 203.0.113.10 is counted as himself.
+    for _ in 0..6 {
+        assert_eq!(attempt("127.0.0.3", "203.0.113.10", "wrong-password").await, 401);
+    }
+    // The doctor at 203.0.113.10, through the same proxy, signs in.
+    assert_eq!(attempt("127.0.0.1", "203.0.113.10", PASSWORD).await, 303);
+    let locks = mch_chain::auth::service::login_locks(&app.db, mch_chain::auth::service::Operator::CommandLine)
+        .await
+        .unwrap();
+    let mut pairs: Vec<&str> = locks
+        .iter()
+        .filter(|l| l.kind == mch_chain::auth::model::ThrottleKind::Pair)
+        .map(|l| l.address.as_str())
+        .collect();
+    pairs.sort_unstable();
+    assert_eq!(pairs, ["127.0.0.3", "203.0.113.66"]);
+}
+
 #[tokio::test]
 async fn logout_ends_the_session_on_the_server() {
     let app = spawn_app().await;
