@@ -33,7 +33,15 @@ impl Application {
         crate::risk::model::configure(&settings.risk_rule_set).map_err(|e| anyhow::anyhow!(e))?;
         crate::referral::service::configure(settings.referral_clocks.as_deref(), settings.referral_grant_days)
             .map_err(|e| anyhow::anyhow!(e))?;
-        let server = web::server(listener, db.clone(), settings.workers)?;
+        let server = web::server(
+            listener,
+            db.clone(),
+            web::ServerOptions {
+                workers: settings.workers,
+                login_policy: settings.login_policy().map_err(|e| anyhow::anyhow!(e))?,
+                trusted_proxies: settings.trusted_proxies().map_err(|e| anyhow::anyhow!(e))?,
+            },
+        )?;
         let mllp = match settings.mllp_addr.as_str() {
             "off" | "" => None,
             addr => {

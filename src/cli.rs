@@ -103,6 +103,25 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// List failed-login runs of the last hour and the waits still running (login throttling).
+    Locks {
+        #[command(flatten)]
+        settings: Settings,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Clear the failed logins and waits of a username (its account and every address it was
+    /// tried from) and/or of a client address; audited as `login_unlock`.
+    Unlock {
+        #[command(flatten)]
+        settings: Settings,
+        #[arg(long)]
+        username: Option<String>,
+        /// Client address (as the audit log and `user locks` show it).
+        #[arg(long)]
+        address: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -343,6 +362,53 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             println!(
                 "{}",
                 json!({"id": id, "username": username, "role": role, "facility": facility})
+            );
+            Ok(0)
+        }
+        Command::User {
+            command: UserCommand::Locks {
+                settings,
+                json: as_json,
+            },
+        } => {
+            let db = open(&settings)?;
+            for l in auth::service::login_locks(&db, auth::service::Operator::CommandLine).await? {
+                if as_json {
+                    println!("{}", serde_json::to_string(&l)?);
+                } else {
+                    println!(
+                        "{}\t{}\t{}\t{} failures\t{}",
+                        l.kind.as_str(),
+                        if l.username.is_empty() { "-" } else { &l.username },
+                        if l.address.is_empty() { "-" } else { &l.address },
+                        l.failures,
+                        l.waiting_secs
+                            .map(|s| format!("waits {s} s"))
+                            .unwrap_or_else(|| "no wait".into())
+                    );
+                }
+            }
+            Ok(0)
+        }
+        Command::User {
+            command:
+                UserCommand::Unlock {
+                    settings,
+                    username,
+                    address,
+                },
+        } => {
+            let db = open(&settings)?;
+            let cleared = auth::service::clear_login_locks(
+                &db,
+                auth::service::Operator::CommandLine,
+                username.as_deref(),
+                address.as_deref(),
+            )
+            .await?;
+            println!(
+                "{}",
+                json!({"username": username, "address": address, "cleared": cleared.len(), "entries": cleared})
             );
             Ok(0)
         }

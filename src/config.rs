@@ -42,6 +42,15 @@ pub struct Settings {
     /// HL7 outbound: failed attempts after which a message is dead-lettered (replay from /hl7/outbox).
     #[arg(long, env = "MCH_HL7_OUTBOX_MAX_ATTEMPTS", default_value_t = 8)]
     pub hl7_outbox_max_attempts: i32,
+    /// Login throttling: the base delay, in seconds, of the waits that grow after failed logins
+    /// (doubling per failure; see README "Security").
+    #[arg(long, env = "MCH_LOGIN_BASE_DELAY_SECS", default_value_t = crate::auth::model::DEFAULT_LOGIN_BASE_DELAY_SECS)]
+    pub login_base_delay_secs: i64,
+    /// Addresses of reverse proxies (comma-separated IPs) whose `X-Forwarded-For` names the client:
+    /// without it, behind a proxy every client would look like the proxy (one shared login throttle,
+    /// one address in the audit log). Empty: the TCP peer is the client.
+    #[arg(long, env = "MCH_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
     /// Log format: text or json.
     #[arg(long, env = "MCH_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -55,6 +64,24 @@ impl Settings {
             max_attempts: self.hl7_outbox_max_attempts.max(1),
             ..crate::hl7::outbox::Policy::default()
         }
+    }
+
+    /// The login throttle these settings give.
+    pub fn login_policy(&self) -> Result<crate::auth::model::LoginPolicy, String> {
+        crate::auth::model::LoginPolicy::with_base_delay_secs(self.login_base_delay_secs)
+    }
+
+    /// The reverse proxies whose `X-Forwarded-For` is believed.
+    pub fn trusted_proxies(&self) -> Result<Vec<std::net::IpAddr>, String> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse()
+                    .map_err(|_| format!("MCH_TRUSTED_PROXIES: {p:?} is not an IP address"))
+            })
+            .collect()
     }
 
     /// Settings for tests and benchmarks: a database URL and a random port.
@@ -74,6 +101,8 @@ impl Settings {
             hl7_outbox_tick_ms: 1000,
             hl7_outbox_ack_timeout_ms: 10_000,
             hl7_outbox_max_attempts: 8,
+            login_base_delay_secs: crate::auth::model::DEFAULT_LOGIN_BASE_DELAY_SECS,
+            trusted_proxies: String::new(),
         }
     }
 }

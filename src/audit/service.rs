@@ -61,6 +61,41 @@ pub fn record_system(
     Ok(())
 }
 
+/// Record, in the caller's transaction, what someone not (yet) signed in did: a login attempt, a
+/// login wait that it started. The actor is named by the username they typed (at most 64
+/// characters of it), whether or not such a user exists.
+pub fn record_unauthenticated(
+    conn: &mut AnyConnection,
+    typed_username: &str,
+    client_addr: Option<&str>,
+    action: &str,
+    outcome: Outcome,
+    target: AuditTarget,
+    detail: &str,
+) -> Result<(), ServiceError> {
+    let e = AuditEvent {
+        seq: 0,
+        at: now_utc(),
+        actor_kind: "user".into(),
+        actor_id: None,
+        actor_name: typed_username.chars().take(64).collect(),
+        actor_role: "unknown".into(),
+        facility_id: None,
+        client_addr: client_addr.map(str::to_string),
+        action: action.to_string(),
+        outcome: outcome.as_str().to_string(),
+        entity_type: target.entity_type.to_string(),
+        entity_id: target.entity_id,
+        person_id: target.person_id,
+        purpose: "operations".into(),
+        detail: detail.to_string(),
+        prev_hash: String::new(),
+        hash: String::new(),
+    };
+    repo::append(conn, e)?;
+    Ok(())
+}
+
 /// Record a successful access in the caller's transaction (so data and audit commit together).
 pub fn record(
     conn: &mut AnyConnection,

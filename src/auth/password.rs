@@ -6,8 +6,6 @@ use std::sync::OnceLock;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
-pub const MIN_PASSWORD_CHARS: usize = 10;
-
 pub fn hash(password: &str) -> Result<String, String> {
     let salt = SaltString::generate(&mut rand::rngs::OsRng);
     Argon2::default()

@@ -3,8 +3,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::model::{ThrottleKind, ThrottleState};
 use crate::storage::AnyConnection;
-use crate::storage::schema::{access_grants, api_tokens, login_throttle, sessions, users};
+use crate::storage::schema::{access_grants, api_tokens, login_known_addresses, login_throttle, sessions, users};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -57,64 +58,296 @@ pub fn users_all(conn: &mut AnyConnection) -> QueryResult<Vec<UserRow>> {
         .load(conn)
 }
 
-pub fn throttle(conn: &mut AnyConnection, username: &str) -> QueryResult<Option<(i32, Option<NaiveDateTime>)>> {
-    login_throttle::table
-        .find(username)
-        .select((login_throttle::failures, login_throttle::locked_until))
-        .first(conn)
-        .optional()
+/// A throttle key: its kind, the lower-cased typed username ('' for an address) and the client
+/// address ('' for an account).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleKey {
+    pub kind: ThrottleKind,
+    pub username: String,
+    pub address: String,
 }
 
-/// Whether a throttle key is locked now.
-pub fn is_locked(conn: &mut AnyConnection, key: &str, now: NaiveDateTime) -> QueryResult<bool> {
-    Ok(throttle(conn, key)?
-        .and_then(|(_, until)| until)
-        .is_some_and(|until| until > now))
+/// A stored run, for the administrators' list.
+#[derive(Debug, Clone)]
+pub struct ThrottleRow {
+    pub key: ThrottleKey,
+    pub state: ThrottleState,
 }
 
-/// Count one attempt for a key; returns true when the key is locked (the attempt is refused).
-/// The count is incremented in place (`failures = failures + 1`, a row lock on PostgreSQL), so
-/// concurrent attempts — also from several instances — all count. Reaching `max` locks the key
-/// for `lockout` and restarts the count.
-pub fn count_attempt(
-    conn: &mut AnyConnection,
-    key: &str,
-    now: NaiveDateTime,
-    max: i32,
-    lockout: chrono::Duration,
-) -> QueryResult<bool> {
-    if is_locked(conn, key, now)? {
-        return Ok(true);
-    }
-    let n = diesel::update(login_throttle::table.find(key))
-        .set(login_throttle::failures.eq(login_throttle::failures + 1))
+type ThrottleTuple = (String, String, String, i32, NaiveDateTime, Option<NaiveDateTime>);
+
+fn throttle_row(t: ThrottleTuple) -> Option<ThrottleRow> {
+    let (kind, username, address, failures, last_failure_at, not_before) = t;
+    Some(ThrottleRow {
+        key: ThrottleKey {
+            kind: ThrottleKind::parse(&kind)?,
+            username,
+            address,
+        },
+        state: ThrottleState {
+            failures,
+            last_failure_at,
+            not_before,
+        },
+    })
+}
+
+fn by_key(key: &ThrottleKey) -> diesel::dsl::Find<login_throttle::table, (&'static str, &str, &str)> {
+    login_throttle::table.find((key.kind.as_str(), key.username.as_str(), key.address.as_str()))
+}
+
+/// Read a key's run, first taking its row lock (a no-op update): on PostgreSQL another instance
+/// counting the same key waits until this transaction commits, so concurrent attempts all count
+/// and none slips past a wait. (SQLite has one writer for the whole database.)
+pub fn lock_throttle(conn: &mut AnyConnection, key: &ThrottleKey) -> QueryResult<Option<ThrottleState>> {
+    diesel::update(by_key(key))
+        .set(login_throttle::failures.eq(login_throttle::failures))
         .execute(conn)?;
-    if n == 0 {
+    by_key(key)
+        .select((
+            login_throttle::failures,
+            login_throttle::last_failure_at,
+            login_throttle::not_before,
+        ))
+        .first::<(i32, NaiveDateTime, Option<NaiveDateTime>)>(conn)
+        .optional()
+        .map(|r| {
+            r.map(|(failures, last_failure_at, not_before)| ThrottleState {
+                failures,
+                last_failure_at,
+                not_before,
+            })
+        })
+}
+
+/// Store a key's run (insert or replace). Two instances inserting the same new key at once: the
+/// second insert fails on the primary key inside its own savepoint and is written as an update.
+pub fn put_throttle(conn: &mut AnyConnection, key: &ThrottleKey, state: &ThrottleState) -> QueryResult<()> {
+    let update = |c: &mut AnyConnection| {
+        diesel::update(by_key(key))
+            .set((
+                login_throttle::failures.eq(state.failures),
+                login_throttle::last_failure_at.eq(state.last_failure_at),
+                login_throttle::not_before.eq(state.not_before),
+            ))
+            .execute(c)
+    };
+    if update(conn)? > 0 {
+        return Ok(());
+    }
+    let inserted = crate::storage::savepoint(conn, |c| {
         diesel::insert_into(login_throttle::table)
             .values((
-                login_throttle::username.eq(key),
-                login_throttle::failures.eq(1),
-                login_throttle::locked_until.eq(None::<NaiveDateTime>),
+                login_throttle::kind.eq(key.kind.as_str()),
+                login_throttle::username.eq(&key.username),
+                login_throttle::address.eq(&key.address),
+                login_throttle::failures.eq(state.failures),
+                login_throttle::last_failure_at.eq(state.last_failure_at),
+                login_throttle::not_before.eq(state.not_before),
             ))
-            .execute(conn)?;
+            .execute(c)
+    });
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+            update(conn).map(|_| ())
+        }
+        Err(e) => Err(e),
     }
-    if let Some((failures, _)) = throttle(conn, key)?
-        && failures >= max
-    {
-        diesel::update(login_throttle::table.find(key))
-            .set((
-                login_throttle::failures.eq(0),
-                login_throttle::locked_until.eq(Some(now + lockout)),
-            ))
-            .execute(conn)?;
-    }
-    Ok(false)
 }
 
-pub fn clear_throttle(conn: &mut AnyConnection, username: &str) -> QueryResult<()> {
-    diesel::delete(login_throttle::table.find(username))
-        .execute(conn)
-        .map(|_| ())
+pub fn delete_throttle(conn: &mut AnyConnection, key: &ThrottleKey) -> QueryResult<()> {
+    diesel::delete(by_key(key)).execute(conn).map(|_| ())
+}
+
+/// Take back a failure counted ahead of a check that succeeded: the run goes back to `previous`
+/// (its state before the attempt) when nothing else counted on it since (`counted` is still
+/// there); otherwise only the one failure is taken back and any wait left to run out.
+pub fn take_back_failure(
+    conn: &mut AnyConnection,
+    key: &ThrottleKey,
+    counted: &ThrottleState,
+    previous: Option<&ThrottleState>,
+) -> QueryResult<()> {
+    let unchanged = by_key(key)
+        .filter(login_throttle::failures.eq(counted.failures))
+        .filter(login_throttle::last_failure_at.eq(counted.last_failure_at));
+    let restored = match previous {
+        Some(p) => diesel::update(unchanged)
+            .set((
+                login_throttle::failures.eq(p.failures),
+                login_throttle::last_failure_at.eq(p.last_failure_at),
+                login_throttle::not_before.eq(p.not_before),
+            ))
+            .execute(conn)?,
+        None => diesel::delete(unchanged).execute(conn)?,
+    };
+    if restored == 0 {
+        diesel::update(by_key(key).filter(login_throttle::failures.gt(0)))
+            .set(login_throttle::failures.eq(login_throttle::failures - 1))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Runs with a failure since `since` or a wait after `now`, waiting ones first.
+pub fn throttle_rows(
+    conn: &mut AnyConnection,
+    since: NaiveDateTime,
+    now: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<ThrottleRow>> {
+    let rows: Vec<ThrottleTuple> = login_throttle::table
+        .filter(
+            login_throttle::last_failure_at
+                .ge(since)
+                .or(login_throttle::not_before.gt(now)),
+        )
+        .order((
+            login_throttle::not_before.desc(),
+            login_throttle::failures.desc(),
+            login_throttle::username,
+            login_throttle::address,
+        ))
+        .limit(limit)
+        .select((
+            login_throttle::kind,
+            login_throttle::username,
+            login_throttle::address,
+            login_throttle::failures,
+            login_throttle::last_failure_at,
+            login_throttle::not_before,
+        ))
+        .load(conn)?;
+    Ok(rows.into_iter().filter_map(throttle_row).collect())
+}
+
+/// Remove the runs of a username (its account and every pair with it) and/or of an address (the
+/// address and every pair from it); the removed rows are returned.
+pub fn clear_throttles(
+    conn: &mut AnyConnection,
+    username: Option<&str>,
+    address: Option<&str>,
+) -> QueryResult<Vec<ThrottleRow>> {
+    let mut q = login_throttle::table.into_boxed();
+    match (username, address) {
+        (Some(u), Some(a)) => {
+            q = q.filter(
+                login_throttle::kind
+                    .ne(ThrottleKind::Address.as_str())
+                    .and(login_throttle::username.eq(u))
+                    .or(login_throttle::kind
+                        .ne(ThrottleKind::Account.as_str())
+                        .and(login_throttle::address.eq(a))),
+            )
+        }
+        (Some(u), None) => {
+            q = q.filter(
+                login_throttle::kind
+                    .ne(ThrottleKind::Address.as_str())
+                    .and(login_throttle::username.eq(u)),
+            )
+        }
+        (None, Some(a)) => {
+            q = q.filter(
+                login_throttle::kind
+                    .ne(ThrottleKind::Account.as_str())
+                    .and(login_throttle::address.eq(a)),
+            )
+        }
+        (None, None) => return Ok(Vec::new()),
+    }
+    let rows: Vec<ThrottleTuple> = q
+        .select((
+            login_throttle::kind,
+            login_throttle::username,
+            login_throttle::address,
+            login_throttle::failures,
+            login_throttle::last_failure_at,
+            login_throttle::not_before,
+        ))
+        .load(conn)?;
+    let rows: Vec<ThrottleRow> = rows.into_iter().filter_map(throttle_row).collect();
+    for r in &rows {
+        delete_throttle(conn, &r.key)?;
+    }
+    Ok(rows)
+}
+
+/// Forget runs that ended (no failure since `ended_before`, no wait after `now`).
+pub fn purge_throttles(
+    conn: &mut AnyConnection,
+    ended_before: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::delete(
+        login_throttle::table
+            .filter(login_throttle::last_failure_at.lt(ended_before))
+            .filter(
+                login_throttle::not_before
+                    .is_null()
+                    .or(login_throttle::not_before.le(now)),
+            ),
+    )
+    .execute(conn)
+}
+
+/// Whether the user signed in from this address since `since`.
+pub fn is_known_address(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    address: &str,
+    since: NaiveDateTime,
+) -> QueryResult<bool> {
+    Ok(login_known_addresses::table
+        .filter(login_known_addresses::user_id.eq(user_id))
+        .filter(login_known_addresses::address.eq(address))
+        .filter(login_known_addresses::last_success_at.ge(since))
+        .select(login_known_addresses::address)
+        .first::<String>(conn)
+        .optional()?
+        .is_some())
+}
+
+/// Remember a successful login from an address; forget the user's addresses unused since `forget_before`.
+pub fn remember_address(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    address: &str,
+    now: NaiveDateTime,
+    forget_before: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::delete(
+        login_known_addresses::table
+            .filter(login_known_addresses::user_id.eq(user_id))
+            .filter(login_known_addresses::last_success_at.lt(forget_before)),
+    )
+    .execute(conn)?;
+    let updated = diesel::update(
+        login_known_addresses::table
+            .filter(login_known_addresses::user_id.eq(user_id))
+            .filter(login_known_addresses::address.eq(address)),
+    )
+    .set(login_known_addresses::last_success_at.eq(now))
+    .execute(conn)?;
+    if updated > 0 {
+        return Ok(());
+    }
+    let inserted = crate::storage::savepoint(conn, |c| {
+        diesel::insert_into(login_known_addresses::table)
+            .values((
+                login_known_addresses::user_id.eq(user_id),
+                login_known_addresses::address.eq(address),
+                login_known_addresses::last_success_at.eq(now),
+            ))
+            .execute(c)
+    });
+    match inserted {
+        Ok(_) | Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 pub struct SessionRow {

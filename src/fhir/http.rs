@@ -108,7 +108,7 @@ async fn actor(st: &AppState, req: &HttpRequest) -> Result<Actor, FhirError> {
         .map(str::trim)
         .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
         .ok_or_else(unauth)?;
-    let addr = req.peer_addr().map(|a| a.ip().to_string());
+    let addr = st.client_addr(req);
     let actor = crate::auth::service::token_actor(&st.db, token, addr)
         .await?
         .ok_or_else(unauth)?;

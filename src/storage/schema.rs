@@ -33,10 +33,21 @@ diesel::table! {
 }
 
 diesel::table! {
-    login_throttle (username) {
+    login_throttle (kind, username, address) {
+        kind -> Text,
         username -> Text,
+        address -> Text,
         failures -> Integer,
-        locked_until -> Nullable<Timestamp>,
+        last_failure_at -> Timestamp,
+        not_before -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    login_known_addresses (user_id, address) {
+        user_id -> Text,
+        address -> Text,
+        last_success_at -> Timestamp,
     }
 }
 
@@ -287,6 +298,7 @@ diesel::table! {
 
 diesel::joinable!(users -> facilities (facility_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(login_known_addresses -> users (user_id));
 diesel::joinable!(api_tokens -> facilities (facility_id));
 diesel::joinable!(person_identifiers -> persons (person_id));
 diesel::joinable!(pregnancies -> persons (person_id));
@@ -297,6 +309,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     facilities,
     users,
     login_throttle,
+    login_known_addresses,
     sessions,
     api_tokens,
     audit_events,

@@ -47,16 +47,12 @@ impl Ctx {
     }
 }
 
-fn client_addr(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
-}
-
 /// Resolve the caller, or None when not authenticated.
 pub async fn resolve(req: &HttpRequest) -> Result<Option<Ctx>, ServiceError> {
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
         return Ok(None);
     };
-    let addr = client_addr(req);
+    let addr = state.client_addr(req);
     if let Some(auth) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let Some(token) = auth.strip_prefix("Bearer ").map(str::trim) else {
             return Ok(None);

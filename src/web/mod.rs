@@ -2,6 +2,7 @@
 //! Handlers translate HTTP into service calls and service results into pages or JSON; they hold
 //! no rules of their own.
 
+mod admin;
 mod api;
 mod context;
 mod hl7;
@@ -27,6 +28,57 @@ pub use context::{Ctx, SESSION_COOKIE};
 pub struct AppState {
     pub db: Db,
     pub templates: Handlebars<'static>,
+    /// The login throttle's base delay (`MCH_LOGIN_BASE_DELAY_SECS`).
+    pub login_policy: crate::auth::model::LoginPolicy,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`MCH_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl AppState {
+    /// The client's address: the TCP peer, or, when the peer is a trusted reverse proxy, the
+    /// address `X-Forwarded-For` gives (see [`forwarded_client`]). Login throttling and the audit
+    /// log key on it.
+    pub fn client_addr(&self, req: &actix_web::HttpRequest) -> Option<String> {
+        let peer = req.peer_addr()?.ip();
+        let forwarded: Vec<&str> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        Some(forwarded_client(peer, &forwarded, &self.trusted_proxies).to_string())
+    }
+}
+
+/// The client behind a chain of proxies: walking `X-Forwarded-For` (all its header lines, in
+/// order) from the right, the first address that is not a trusted proxy. Only a trusted peer's
+/// header is believed (anyone else may write anything there), and an entry that is not an
+/// address ends the walk at the last trusted hop, so a client cannot choose its address.
+pub fn forwarded_client(
+    peer: std::net::IpAddr,
+    x_forwarded_for: &[&str],
+    trusted: &[std::net::IpAddr],
+) -> std::net::IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = x_forwarded_for
+        .iter()
+        .flat_map(|h| h.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop.parse::<std::net::IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !trusted.contains(&ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client
 }
 
 /// Refuse state-changing requests sent from another site (RELIABILITY.md 23): a foreign `Origin`
@@ -180,6 +232,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/referrals/{id}/{action}", web::post().to(referral::action))
         .route("/facilities", web::get().to(referral::directory))
         .route("/facilities/{id}", web::post().to(referral::update_facility))
+        .route("/admin/login-locks", web::get().to(admin::login_locks))
+        .route("/admin/login-locks/clear", web::post().to(admin::clear_login_locks))
         .service(
             web::scope("/api")
                 .route("/card-reads", web::post().to(api::card_read))
@@ -211,11 +265,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(pages::not_found));
 }
 
-/// Build the HTTP server on a bound listener, with `workers` threads (None: one per core).
-pub fn server(listener: TcpListener, db: Db, workers: Option<usize>) -> anyhow::Result<Server> {
+/// What the HTTP server is started with (read from the settings by the composition root).
+pub struct ServerOptions {
+    /// Worker threads (None: one per core).
+    pub workers: Option<usize>,
+    pub login_policy: crate::auth::model::LoginPolicy,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+/// Build the HTTP server on a bound listener.
+pub fn server(listener: TcpListener, db: Db, options: ServerOptions) -> anyhow::Result<Server> {
+    let workers = options.workers;
     let state = web::Data::new(AppState {
         db,
         templates: templates::registry()?,
+        login_policy: options.login_policy,
+        trusted_proxies: options.trusted_proxies,
     });
     let mut server = HttpServer::new(move || {
         App::new()
@@ -237,4 +303,39 @@ pub fn server(listener: TcpListener, db: Db, workers: Option<usize>) -> anyhow::
         server = server.workers(w.max(1));
     }
     Ok(server.run())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forwarded_client;
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn only_a_trusted_proxy_names_the_client() {
+        let proxy = ip("127.0.0.1");
+        let trusted = [proxy, ip("192.0.2.10")];
+        // Not a trusted peer: its header is ignored.
+        assert_eq!(
+            forwarded_client(ip("198.51.100.4"), &["203.0.113.9"], &trusted),
+            ip("198.51.100.4")
+        );
+        // The proxy names the client; what the client itself sent in front is ignored.
+        assert_eq!(forwarded_client(proxy, &["203.0.113.9"], &trusted), ip("203.0.113.9"));
+        assert_eq!(
+            forwarded_client(proxy, &["1.2.3.4, 203.0.113.9"], &trusted),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            forwarded_client(proxy, &["1.2.3.4", "203.0.113.9, 192.0.2.10"], &trusted),
+            ip("203.0.113.9")
+        );
+        // No header, or garbage at the end: the last trusted hop.
+        assert_eq!(forwarded_client(proxy, &[], &trusted), proxy);
+        assert_eq!(forwarded_client(proxy, &["203.0.113.9, unknown"], &trusted), proxy);
+        assert_eq!(forwarded_client(proxy, &["203.0.113.9", "192.0.2.10"], &[]), proxy);
+    }
 }

@@ -11,7 +11,7 @@ use super::context::{Ctx, PageCtx, PageError, SESSION_COOKIE};
 use super::templates::Static;
 use crate::audit::service as audit_service;
 use crate::auth::model::Action;
-use crate::auth::service as auth_service;
+use crate::auth::service::{self as auth_service, LoginError};
 use crate::chart::service as chart;
 use crate::error::{FieldError, ServiceError};
 use crate::identity::model::PersonInput;
@@ -201,40 +201,50 @@ pub struct LoginForm {
 }
 
 pub async fn login(st: web::Data<AppState>, req: HttpRequest, form: web::Form<LoginForm>) -> PageResult {
-    let addr = req.peer_addr().map(|a| a.ip().to_string());
+    let addr = st.client_addr(&req);
     let form = form.into_inner();
-    match auth_service::login(&st.db, &form.username, &form.password, addr).await {
-        Ok(login) => {
-            let cookie = Cookie::build(SESSION_COOKIE, login.token)
-                .path("/")
-                .http_only(true)
-                .secure(true)
-                .same_site(SameSite::Strict)
-                .finish();
-            let to = form.next.as_deref().and_then(super::context::safe_next).unwrap_or("/");
-            Ok(HttpResponse::SeeOther()
-                .cookie(cookie)
-                .insert_header((header::LOCATION, to))
-                .finish())
-        }
-        Err(e @ (ServiceError::Invalid(_) | ServiceError::TooManyAttempts(_))) => {
-            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
-            let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
-                StatusCode::UNAUTHORIZED
-            } else {
-                status
-            };
-            st.page(
-                status,
-                "pages/login",
-                None,
-                "登录",
-                json!({"username": form.username, "error": e.to_string(), "expired": false,
-                       "next": form.next.as_deref().and_then(super::context::safe_next).unwrap_or("")}),
-            )
-        }
-        Err(e) => Err(st.error(None, e)),
+    let (status, wait, message) =
+        match auth_service::login(&st.db, st.login_policy, &form.username, &form.password, addr).await {
+            Ok(login) => {
+                let cookie = Cookie::build(SESSION_COOKIE, login.token)
+                    .path("/")
+                    .http_only(true)
+                    .secure(true)
+                    .same_site(SameSite::Strict)
+                    .finish();
+                let to = form.next.as_deref().and_then(super::context::safe_next).unwrap_or("/");
+                return Ok(HttpResponse::SeeOther()
+                    .cookie(cookie)
+                    .insert_header((header::LOCATION, to))
+                    .finish());
+            }
+            Err(e @ LoginError::Refused { retry_after_secs }) => (
+                StatusCode::UNAUTHORIZED,
+                retry_after_secs,
+                match retry_after_secs {
+                    Some(w) => format!("{e}；请 {w} 秒后再试"),
+                    None => e.to_string(),
+                },
+            ),
+            Err(e @ LoginError::Throttled { retry_after_secs }) => {
+                (StatusCode::TOO_MANY_REQUESTS, Some(retry_after_secs), e.to_string())
+            }
+            Err(LoginError::Failed(e)) => return Err(st.error(None, e)),
+        };
+    let mut resp = st.page(
+        status,
+        "pages/login",
+        None,
+        "登录",
+        json!({"username": form.username, "error": message, "expired": false,
+               "next": form.next.as_deref().and_then(super::context::safe_next).unwrap_or("")}),
+    )?;
+    // The wait before the next attempt from here is checked (RFC 9110 §10.2.3).
+    if let Some(w) = wait {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(w));
     }
+    Ok(resp)
 }
 
 #[derive(Deserialize)]

@@ -312,7 +312,7 @@ pub async fn board_stream(st: web::Data<AppState>, req: HttpRequest) -> HttpResp
     if !(actor.may(Action::Refer) || actor.may(Action::ReadRecord)) {
         return HttpResponse::Forbidden().finish();
     }
-    let addr = req.peer_addr().map(|a| a.ip().to_string());
+    let addr = st.client_addr(&req);
     struct S {
         st: web::Data<AppState>,
         token: String,

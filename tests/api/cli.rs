@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Client, fresh_db, id_number};
+use crate::helpers::{Client, PASSWORD, fresh_db, id_number, spawn_app_with, username};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mch-chain"))
@@ -532,4 +532,141 @@ async fn a_copy_of_the_database_frozen_mid_stream_holds_every_acknowledged_messa
 struct IntegrityRow {
     #[diesel(sql_type = diesel::sql_types::Text)]
     integrity_check: String,
+}
+
+/// Finding B: passwords used to be judged by length only (`aaaaaaaaaa`, `1234567890`,
+/// `password12` were accepted). `user add` now refuses common passwords, repeated characters,
+/// simple sequences, passwords containing the username and the published demo password, and
+/// says why in Chinese (OWASP ASVS 4.0.3 §2.1); a strong password is still accepted.
+#[test]
+fn user_add_refuses_weak_passwords_and_says_why() {
+    let db = fresh_db();
+    let url = db.url.clone();
+    assert_eq!(run(&url, &["migrate"], None).0, 0);
+    let (code, out) = run(
+        &url,
+        &[
+            "facility",
+            "add",
+            "--code",
+            "TWN-X",
+            "--name",
+            "东关镇卫生院",
+            "--level",
+            "township",
+            "--kind",
+            "health_centre",
+            "--jurisdiction",
+            "340524",
+            "--township-code",
+            "340524101",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{out}");
+    let add = |username: &str, password: &str| {
+        run(
+            &url,
+            &[
+                "user",
+                "add",
+                "--username",
+                username,
+                "--role",
+                "clinician",
+                "--facility",
+                "TWN-X",
+                "--password-stdin",
+            ],
+            Some(&format!("{password}\n")),
+        )
+    };
+    for (password, why) in [
+        ("aaaaaaaaaa", "重复"),
+        ("1234567890", "常见密码"),
+        ("password12", "常见密码"),
+        ("aaaaaaaaaaaaaaaa", "重复"),
+        ("abcabcabcabcabc", "重复"),
+        ("123456789012345", "顺序"),
+        ("zyxwvutsrqponm", "顺序"),
+        ("qwertyuiop[]", "顺序"),
+        ("1qaz2wsx3edc", "常见密码"),
+        ("Iloveyou2026!", "常见密码"),
+        ("Dr.Wang-2026-spring", "用户名"),
+        ("mch-demo-2026", "演示密码"),
+        ("short-pw", "至少 12 个字符"),
+    ] {
+        let (code, out) = add("dr.wang", password);
+        assert_ne!(code, 0, "{password:?} was accepted");
+        assert!(
+            out.contains(why),
+            "{password:?}: the refusal does not say {why:?}: {out}"
+        );
+    }
+    let (code, out) = add("dr.wang", "晨雾-河堤-七月-银杏树下");
+    assert_eq!(code, 0, "a strong password is accepted: {out}");
+}
+
+/// `mch-chain user locks` shows a running login wait and `user unlock --username` clears it (and
+/// says what it cleared), audited as `login_unlock`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_unlock_clears_a_login_wait_from_the_command_line() {
+    let app = spawn_app_with(|s| s.login_base_delay_secs = 30).await;
+    let user = username("clinician", "TWN-A");
+    let mut c = app.client_from("127.0.0.6");
+    for _ in 0..6 {
+        assert_eq!(c.login(&user, "wrong-password").await.status(), 401);
+    }
+    assert_eq!(c.login(&user, PASSWORD).await.status(), 429);
+    let url = app.url().to_string();
+    let (code, out) = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || run(&url, &["user", "locks", "--json"], None)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{out}");
+    let locks: Vec<Value> = out
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let pair = locks
+        .iter()
+        .find(|l| l["kind"] == "pair")
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(
+        (pair["username"].as_str(), pair["address"].as_str()),
+        (Some(user.as_str()), Some("127.0.0.6"))
+    );
+    assert!(
+        pair["waiting_secs"].as_i64().is_some_and(|s| (1..=30).contains(&s)),
+        "{pair}"
+    );
+
+    let (code, out) = tokio::task::spawn_blocking({
+        let (url, user) = (url.clone(), user.clone());
+        move || run(&url, &["user", "unlock", "--username", &user], None)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{out}");
+    let answer: Value = serde_json::from_str(out.lines().find(|l| l.starts_with('{')).unwrap()).unwrap();
+    assert_eq!(answer["cleared"], 2, "the pair and the account: {answer}");
+    assert_eq!(c.login(&user, PASSWORD).await.status(), 303);
+    let (code, _) = tokio::task::spawn_blocking(move || run(&url, &["user", "unlock"], None))
+        .await
+        .unwrap();
+    assert_ne!(code, 0, "naming nothing to clear is refused");
+
+    let auditor = app.system_actor("PROV", mch_chain::auth::model::Role::Auditor).await;
+    let events = mch_chain::audit::service::recent(&app.db, &auditor, Some("system".into()))
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "login_unlock" && e.detail.contains(&format!("username {user}"))),
+        "{events:?}"
+    );
 }

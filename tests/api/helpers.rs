@@ -257,6 +257,21 @@ impl TestApp {
         }
     }
 
+    /// A client whose connections come from another loopback address (127.0.0.2, …): another
+    /// machine, as far as the server can tell (Linux routes all of 127.0.0.0/8 to loopback).
+    pub fn client_from(&self, addr: &str) -> Client {
+        Client {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .local_address(addr.parse::<std::net::IpAddr>().expect("an IP address"))
+                .build()
+                .expect("client"),
+            base: self.base.clone(),
+            cookie: None,
+            csrf: None,
+        }
+    }
+
     /// A logged-in client for `<role>.<facility>`.
     pub async fn login(&self, role: &str, facility: &str) -> Client {
         let mut c = self.client();
@@ -417,6 +432,14 @@ async fn to_page(r: reqwest::Response) -> Page {
         location,
         body: r.text().await.unwrap_or_default(),
     }
+}
+
+/// The `Retry-After` seconds of an answer, when it has one.
+pub fn retry_after(r: &reqwest::Response) -> Option<u64> {
+    r.headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
 }
 
 pub fn extract_csrf(html: &str) -> Option<String> {
