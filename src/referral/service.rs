@@ -50,6 +50,14 @@ pub fn referral_target(r: &ReferralRecord) -> AuditTarget {
     }
 }
 
+/// What a request for this referral refused before reaching the service (the JSON route table's
+/// gate) is audited against: the same target as this service's own refusals, naming her. No
+/// access check — nothing of the record leaves but the ids the audit row keeps.
+pub async fn refusal_target(db: &Db, referral_id: String) -> Result<Option<AuditTarget>, ServiceError> {
+    db.read(move |c| Ok(repo::by_id(c, &referral_id)?.as_ref().map(referral_target)))
+        .await
+}
+
 fn command_error(e: CommandError) -> ServiceError {
     match e {
         CommandError::Refused(r) => ServiceError::Conflict(r.0),

@@ -1,7 +1,8 @@
 //! The JSON API's one access table (RELIABILITY.md 22, README "Roles"): every `/api` route with
 //! its method and the roles it serves. [`super::configure`] builds the `/api` router from this
 //! table and puts each route behind [`gate`]: without credentials the answer is 401, and a role
-//! the entry does not list gets 403, audited, before any handler runs. So a JSON route cannot
+//! the entry does not list gets 403 before any handler runs, audited against the woman whose
+//! record the `{id}` names (the target the service's own refusal would name). So a JSON route cannot
 //! exist without an entry, and a handler never sees a caller its entry does not name
 //! ([`super::context::ApiCtx`] only hands over the caller the gate let through).
 //!
@@ -23,6 +24,7 @@ use super::{AppState, api, referral, risk};
 use crate::audit::service as audit;
 use crate::auth::model::Role::{self, *};
 use crate::error::{AuditTarget, ServiceError};
+use crate::storage::Db;
 
 /// The HTTP methods the JSON API uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,17 +74,44 @@ impl ApiRoute {
         format!("{} {}", self.method.as_str(), self.path)
     }
 
-    /// What a refusal is audited against: the record `{id}` names (a person's own routes also
-    /// name her, so "who tried to open her record" finds it).
-    fn target(&self, id: Option<&str>) -> AuditTarget {
+    /// What a refusal is audited against: the target the service's own refusal would name for
+    /// the record `{id}` names — her, so "who tried to open her record" (RELIABILITY.md 27, 28)
+    /// finds the attempt; without an `{id}`, or for a record that does not exist, the route's
+    /// record kind and the id as asked.
+    async fn refusal_target(&self, db: &Db, id: Option<&str>) -> AuditTarget {
         let id = id.filter(|i| crate::ids::is_id(i)).map(str::to_string);
-        AuditTarget {
+        let asked = AuditTarget {
             entity_type: self.record,
-            person_id: id.clone().filter(|_| self.path.contains("/persons/{id}")),
-            entity_id: id,
-        }
+            entity_id: id.clone(),
+            person_id: None,
+        };
+        let Some(id) = id else { return asked };
+        let found = match self.record {
+            "person" => Ok(Some(crate::identity::service::person_target(&id))),
+            "audit_log" => Ok(Some(AuditTarget {
+                entity_type: "audit_log",
+                entity_id: None,
+                person_id: Some(id),
+            })),
+            "pregnancy" => crate::pregnancy::service::refusal_target(db, id).await,
+            "risk_case" => crate::risk::service::refusal_target(db, id, false).await,
+            "risk_report" => crate::risk::service::refusal_target(db, id, true).await,
+            "referral" => crate::referral::service::refusal_target(db, id).await,
+            _ => Ok(None),
+        };
+        found.ok().flatten().unwrap_or(asked)
     }
 }
+
+/// The record kinds an `{id}` may name: the gate knows whose record each is.
+pub const RECORD_KINDS: [&str; 6] = [
+    "person",
+    "audit_log",
+    "pregnancy",
+    "risk_case",
+    "risk_report",
+    "referral",
+];
 
 /// The route a method and path pattern name, if any.
 pub fn find(method: Method, path: &str) -> Option<&'static ApiRoute> {
@@ -184,8 +213,8 @@ pub(super) async fn gate(
     };
     context::record_actor(&ctx);
     if !route.allows(ctx.actor.role) {
-        let target = route.target(req.match_info().get("id"));
         if let Some(st) = req.app_data::<web::Data<AppState>>() {
+            let target = route.refusal_target(&st.db, req.match_info().get("id")).await;
             let detail = format!(
                 "access refused: route not open to role {}: {}",
                 ctx.actor.role.as_str(),
@@ -241,6 +270,14 @@ mod tests {
         for (i, r) in API.iter().enumerate() {
             assert!(r.path.starts_with("/api/"), "{}", r.label());
             assert!(!r.roles.is_empty(), "{}", r.label());
+            if r.path.contains("{id}") {
+                assert!(
+                    RECORD_KINDS.contains(&r.record),
+                    "{}: whose is {}?",
+                    r.label(),
+                    r.record
+                );
+            }
             assert!(
                 matches!(r.action, "read" | "search" | "create" | "update" | "execute"),
                 "{}",
