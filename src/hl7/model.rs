@@ -96,6 +96,8 @@ impl AckMode {
 /// HL7 error codes used in ERR-3 (table 0357).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
+    /// 100 segment sequence error (a required segment missing: no readable MSH).
+    SegmentSequence,
     /// 101 required field missing.
     RequiredField,
     /// 102 data type error (a value that is not what its type says, or impossible).
@@ -115,6 +117,7 @@ pub enum ErrorCode {
 impl ErrorCode {
     fn as_cwe(self) -> &'static str {
         match self {
+            ErrorCode::SegmentSequence => "100^Segment sequence error^HL70357",
             ErrorCode::RequiredField => "101^Required field missing^HL70357",
             ErrorCode::DataType => "102^Data type error^HL70357",
             ErrorCode::TableValue => "103^Table value not found^HL70357",
@@ -167,8 +170,8 @@ impl Issue {
     }
 }
 
-/// What a header says about a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a header says about a message (all empty when no MSH could be read).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Header {
     pub sending_app: String,
     pub sending_facility: String,

@@ -60,18 +60,21 @@ async fn connection(mut stream: TcpStream, db: Db, limits: Limits) -> std::io::R
         for event in decoder.feed(buf.get(..n).unwrap_or_default()) {
             match event {
                 Event::Frame(payload) => match service::receive(&db, payload, limits.max_backlog).await {
-                    Ok(Some(answers)) => {
+                    // Every frame gets its answer (an AR when no MSH can be read) and the
+                    // connection stays open: the framing is intact, the next frame is read.
+                    Ok(answers) => {
                         for ack in answers {
                             stream.write_all(&frame(ack.as_bytes())).await?;
                         }
                     }
-                    Ok(None) => return Ok(()),
                     // Not stored: no ACK at all, the sender resends (never an AA for unsaved data).
                     Err(e) => {
                         tracing::error!(error = %e, "HL7 message could not be stored; connection closed without ACK");
                         return Ok(());
                     }
                 },
+                // Bytes outside a frame: the framing is lost, nothing after them can be trusted to
+                // be a message. A frame over the limit: not kept in memory, not answered.
                 Event::Garbage | Event::TooLarge => {
                     tracing::warn!(?event, "MLLP framing error: connection closed");
                     return Ok(());

@@ -121,22 +121,31 @@ pub fn split_answers(stored: &str) -> Vec<String> {
 }
 
 /// Receive one framed payload; the answer is the ACK messages to send in order (none when the
-/// sender's MSH-15/MSH-16 ask for none), or None to close the connection (no MSH could be read).
-/// Nothing is answered before the message and its ACKs are committed.
+/// sender's MSH-15/MSH-16 ask for none). Nothing is answered before the message and its ACKs are
+/// committed. A frame in which no MSH can be read is answered AR at once and not stored: there is
+/// no sender to file it under and no control id to echo (MSA-2 empty), and the sender's
+/// interface engine gets an answer instead of a dropped connection it would retry forever.
 ///
 /// While `max_backlog` writes are already waiting to be stored, the message is refused with
 /// AR (CR in enhanced mode) "system busy" and not stored: the sender resends later
 /// (RELIABILITY.md 4).
-pub async fn receive(db: &Db, bytes: Vec<u8>, max_backlog: u64) -> Result<Option<Vec<String>>, ServiceError> {
+pub async fn receive(db: &Db, bytes: Vec<u8>, max_backlog: u64) -> Result<Vec<String>, ServiceError> {
     let Some(header) = raw_header(&bytes) else {
-        tracing::warn!("HL7 frame without a readable MSH: connection closed");
-        return Ok(None);
+        tracing::warn!(
+            bytes = bytes.len(),
+            "HL7 frame without a readable MSH: answered AR, not stored"
+        );
+        let v = Verdict::reject(Issue::error(
+            ErrorCode::SegmentSequence,
+            "no readable MSH segment at the start of the message; not accepted",
+        ));
+        return Ok(responses(&Header::default(), &v, new_id, now_utc()));
     };
     if header.control_id.is_empty() {
         let v = Verdict::reject(
             Issue::error(ErrorCode::RequiredField, "MSH-10 (message control id) is empty").at("MSH", 1, 10),
         );
-        return Ok(Some(responses(&header, &v, new_id, now_utc())));
+        return Ok(responses(&header, &v, new_id, now_utc()));
     }
     if db.pending_writes() >= max_backlog {
         tracing::warn!(
@@ -147,9 +156,9 @@ pub async fn receive(db: &Db, bytes: Vec<u8>, max_backlog: u64) -> Result<Option
             ErrorCode::Application,
             "system busy: too many messages are waiting to be stored; not accepted, please resend later",
         ));
-        return Ok(Some(responses(&header, &v, new_id, now_utc())));
+        return Ok(responses(&header, &v, new_id, now_utc()));
     }
-    db.write(move |c| receive_in(c, header, bytes)).await.map(Some)
+    db.write(move |c| receive_in(c, header, bytes)).await
 }
 
 fn receive_in(c: &mut AnyConnection, header: Header, bytes: Vec<u8>) -> Result<Vec<String>, ServiceError> {

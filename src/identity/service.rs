@@ -324,13 +324,42 @@ pub async fn search(db: &Db, actor: &Actor, query: String) -> Result<Vec<PersonS
 }
 
 /// The person page: identity (ID number whole only for roles that may see it) and identifiers.
-#[derive(Debug, Clone, Serialize)]
+///
+/// `person` holds the record as stored, for the code that works with it; shown (serialised for
+/// a page or the JSON API) its `id_number` is what `id_number_display` says, so the whole number
+/// never travels in a field beside the masked one — not to a role that may only see it masked,
+/// nor on a page that masks it for everyone (the pregnancy page).
+#[derive(Debug, Clone)]
 pub struct PersonView {
     pub person: Person,
     pub age: i32,
     pub id_number_display: Option<String>,
     pub health_card_numbers: Vec<String>,
     pub other_identifiers: Vec<(String, String)>,
+}
+
+impl Serialize for PersonView {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Shown<'a> {
+            person: Person,
+            age: i32,
+            id_number_display: &'a Option<String>,
+            health_card_numbers: &'a [String],
+            other_identifiers: &'a [(String, String)],
+        }
+        Shown {
+            person: Person {
+                id_number: self.id_number_display.clone(),
+                ..self.person.clone()
+            },
+            age: self.age,
+            id_number_display: &self.id_number_display,
+            health_card_numbers: &self.health_card_numbers,
+            other_identifiers: &self.other_identifiers,
+        }
+        .serialize(serializer)
+    }
 }
 
 pub fn view_of(conn: &mut AnyConnection, actor: &Actor, person: Person) -> Result<PersonView, ServiceError> {

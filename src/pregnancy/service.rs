@@ -22,6 +22,14 @@ pub fn pregnancy_target(p: &Pregnancy) -> AuditTarget {
     }
 }
 
+/// What a request for this pregnancy refused before reaching the service (the JSON route table's
+/// gate) is audited against: the same target as this service's own refusals, naming her. No
+/// access check — nothing of the record leaves but the ids the audit row keeps.
+pub async fn refusal_target(db: &Db, pregnancy_id: String) -> Result<Option<AuditTarget>, ServiceError> {
+    db.read(move |c| Ok(repo::by_id(c, &pregnancy_id)?.as_ref().map(pregnancy_target)))
+        .await
+}
+
 /// Load a pregnancy the actor may act on, or refuse.
 pub fn pregnancy_for(
     conn: &mut AnyConnection,

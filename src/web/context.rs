@@ -6,7 +6,7 @@ use std::pin::Pin;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
@@ -82,7 +82,7 @@ pub async fn resolve(req: &HttpRequest) -> Result<Option<Ctx>, ServiceError> {
         }))
 }
 
-fn record_actor(ctx: &Ctx) {
+pub(super) fn record_actor(ctx: &Ctx) {
     tracing::Span::current().record("actor", ctx.actor.name.as_str());
 }
 
@@ -136,25 +136,24 @@ impl FromRequest for PageCtx {
     }
 }
 
-/// Extractor for the JSON API: 401 when not authenticated.
+/// Extractor for the JSON API: the caller the route table's gate let through
+/// ([`super::routes::gate`]: 401 without credentials, 403 for a role the route does not serve).
+/// A handler reached without the gate — a JSON route registered outside the table — refuses
+/// everyone rather than serving an unchecked caller.
 pub struct ApiCtx(pub Ctx);
 
 impl FromRequest for ApiCtx {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<ApiCtx, ApiError>>>>;
+    type Future = std::future::Ready<Result<ApiCtx, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            match resolve(&req).await {
-                Ok(Some(ctx)) => {
-                    record_actor(&ctx);
-                    Ok(ApiCtx(ctx))
-                }
-                Ok(None) => Err(ApiError(ServiceError::Unauthenticated)),
-                Err(e) => Err(ApiError(e)),
-            }
-        })
+        std::future::ready(req.extensions_mut().remove::<Ctx>().map(ApiCtx).ok_or_else(|| {
+            tracing::error!(path = %req.path(), "JSON handler reached without the route table's gate");
+            ApiError(ServiceError::Forbidden {
+                reason: "该接口未在访问表中登记，拒绝访问".into(),
+                target: None,
+            })
+        }))
     }
 }
 

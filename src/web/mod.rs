@@ -9,6 +9,7 @@ mod hl7;
 mod pages;
 mod referral;
 mod risk;
+pub mod routes;
 mod templates;
 
 use std::net::TcpListener;
@@ -234,35 +235,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/facilities/{id}", web::post().to(referral::update_facility))
         .route("/admin/login-locks", web::get().to(admin::login_locks))
         .route("/admin/login-locks/clear", web::post().to(admin::clear_login_locks))
-        .service(
-            web::scope("/api")
-                .route("/card-reads", web::post().to(api::card_read))
-                .route("/persons", web::get().to(api::search_persons))
-                .route("/persons", web::post().to(api::register_person))
-                .route("/persons/{id}", web::get().to(api::person))
-                .route("/persons/{id}/pregnancies", web::post().to(api::book_pregnancy))
-                .route("/pregnancies/{id}", web::get().to(api::pregnancy))
-                .route("/pregnancies/{id}/visits", web::post().to(api::record_visit))
-                .route("/pregnancies/{id}/delivery", web::post().to(api::record_delivery))
-                .route("/worklist", web::get().to(api::worklist))
-                .route("/risk/evaluate", web::post().to(api::risk_evaluate))
-                .route("/risk/board", web::get().to(risk::api_board))
-                .route("/risk/cases/{id}", web::get().to(risk::api_case))
-                .route("/risk/cases/{id}/actions", web::post().to(risk::api_case_action))
-                .route("/risk/reports/{id}/{action}", web::post().to(risk::api_report_action))
-                .route("/pregnancies/{id}/risk/screen", web::post().to(risk::api_screen))
-                .route("/pregnancies/{id}/risk/grade", web::post().to(risk::api_grade))
-                .route("/audit/persons/{id}", web::get().to(api::person_access_log))
-                .route("/referrals", web::post().to(referral::api_open))
-                .route("/referrals", web::get().to(referral::api_list))
-                .route("/referrals/board", web::get().to(referral::api_board))
-                .route("/referrals/measures", web::get().to(referral::api_measures))
-                .route("/referrals/{id}", web::get().to(referral::api_show))
-                .route("/referrals/{id}/{action}", web::post().to(referral::api_action))
-                .route("/facilities", web::get().to(referral::api_directory))
-                .default_service(web::to(api::not_found)),
-        )
+        .service(api_scope())
         .default_service(web::to(pages::not_found));
+}
+
+/// `/api`, built from the one access table ([`routes::API`]): each route behind its gate, so no
+/// JSON route exists without an entry naming the roles it serves.
+fn api_scope() -> actix_web::Scope {
+    let mut scope = web::scope("/api");
+    for route in routes::API {
+        scope = scope.service(
+            web::resource(route.path.strip_prefix("/api").unwrap_or(route.path))
+                .guard(actix_web::guard::Method(route.method.http()))
+                .wrap(from_fn(
+                    move |req: actix_web::dev::ServiceRequest, next: Next<actix_web::body::BoxBody>| {
+                        routes::gate(route, req, next)
+                    },
+                ))
+                .route((route.handler)()),
+        );
+    }
+    scope.default_service(web::to(api::not_found))
 }
 
 /// What the HTTP server is started with (read from the settings by the composition root).

@@ -607,3 +607,78 @@ async fn other_delimiters_lf_terminators_and_a_bom_are_read_over_mllp() {
         "escaped delimiters in a name come out as text"
     );
 }
+
+/// hl7/README.md "unreadable message → AR": a frame in which no MSH can be read (text that is
+/// not HL7, an empty frame, an MSH cut short, binary bytes) is answered AR — MSA-2 empty, since
+/// there is no control id to echo, our own MSH-10, an ERR naming the problem — nothing is stored,
+/// and the connection stays open for the sender's next message. Bytes outside a frame and a
+/// frame over the size limit still close the connection, with memory bounded (RELIABILITY 11).
+#[tokio::test]
+async fn a_frame_without_a_readable_msh_is_answered_ar_and_the_connection_carries_on() {
+    let app = app_with_sender().await;
+    let mut s = Conn::open(&app).await;
+    let mut control_ids = std::collections::HashSet::new();
+    let junk: [&[u8]; 5] = [
+        b"hello, this is not HL7",
+        b"",
+        b"MSH|^",
+        b"EVN|A04|20261124083000\rPID|1||x\r",
+        &[0x00, 0xff, 0xfe, 0x80, 0x1c, 0x0b, 0x7f],
+    ];
+    for bytes in junk {
+        s.stream.write_all(&mch_chain::hl7::mllp::frame(bytes)).await.unwrap();
+        let ack = s.next().await;
+        assert_eq!(
+            msa(&ack),
+            ("AR".to_string(), String::new()),
+            "{bytes:?}: {}",
+            ack.text()
+        );
+        assert_eq!(ack.get("MSH-9.1").unwrap().as_deref(), Some("ACK"));
+        let ours = ack.get("MSH-10").unwrap().unwrap_or_default();
+        assert!(
+            !ours.is_empty() && control_ids.insert(ours),
+            "each AR has its own MSH-10"
+        );
+        assert!(
+            ack.get("ERR-3.1").unwrap().is_some_and(|c| !c.is_empty()),
+            "{}",
+            ack.text()
+        );
+        assert!(ack.get("ERR-8").unwrap().unwrap_or_default().contains("MSH"));
+    }
+    // The same connection carries the next message.
+    let ok = adt(
+        "AFTER-JUNK-1",
+        &id_number("340524", "1995-05-05", 94),
+        ("冯", "雪"),
+        "19950505",
+    );
+    let acks = s.exchange(&ok).await;
+    assert_eq!(codes(&acks), ["AA"]);
+    let stored = app
+        .db
+        .read(|c| mch_chain::hl7::repo::recent(c, 10).map_err(mch_chain::storage::StorageError::from))
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1, "the unreadable frames stored nothing");
+    // A frame over the limit still closes its connection, and a new one is served.
+    let mut big = TcpStream::connect(&app.mllp).await.unwrap();
+    let mut oversized = vec![0x0b];
+    oversized.extend(std::iter::repeat_n(b'A', mch_chain::hl7::server::MAX_FRAME + 1024));
+    let _ = big.write_all(&oversized).await; // the server may close before all is written
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(10), big.read(&mut buf))
+        .await
+        .expect("closed in time")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "an oversized frame gets no answer: the connection is closed");
+    let mut fresh = Conn::open(&app).await;
+    let next = adt(
+        "AFTER-JUNK-2",
+        &id_number("340524", "1995-06-06", 96),
+        ("冯", "霜"),
+        "19950606",
+    );
+    assert_eq!(codes(&fresh.exchange(&next).await), ["AA"]);
+}

@@ -22,4 +22,5 @@ mod postpartum;
 mod pregnancy;
 mod referral;
 mod risk;
+mod routes;
 mod storage;

@@ -10,7 +10,7 @@ use crate::referral::model::{self, CommandError, Details, Party, PatientKind, Re
 
 use super::steps::ActionInput;
 use crate::referral::repo;
-use crate::storage::AnyConnection;
+use crate::storage::{AnyConnection, Db};
 
 /// How long accepting a referral lets the receiving centre at the patient's record (issue 4 §6).
 pub(super) static GRANT_DAYS: OnceLock<i64> = OnceLock::new();
@@ -36,6 +36,14 @@ pub fn referral_target(r: &ReferralRecord) -> AuditTarget {
         entity_id: Some(r.lifecycle.id.clone()),
         person_id: Some(r.person_id.clone()),
     }
+}
+
+/// What a request for this referral refused before reaching the service (the JSON route table's
+/// gate) is audited against: the same target as this service's own refusals, naming her. No
+/// access check — nothing of the record leaves but the ids the audit row keeps.
+pub async fn refusal_target(db: &Db, referral_id: String) -> Result<Option<AuditTarget>, ServiceError> {
+    db.read(move |c| Ok(repo::by_id(c, &referral_id)?.as_ref().map(referral_target)))
+        .await
 }
 
 pub(super) fn command_error(e: CommandError) -> ServiceError {

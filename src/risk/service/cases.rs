@@ -53,6 +53,24 @@ pub struct CaseView {
     pub may_manage: bool,
 }
 
+/// What a request for this case (`report`: for this report, filed under its case as the report
+/// actions' refusals are) refused before reaching the service — the JSON route table's gate — is
+/// audited against, naming her. No access check: nothing leaves but the audit row's ids.
+pub async fn refusal_target(db: &Db, id: String, report: bool) -> Result<Option<AuditTarget>, ServiceError> {
+    db.read(move |c| {
+        let case_id = if report {
+            match repo::report_by_id(c, &id)? {
+                Some(r) => r.case_id,
+                None => return Ok(None),
+            }
+        } else {
+            id
+        };
+        Ok(repo::case_by_id(c, &case_id)?.as_ref().map(case_target))
+    })
+    .await
+}
+
 pub(super) fn case_for(
     c: &mut AnyConnection,
     actor: &Actor,
