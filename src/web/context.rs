@@ -11,9 +11,9 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use super::AppState;
-use crate::auth::model::Actor;
+use crate::auth::model::{Actor, ActorKind, Role};
 use crate::auth::service;
-use crate::error::ServiceError;
+use crate::error::{AuditTarget, ServiceError};
 
 pub const SESSION_COOKIE: &str = "mch_session";
 
@@ -125,6 +125,22 @@ impl FromRequest for PageCtx {
         let req = req.clone();
         Box::pin(async move {
             match resolve(&req).await {
+                // Pages are for people: a hospital system (its bearer token, or an account with
+                // that role) uses the JSON, FHIR and HL7 interfaces, which declare what it may do.
+                Ok(Some(ctx)) if ctx.actor.kind == ActorKind::ApiToken || ctx.actor.role == Role::HospitalSystem => {
+                    if let Some(state) = req.app_data::<web::Data<AppState>>() {
+                        let page = AuditTarget {
+                            entity_type: "page",
+                            entity_id: Some(req.path().chars().take(200).collect()),
+                            person_id: None,
+                        };
+                        crate::audit::service::record_denied(&state.db, &ctx.actor, "read", Some(page)).await;
+                    }
+                    Err(PageError::plain(&ServiceError::Forbidden {
+                        reason: "网页仅供工作人员使用；接口账号请使用 JSON、FHIR 或 HL7 接口".into(),
+                        target: None,
+                    }))
+                }
                 Ok(Some(ctx)) => {
                     record_actor(&ctx);
                     Ok(PageCtx(ctx))

@@ -308,8 +308,11 @@ pub async fn board_stream(st: web::Data<AppState>, req: HttpRequest) -> HttpResp
     let Ok(Some(actor)) = crate::auth::service::session_peek(&st.db, &token).await else {
         return HttpResponse::Unauthorized().finish();
     };
-    // Only those the board is for get a stream (an administrator's would be refused every time).
-    if !(actor.may(Action::Refer) || actor.may(Action::ReadRecord)) {
+    // Only those the board is for get a stream (an administrator's would be refused every time);
+    // pages are for people, never a hospital system's account (see `PageCtx`).
+    if actor.role == crate::auth::model::Role::HospitalSystem
+        || !(actor.may(Action::Refer) || actor.may(Action::ReadRecord))
+    {
         return HttpResponse::Forbidden().finish();
     }
     let addr = st.client_addr(&req);

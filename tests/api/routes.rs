@@ -368,3 +368,62 @@ async fn every_role_gets_exactly_what_the_route_table_allows_on_every_json_route
     }
     assert!(cells >= API.len() * 6);
 }
+
+/// The pages are for people: a hospital system's bearer token, or an account with that role,
+/// opens none of them (the probe found the staff worklist and boards as pages too); each refusal
+/// audited. Its interfaces stay open to it.
+#[tokio::test]
+async fn a_hospital_system_opens_no_staff_page_with_its_token_or_an_account() {
+    let app = spawn_app().await;
+    let f = fixture(&app).await;
+    let token = mch_chain::auth::service::issue_token(&app.db, "CTYHOSP", "县医院 HIS")
+        .await
+        .unwrap();
+    mch_chain::auth::service::add_user(
+        &app.db,
+        "his.ctyhosp",
+        "县医院接口",
+        "hospital_system",
+        "CTYHOSP",
+        crate::helpers::PASSWORD.to_string(),
+    )
+    .await
+    .unwrap();
+    let mut account = app.client();
+    assert_eq!(
+        account.login("his.ctyhosp", crate::helpers::PASSWORD).await.status(),
+        303
+    );
+    let pages = [
+        "/".to_string(),
+        "/risk/board".to_string(),
+        "/referrals/board".to_string(),
+        "/referrals/board/stream".to_string(),
+        format!("/persons/{}", f.person),
+        format!("/pregnancies/{}", f.pregnancy),
+        format!("/referrals/{}", f.referral),
+    ];
+    for path in &pages {
+        let (s, body) = with_token(&app, &token, "GET", path, None).await;
+        // The live stream takes a session cookie only: a token is not even a caller there.
+        let refused = if path.ends_with("/stream") { 401 } else { 403 };
+        assert_eq!(s, refused, "GET {path} with a hospital token: {body}");
+        assert!(!body.contains(f.name), "{path}: {body}");
+        let page = account.get(path).await;
+        assert_eq!(
+            page.status, 403,
+            "GET {path} as a hospital_system account: {}",
+            page.body
+        );
+        assert!(!page.body.contains(f.name), "{path}");
+    }
+    let denied = denied_rows(&app, "县医院 HIS").await;
+    assert_eq!(
+        denied.iter().filter(|(kind, ..)| kind == "page").count(),
+        pages.len() - 1,
+        "{denied:?}"
+    );
+    // Its interfaces are unchanged: a lookup in its area still answers.
+    let (s, body) = with_token(&app, &token, "GET", &format!("/api/referrals/{}", f.referral), None).await;
+    assert_eq!(s, 200, "{body}");
+}
