@@ -77,6 +77,11 @@ pub enum Command {
         #[command(subcommand)]
         command: RiskCommand,
     },
+    /// WHO 2006 child growth standards.
+    Growth {
+        #[command(subcommand)]
+        command: GrowthCommand,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -248,6 +253,13 @@ pub enum RiskCommand {
         #[arg(long, env = "MCH_RISK_RULE_SET", default_value = crate::risk::model::DEFAULT_RULE_SET)]
         rule_set: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GrowthCommand {
+    /// Read one measurement as JSON on standard input (`sex`, `age_days`, `weight_kg`, `length_cm`,
+    /// `position`, `oedema`) and print its WHO z-scores, flags and findings; nothing is stored.
+    Evaluate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -575,6 +587,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 }
             }
         }
+        Command::Growth {
+            command: GrowthCommand::Evaluate,
+        } => {
+            let mut input = String::new();
+            std::io::stdin().read_to_string(&mut input)?;
+            let (out, code) = growth_evaluate(&input);
+            println!("{out}");
+            Ok(code)
+        }
         Command::Audit {
             command: AuditCommand::Verify { settings },
         } => {
@@ -594,6 +615,22 @@ pub fn id_check(input: &str) -> (serde_json::Value, i32) {
             0,
         ),
         Err(e) => (json!({"valid": false, "error": e.message_en()}), 1),
+    }
+}
+
+/// `growth evaluate`: the JSON object of the contract (fields in the order of
+/// `growth::model::Evaluation`, z-scores first) and the exit code: 0, or 1 with `{"error": "…"}`
+/// for input that is not one usable measurement.
+pub fn growth_evaluate(input: &str) -> (String, i32) {
+    let refused = |message: String| (json!({ "error": message }).to_string(), 1);
+    let measurement: crate::growth::model::Measurement = match serde_json::from_str(input) {
+        Ok(m) => m,
+        Err(e) => return refused(format!("invalid measurement JSON: {e}")),
+    };
+    match crate::growth::model::evaluate(&measurement).map(|e| serde_json::to_string(&e)) {
+        Ok(Ok(out)) => (out, 0),
+        Ok(Err(e)) => refused(e.to_string()),
+        Err(e) => refused(e),
     }
 }
 

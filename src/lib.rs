@@ -16,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod facility;
 pub mod fhir;
+pub mod growth;
 pub mod hl7;
 pub mod identity;
 pub mod ids;

@@ -35,6 +35,96 @@ fn id_check_prints_the_contract_and_exits_by_validity() {
     assert!(v.get("normalized").is_none());
 }
 
+/// `growth evaluate` with `input` on standard input: the exit code and the one JSON object printed.
+fn growth_evaluate(input: &str) -> (i32, Value) {
+    let mut child = bin()
+        .args(["growth", "evaluate"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "one JSON object on one line: {text}");
+    (out.status.code().unwrap(), serde_json::from_str(&text).unwrap())
+}
+
+#[test]
+fn growth_evaluate_prints_the_who_z_scores_of_the_contract() {
+    let (code, v) =
+        growth_evaluate(r#"{"sex":"female","age_days":365,"weight_kg":8.9,"length_cm":74.0,"position":"lying"}"#);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        v,
+        json!({
+            "weight_for_age_z": -0.04, "length_for_age_z": 0.0, "weight_for_length_z": -0.07,
+            "bmi_for_age_z": -0.07, "weight_for_length_indicator": "weight_for_length",
+            "position": "lying", "adjusted_length_cm": 74.0, "bmi": 16.25,
+            "classification": [], "flags": []
+        })
+    );
+    // Standing at 30 months uses weight-for-height; a lying length then loses 0.7 cm. Findings
+    // and flags carry their WHO code and zh-CN label.
+    let (code, v) =
+        growth_evaluate(r#"{"sex":"male","age_days":913,"weight_kg":8.0,"length_cm":80.0,"position":"lying"}"#);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["weight_for_length_indicator"], "weight_for_height");
+    assert_eq!(v["adjusted_length_cm"], 79.3);
+    assert_eq!(v["position"], "standing");
+    let codes: Vec<(&str, &str)> = v["classification"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["code"].as_str().unwrap(), c["label"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            ("severe_underweight", "重度低体重"),
+            ("severe_stunting", "重度生长迟缓"),
+            ("severe_wasting", "重度消瘦")
+        ]
+    );
+    // Weight-for-length does not apply outside 45–110 cm: null, the rest computed; no position
+    // given means lying under 731 days.
+    let (code, v) = growth_evaluate(r#"{"sex":"male","age_days":0,"weight_kg":2.0,"length_cm":44.0}"#);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["weight_for_length_z"], Value::Null);
+    assert_eq!(v["weight_for_length_indicator"], Value::Null);
+    assert!(v["weight_for_age_z"].is_number() && v["length_for_age_z"].is_number());
+    assert_eq!(v["position"], "lying");
+    // An implausible value is flagged with WHO's limits.
+    let (_, v) = growth_evaluate(r#"{"sex":"female","age_days":400,"length_cm":50.0}"#);
+    assert_eq!(v["flags"][0]["code"], "implausible_z");
+    assert_eq!(v["flags"][0]["indicator"], "length_for_age");
+    assert_eq!(v["weight_for_age_z"], Value::Null);
+}
+
+#[test]
+fn growth_evaluate_refuses_bad_input_with_exit_1_and_a_message() {
+    for (input, says) in [
+        (r#"{"sex":"female","age_days":365,"weight_kg":-8.9}"#, "weight_kg"),
+        (r#"{"sex":"female","age_days":1857,"weight_kg":8.9}"#, "1856"),
+        (r#"{"sex":"unknown","age_days":365}"#, "sex"),
+        (
+            r#"{"sex":"female","age_days":365,"weight_kg":8.9"#,
+            "invalid measurement JSON",
+        ),
+        (r#"{"sex":"female","age_days":-1}"#, "age_days"),
+        (r#"{"sex":"female","age_days":365,"weight":8.9}"#, "unknown field"),
+        (r#"{"sex":"female","age_days":365,"position":"sitting"}"#, "position"),
+        (r#"{"sex":"female","age_days":365,"length_cm":"74"}"#, "length_cm"),
+        ("", "invalid measurement JSON"),
+    ] {
+        let (code, v) = growth_evaluate(input);
+        assert_eq!(code, 1, "{input}: {v}");
+        let message = v["error"].as_str().unwrap_or_else(|| panic!("{input}: {v}"));
+        assert!(message.contains(says), "{input}: {message}");
+    }
+}
+
 fn run(db: &str, args: &[&str], stdin: Option<&str>) -> (i32, String) {
     let mut child = bin()
         .args(args)
