@@ -82,6 +82,11 @@ pub enum Command {
         #[command(subcommand)]
         command: GrowthCommand,
     },
+    /// Child health care from birth to six.
+    Child {
+        #[command(subcommand)]
+        command: ChildCommand,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -260,6 +265,16 @@ pub enum GrowthCommand {
     /// Read one measurement as JSON on standard input (`sex`, `age_days`, `weight_kg`, `length_cm`,
     /// `position`, `oedema`) and print its WHO z-scores, flags and findings; nothing is stored.
     Evaluate,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChildCommand {
+    /// Print the standard schedule of a child born that day (13 contacts, labs, hearing, newborn
+    /// screening, the immunisation programme of her birth cohort): one JSON object per line.
+    Schedule {
+        #[arg(long)]
+        birth_date: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -596,6 +611,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             println!("{out}");
             Ok(code)
         }
+        Command::Child {
+            command: ChildCommand::Schedule { birth_date },
+        } => {
+            let (lines, code) = child_schedule(&birth_date);
+            for l in lines {
+                println!("{l}");
+            }
+            Ok(code)
+        }
         Command::Audit {
             command: AuditCommand::Verify { settings },
         } => {
@@ -632,6 +656,30 @@ pub fn growth_evaluate(input: &str) -> (String, i32) {
         Ok(Err(e)) => refused(e.to_string()),
         Err(e) => refused(e),
     }
+}
+
+/// `child schedule --birth-date`: one JSON object per item (`kind`, `code`, `name`, `due_from`,
+/// `due_to`), in due order; exit 1 with `{"error"}` for a date that is not `YYYY-MM-DD` or lies
+/// in the future.
+pub fn child_schedule(birth_date: &str) -> (Vec<String>, i32) {
+    let Ok(birth) = chrono::NaiveDate::parse_from_str(birth_date.trim(), "%Y-%m-%d") else {
+        return (
+            vec![json!({"error": format!("birth date must be YYYY-MM-DD, got {birth_date:?}")}).to_string()],
+            1,
+        );
+    };
+    if birth > today_china() {
+        return (vec![json!({"error": "birth date is in the future"}).to_string()], 1);
+    }
+    let lines = crate::child::service::standard_schedule(birth)
+        .into_iter()
+        .map(|i| {
+            json!({"kind": i.kind.as_str(), "code": i.code, "name": i.name, "due_from": i.due_from.to_string(),
+                   "due_to": i.due_to.to_string()})
+            .to_string()
+        })
+        .collect();
+    (lines, 0)
 }
 
 fn print_logins(seeded: &demo::DemoSeed) {

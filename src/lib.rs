@@ -8,6 +8,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod chart;
+pub mod child;
 pub mod cli;
 pub mod conditions;
 pub mod config;

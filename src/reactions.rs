@@ -3,12 +3,16 @@
 //! `app`, `cli`, `demo`): every entry point that runs services calls [`wire`] before the first
 //! request, and publishing on an unwired topic is refused, so a reaction is never skipped.
 
-use crate::{hl7, identity, observations, pregnancy, referral, risk, visits};
+use crate::{child, hl7, identity, observations, pregnancy, referral, risk, visits};
 
 /// Set every topic's reactions (idempotent: the first call wins, later calls change nothing).
 pub fn wire() {
     // identity → pregnancy: two active pregnancies are not merged blindly.
-    identity::events::PERSONS_MERGING.subscribe(&[pregnancy::service::refuse_merging_two_active_pregnancies]);
+    // identity → child: two children's birth records are not merged blindly either.
+    identity::events::PERSONS_MERGING.subscribe(&[
+        pregnancy::service::refuse_merging_two_active_pregnancies,
+        child::service::refuse_merging_two_children,
+    ]);
     // pregnancy → risk: a maternal death closes her high-risk case.
     pregnancy::events::DELIVERY_RECORDED.subscribe(&[risk::service::close_case_on_maternal_death]);
     // visits, results → risk: new data may call for a re-grade proposal; a visit is a case follow-up.

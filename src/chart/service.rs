@@ -38,6 +38,8 @@ pub struct PregnancyChart {
     pub delivery: Option<crate::pregnancy::model::Delivery>,
     pub postpartum_schedule: Vec<ContactStatus>,
     pub referrals: Vec<crate::referral::service::ReferralSummary>,
+    /// Her babies of this pregnancy (their own records).
+    pub children: Vec<crate::child::service::ChildSummary>,
     /// Results received from hospitals, newest first (never a fetal-sex finding, RULES.md §9.1).
     pub results: Vec<crate::observations::model::Observation>,
 }
@@ -117,7 +119,9 @@ pub async fn pregnancy(db: &Db, actor: &Actor, pregnancy_id: String) -> Result<P
         let risk = crate::risk::service::summary(c, &p.id)?;
         let referrals = crate::referral::service::for_person(c, &p.person_id)?;
         let results = crate::observations::repo::for_pregnancy(c, &p.id)?;
+        let children = crate::child::service::children_of_pregnancy_in(c, actor, &p.id)?;
         Ok(PregnancyChart {
+            children,
             results,
             risk,
             referrals,

@@ -387,6 +387,27 @@ pub fn move_to_jurisdiction(
             immunizations::township_code.eq(&none),
         ))
         .execute(conn)?;
+    {
+        use crate::storage::schema::{child_services, child_visits, children};
+        diesel::update(children::table.filter(children::person_id.eq(person_id)))
+            .set((
+                children::jurisdiction.eq(jurisdiction),
+                children::township_code.eq(&none),
+            ))
+            .execute(conn)?;
+        diesel::update(child_visits::table.filter(child_visits::child_id.eq(person_id)))
+            .set((
+                child_visits::jurisdiction.eq(jurisdiction),
+                child_visits::township_code.eq(&none),
+            ))
+            .execute(conn)?;
+        diesel::update(child_services::table.filter(child_services::child_id.eq(person_id)))
+            .set((
+                child_services::jurisdiction.eq(jurisdiction),
+                child_services::township_code.eq(&none),
+            ))
+            .execute(conn)?;
+    }
     snapshot(conn, person_id)
 }
 
@@ -419,6 +440,28 @@ pub fn repoint(conn: &mut AnyConnection, from: &str, to: &str) -> QueryResult<Ve
         ("conditions", move_rows!(conditions)),
         ("immunizations", move_rows!(immunizations)),
     ];
+    // Her children follow her; a child's own record moves with her (the child feature refuses a
+    // merge of two children's records before anything moves).
+    use crate::storage::schema::{child_services, child_visits, children};
+    let mut moved = moved;
+    moved.push((
+        "children_of",
+        diesel::update(children::table.filter(children::mother_id.eq(from)))
+            .set(children::mother_id.eq(to))
+            .execute(conn)?,
+    ));
+    moved.push((
+        "child_record",
+        diesel::update(children::table.filter(children::person_id.eq(from)))
+            .set(children::person_id.eq(to))
+            .execute(conn)?,
+    ));
+    diesel::update(child_visits::table.filter(child_visits::child_id.eq(from)))
+        .set(child_visits::child_id.eq(to))
+        .execute(conn)?;
+    diesel::update(child_services::table.filter(child_services::child_id.eq(from)))
+        .set(child_services::child_id.eq(to))
+        .execute(conn)?;
     // The survivor's record now holds the merged person's identifiers: a new version of it.
     bump(conn, to)?;
     Ok(moved)
@@ -428,6 +471,32 @@ pub fn repoint(conn: &mut AnyConnection, from: &str, to: &str) -> QueryResult<Ve
 pub fn delete(conn: &mut AnyConnection, id: &str) -> QueryResult<usize> {
     history::forget(conn, PERSON_ENTITY, id)?;
     diesel::delete(persons::table.find(id)).execute(conn)
+}
+
+/// The sex of a newborn recorded after her record was made at delivery (set once, from unknown).
+pub fn set_sex(conn: &mut AnyConnection, id: &str, sex: super::model::Sex) -> QueryResult<usize> {
+    let n = diesel::update(persons::table.find(id))
+        .set((
+            persons::sex.eq(sex.as_str()),
+            persons::updated_at.eq(now_utc()),
+            persons::version.eq(persons::version + 1),
+        ))
+        .execute(conn)?;
+    snapshot(conn, id)?;
+    Ok(n)
+}
+
+/// A child's registered name replaces the one given at birth (a new version of her record).
+pub fn set_name(conn: &mut AnyConnection, id: &str, name: &str) -> QueryResult<usize> {
+    let n = diesel::update(persons::table.find(id))
+        .set((
+            persons::name.eq(name),
+            persons::updated_at.eq(now_utc()),
+            persons::version.eq(persons::version + 1),
+        ))
+        .execute(conn)?;
+    snapshot(conn, id)?;
+    Ok(n)
 }
 
 pub fn set_id_number(conn: &mut AnyConnection, id: &str, id_number: &str) -> QueryResult<usize> {

@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::model::{
-    CardRead, HEALTH_CARD_SYSTEM, IdNumber, NewPerson, PERSON_ENTITY, Person, PersonInput, PersonVersion,
+    CardRead, HEALTH_CARD_SYSTEM, IdNumber, NewPerson, PERSON_ENTITY, Person, PersonInput, PersonVersion, Sex,
     mask_id_number,
 };
 use super::repo;
@@ -111,6 +111,134 @@ fn create(conn: &mut AnyConnection, actor: &Actor, new: NewPerson) -> Result<Per
         e => e.into(),
     })?;
     record(conn, actor, "create", person_target(&person.id), "person registered")?;
+    Ok(person)
+}
+
+/// Register a newborn at her birth (the child feature, from the delivery): no ID number yet; she
+/// takes her mother's area, address and phone, so nothing is typed twice. Her ID number and health
+/// card join this record later ([`complete_identity_in`]), never a second one. Runs inside the
+/// caller's transaction and audits there.
+pub fn register_newborn_in(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    mother: &Person,
+    name: String,
+    sex: Sex,
+    birth_date: NaiveDate,
+) -> Result<Person, ServiceError> {
+    if !actor.may_on(
+        Action::RegisterPerson,
+        &mother.jurisdiction,
+        mother.township_code.as_deref(),
+    ) {
+        return Err(ServiceError::forbidden(person_target(&mother.id)));
+    }
+    let person = Person {
+        id: new_id(),
+        name,
+        sex,
+        birth_date,
+        nation_code: None,
+        id_number: None,
+        phone: mother.phone.clone(),
+        address: mother.address.clone(),
+        jurisdiction: mother.jurisdiction.clone(),
+        township_code: mother.township_code.clone(),
+        version: 1,
+    };
+    repo::insert(c, &person, &actor.facility.id, &[], None)?;
+    record(
+        c,
+        actor,
+        "create",
+        person_target(&person.id),
+        "newborn registered at delivery",
+    )?;
+    Ok(person)
+}
+
+/// A child's identity completed once it exists: her name as the family registers it, her ID
+/// number (checked as on the desk, and against her birth date and sex), her health card. One
+/// person per ID number and per card: one already held by another record is a conflict. Runs
+/// inside the caller's transaction and audits there.
+pub fn complete_identity_in(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    person_id: &str,
+    name: Option<String>,
+    id_number: Option<&str>,
+    health_card: Option<&str>,
+) -> Result<Person, ServiceError> {
+    let mut person = person_for(c, actor, Action::RegisterPerson, person_id)?;
+    let mut errors = Vec::new();
+    let id = match id_number.map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(raw) => match IdNumber::parse(raw, today_china()) {
+            Err(e) => {
+                errors.push(crate::error::FieldError::new("id_number", e.code(), e.message_zh()));
+                None
+            }
+            Ok(id) => {
+                if id.birth_date() != person.birth_date {
+                    errors.push(crate::error::FieldError::new(
+                        "id_number",
+                        "birth_date",
+                        "身份证号中的出生日期与档案不一致",
+                    ));
+                }
+                if person.sex != Sex::Unknown && id.sex() != person.sex {
+                    errors.push(crate::error::FieldError::new(
+                        "id_number",
+                        "sex",
+                        "身份证号中的性别与档案不一致",
+                    ));
+                }
+                if person.id_number.as_deref().is_some_and(|n| n != id.as_str()) {
+                    errors.push(crate::error::FieldError::new(
+                        "id_number",
+                        "id_number_fixed",
+                        "身份证号已登记，如登记有误请在建档窗口更正",
+                    ));
+                }
+                Some(id)
+            }
+        },
+    };
+    if let Some(n) = name.as_deref().map(str::trim).filter(|n| !n.is_empty())
+        && (n.chars().count() > 50 || n.chars().any(char::is_control))
+    {
+        errors.push(crate::error::FieldError::new("name", "name", "姓名不合理，请核对"));
+    }
+    if !errors.is_empty() {
+        return Err(ServiceError::Invalid(errors));
+    }
+    if let Some(id) = &id
+        && person.id_number.is_none()
+    {
+        if repo::by_id_number(c, id.as_str())?.is_some() {
+            return Err(ServiceError::Conflict(
+                "该身份证号已属于另一档案，请核对（不会建立第二份档案）".into(),
+            ));
+        }
+        repo::set_id_number(c, &person.id, id.as_str())?;
+        person.id_number = Some(id.as_str().to_string());
+    }
+    if let Some(card) = health_card.map(str::trim).filter(|s| !s.is_empty()) {
+        match repo::holder_of(c, HEALTH_CARD_SYSTEM, card)? {
+            Some(holder) if holder != person.id => {
+                return Err(ServiceError::Conflict("该健康卡号已属于另一档案".into()));
+            }
+            Some(_) => {}
+            None => repo::add_identifier(c, &person.id, HEALTH_CARD_SYSTEM, card)?,
+        }
+    }
+    if let Some(n) = name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty())
+        && n != person.name
+    {
+        repo::set_name(c, &person.id, &n)?;
+        person.name = n;
+    }
+    record(c, actor, "update", person_target(&person.id), "identity completed")?;
     Ok(person)
 }
 

@@ -56,7 +56,7 @@ impl ImmunizationInput {
 }
 
 /// A stored vaccination.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Immunization {
     pub id: String,
     pub person_id: String,

@@ -160,69 +160,65 @@ pub async fn person_record(db: &Db, actor: &Actor, person_id: String) -> Result<
     .await
 }
 
-/// Record the delivery (分娩): the pregnancy becomes delivered and postpartum care begins; the
-/// features above are told ([`super::events::DELIVERY_RECORDED`]).
-pub async fn record_delivery(
-    db: &Db,
+/// Record the delivery (分娩) inside the caller's transaction: the pregnancy becomes delivered and
+/// postpartum care begins; the features above are told ([`super::events::DELIVERY_RECORDED`]).
+/// The babies' own records are the child feature's, which calls this (a birth is both).
+pub fn record_delivery_in(
+    c: &mut AnyConnection,
     actor: &Actor,
-    pregnancy_id: String,
-    input: super::model::DeliveryInput,
-) -> Result<super::model::Delivery, ServiceError> {
-    let actor2 = actor.clone();
-    guarded(db, actor, "create", move |c| {
-        let actor = &actor2;
-        let p = pregnancy_for(c, actor, Action::RecordVisit, &pregnancy_id)?;
-        if p.status != PregnancyStatus::Active {
-            return Err(ServiceError::Conflict("该孕产期档案已结束或已登记分娩".into()));
+    pregnancy_id: &str,
+    input: &super::model::DeliveryInput,
+) -> Result<(Pregnancy, super::model::Delivery), ServiceError> {
+    let p = pregnancy_for(c, actor, Action::RecordVisit, pregnancy_id)?;
+    if p.status != PregnancyStatus::Active {
+        return Err(ServiceError::Conflict("该孕产期档案已结束或已登记分娩".into()));
+    }
+    // The 两非 ban (RULES.md §9.1): the child's sex belongs on the child's own record.
+    crate::privacy::service::refuse_fetal_sex(
+        &[
+            ("complications", "并发症", input.complications.as_deref().unwrap_or("")),
+            (
+                "facility_name",
+                "分娩机构",
+                input.facility_name.as_deref().unwrap_or(""),
+            ),
+        ],
+        pregnancy_target(&p),
+    )?;
+    let data = input.validate(&p.dating, today_china())?;
+    let d = super::model::Delivery {
+        id: new_id(),
+        pregnancy_id: p.id.clone(),
+        delivery_date: data.delivery_date,
+        discharge_date: data.discharge_date,
+        facility_name: data.facility_name,
+        mode: data.mode,
+        live_births: data.live_births,
+        stillbirths: data.stillbirths,
+        maternal_death: data.maternal_death,
+        complications: data.complications,
+        recorded_by: actor.name.clone(),
+    };
+    repo::insert_delivery(c, &d, &p).map_err(|e| match e {
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+            ServiceError::Conflict("该孕产期已登记分娩".into())
         }
-        // The 两非 ban (RULES.md §9.1): the child's sex belongs on the child's own record.
-        crate::privacy::service::refuse_fetal_sex(
-            &[
-                ("complications", "并发症", input.complications.as_deref().unwrap_or("")),
-                (
-                    "facility_name",
-                    "分娩机构",
-                    input.facility_name.as_deref().unwrap_or(""),
-                ),
-            ],
-            pregnancy_target(&p),
-        )?;
-        let data = input.validate(&p.dating, today_china())?;
-        let d = super::model::Delivery {
-            id: new_id(),
-            pregnancy_id: p.id.clone(),
-            delivery_date: data.delivery_date,
-            discharge_date: data.discharge_date,
-            facility_name: data.facility_name,
-            mode: data.mode,
-            live_births: data.live_births,
-            stillbirths: data.stillbirths,
-            maternal_death: data.maternal_death,
-            complications: data.complications,
-            recorded_by: actor.name.clone(),
-        };
-        repo::insert_delivery(c, &d, &p).map_err(|e| match e {
-            diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
-                ServiceError::Conflict("该孕产期已登记分娩".into())
-            }
-            e => e.into(),
-        })?;
-        if !repo::set_status(c, &p, PregnancyStatus::Delivered)? {
-            return Err(ServiceError::Conflict("孕产期档案刚被他人修改，请刷新后重试".into()));
-        }
-        record(c, actor, "create", pregnancy_target(&p), "delivery recorded")?;
-        // The features above react in this transaction (risk: a maternal death closes her case).
-        super::events::DELIVERY_RECORDED.publish(
-            c,
-            &super::events::DeliveryRecorded {
-                actor: actor.clone(),
-                pregnancy: p,
-                delivery: d.clone(),
-            },
-        )?;
-        Ok(d)
-    })
-    .await
+        e => e.into(),
+    })?;
+    if !repo::set_status(c, &p, PregnancyStatus::Delivered)? {
+        return Err(ServiceError::Conflict("孕产期档案刚被他人修改，请刷新后重试".into()));
+    }
+    record(c, actor, "create", pregnancy_target(&p), "delivery recorded")?;
+    // The features above react in this transaction (risk: a maternal death closes her case).
+    super::events::DELIVERY_RECORDED.publish(
+        c,
+        &super::events::DeliveryRecorded {
+            actor: actor.clone(),
+            pregnancy: p.clone(),
+            delivery: d.clone(),
+        },
+    )?;
+    Ok((p, d))
 }
 
 /// Reaction to [`crate::identity::events::PERSONS_MERGING`]: two records that each hold an active

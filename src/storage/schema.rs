@@ -615,3 +615,80 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    children (person_id) {
+        person_id -> Text,
+        mother_id -> Text,
+        pregnancy_id -> Nullable<Text>,
+        birth_at -> Timestamp,
+        birth_time_known -> Bool,
+        birth_order -> Integer,
+        plurality -> Integer,
+        gestation_days -> Nullable<Integer>,
+        birth_weight_g -> Nullable<Integer>,
+        birth_length_cm -> Nullable<Double>,
+        apgar_1 -> Nullable<Integer>,
+        apgar_5 -> Nullable<Integer>,
+        malformations -> Text,
+        conditions -> Text,
+        discharge_date -> Nullable<Date>,
+        birth_facility -> Text,
+        certificate_number -> Nullable<Text>,
+        certificate -> Nullable<Text>,
+        jurisdiction -> Text,
+        township_code -> Nullable<Text>,
+        recorded_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    child_visits (id) {
+        id -> Text,
+        child_id -> Text,
+        visit_date -> Date,
+        age_days -> Integer,
+        weight_kg -> Nullable<Double>,
+        length_cm -> Nullable<Double>,
+        position -> Nullable<Text>,
+        head_circumference_cm -> Nullable<Double>,
+        feeding -> Nullable<Text>,
+        development_warning -> Text,
+        rickets_signs -> Text,
+        exam -> Text,
+        hb_g_l -> Nullable<Integer>,
+        hearing -> Nullable<Text>,
+        vision -> Nullable<Text>,
+        illness -> Text,
+        advice -> Text,
+        referral -> Text,
+        next_appointment -> Nullable<Date>,
+        facility_id -> Text,
+        recorded_by -> Text,
+        recorded_at -> Timestamp,
+        jurisdiction -> Text,
+        township_code -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    child_services (id) {
+        id -> Text,
+        child_id -> Text,
+        code -> Text,
+        done_at -> Timestamp,
+        result -> Nullable<Text>,
+        note -> Text,
+        facility_id -> Text,
+        recorded_by -> Text,
+        recorded_at -> Timestamp,
+        jurisdiction -> Text,
+        township_code -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(children -> persons (person_id));
+diesel::allow_tables_to_appear_in_same_query!(children, persons, child_visits, child_services, immunizations);

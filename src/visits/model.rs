@@ -166,7 +166,7 @@ pub struct VisitData {
 /// Postpartum visits may be recorded up to this many days after delivery.
 pub const POSTPARTUM_MAX_DAYS: i64 = 120;
 
-fn number(
+pub(crate) fn number(
     field: &str,
     raw: Option<&str>,
     min: f64,
@@ -193,7 +193,7 @@ fn number(
     }
 }
 
-fn integer(
+pub(crate) fn integer(
     field: &str,
     raw: Option<&str>,
     min: i32,
@@ -220,7 +220,7 @@ fn integer(
     }
 }
 
-fn choice(
+pub(crate) fn choice(
     field: &str,
     raw: Option<&str>,
     table: &[(&str, &str)],
@@ -236,7 +236,7 @@ fn choice(
     }
 }
 
-fn text(field: &str, raw: &Option<String>, max: usize, label: &str, errors: &mut Vec<FieldError>) -> String {
+pub(crate) fn text(field: &str, raw: &Option<String>, max: usize, label: &str, errors: &mut Vec<FieldError>) -> String {
     let t = raw.as_deref().unwrap_or("").trim().to_string();
     if t.chars().count() > max {
         errors.push(FieldError::new(field, "too_long", format!("{label}最多 {max} 字")));

@@ -153,21 +153,39 @@ pub async fn risk_evaluate(req: HttpRequest, ApiCtx(ctx): ApiCtx, body: web::Jso
     Ok(HttpResponse::Ok().json(risk::evaluate(crate::risk::model::active_rule_set(), &body)?))
 }
 
+/// The delivery and, optionally, each live-born baby's birth facts (`babies`, in birth order).
+#[derive(Deserialize)]
+pub struct DeliveryBody {
+    #[serde(flatten)]
+    delivery: crate::pregnancy::model::DeliveryInput,
+    #[serde(default)]
+    babies: Vec<crate::child::model::NewbornInput>,
+}
+
+/// The delivery as before, plus `children`: the babies' new records.
 pub async fn record_delivery(
     st: web::Data<AppState>,
     req: HttpRequest,
     ApiCtx(ctx): ApiCtx,
     path: web::Path<String>,
-    body: web::Json<crate::pregnancy::model::DeliveryInput>,
+    body: web::Json<DeliveryBody>,
 ) -> ApiResult {
     csrf(&req, &ctx)?;
-    let d = pregnancy::record_delivery(&st.db, &ctx.actor, id(path.into_inner())?, body.into_inner()).await?;
-    Ok(HttpResponse::Created().json(d))
+    let body = body.into_inner();
+    let birth =
+        crate::child::service::record_birth(&st.db, &ctx.actor, id(path.into_inner())?, body.delivery, body.babies)
+            .await?;
+    let mut answer = serde_json::to_value(&birth.delivery).unwrap_or_else(|_| json!({}));
+    answer["children"] = json!(birth.children);
+    Ok(HttpResponse::Created().json(answer))
 }
 
 pub async fn worklist(st: web::Data<AppState>, ApiCtx(ctx): ApiCtx) -> ApiResult {
     let w = visits::worklist(&st.db, &ctx.actor, 500).await?;
-    Ok(HttpResponse::Ok().json(json!({"items": w.items, "overdue_total": w.overdue_total, "due_total": w.due_total})))
+    let children = crate::child::service::worklist(&st.db, &ctx.actor, 500).await?;
+    Ok(HttpResponse::Ok().json(
+        json!({"items": w.items, "overdue_total": w.overdue_total, "due_total": w.due_total, "children": children}),
+    ))
 }
 
 #[derive(Deserialize)]

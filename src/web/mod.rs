@@ -4,6 +4,8 @@
 
 mod admin;
 mod api;
+mod charts;
+mod child;
 mod context;
 mod hl7;
 mod pages;
@@ -233,6 +235,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/referrals/{id}/{action}", web::post().to(referral::action))
         .route("/facilities", web::get().to(referral::directory))
         .route("/facilities/{id}", web::post().to(referral::update_facility))
+        .route("/children/{id}", web::get().to(child::show))
+        .route("/children/{id}/visits/new", web::get().to(child::new_visit))
+        .route("/children/{id}/visits", web::post().to(child::record_visit))
+        .route("/children/{id}/print", web::get().to(child::print))
+        .route("/children/{id}/{action}", web::post().to(child::action))
         .route("/admin/login-locks", web::get().to(admin::login_locks))
         .route("/admin/login-locks/clear", web::post().to(admin::clear_login_locks))
         .service(api_scope())

@@ -13,6 +13,7 @@ use crate::audit::service as audit_service;
 use crate::auth::model::Action;
 use crate::auth::service::{self as auth_service, LoginError};
 use crate::chart::service as chart;
+use crate::child::model::NewbornInput;
 use crate::error::{FieldError, ServiceError};
 use crate::identity::model::PersonInput;
 use crate::identity::service::{self as identity, Registration};
@@ -289,6 +290,7 @@ pub async fn home(st: web::Data<AppState>, PageCtx(ctx): PageCtx) -> PageResult 
             Some(&ctx),
             "工作台",
             json!({"worklist": [], "card_reads": [], "scope": scope_label(&ctx), "overdue": 0, "due": 0,
+                   "children": {"items": [], "overdue_total": 0, "due_total": 0, "pmtct_late": 0},
                    "risk": crate::risk::service::RiskTasks::default()}),
         );
     }
@@ -299,6 +301,9 @@ pub async fn home(st: web::Data<AppState>, PageCtx(ctx): PageCtx) -> PageResult 
         .await
         .map_err(|e| st.error(Some(&ctx), e))?;
     let risk_tasks = crate::risk::service::tasks(&st.db, &ctx.actor)
+        .await
+        .map_err(|e| st.error(Some(&ctx), e))?;
+    let children = crate::child::service::worklist(&st.db, &ctx.actor, 100)
         .await
         .map_err(|e| st.error(Some(&ctx), e))?;
     let (overdue, due) = (worklist.overdue_total, worklist.due_total);
@@ -312,7 +317,8 @@ pub async fn home(st: web::Data<AppState>, PageCtx(ctx): PageCtx) -> PageResult 
         "pages/home",
         Some(&ctx),
         "工作台",
-        json!({"worklist": worklist, "card_reads": cards, "scope": scope_label(&ctx), "overdue": overdue, "due": due, "risk": risk_tasks}),
+        json!({"worklist": worklist, "card_reads": cards, "scope": scope_label(&ctx), "overdue": overdue, "due": due, "risk": risk_tasks,
+               "children": children}),
     )
 }
 
@@ -509,6 +515,40 @@ pub async fn pregnancy(
     pregnancy_page(&st, &ctx, id, StatusCode::OK, notice, empty_delivery_form(), Vec::new()).await
 }
 
+/// The babies' fieldsets of the delivery form: what was typed in each, and each field's error.
+fn baby_slots(form: &Value, errors: &[FieldError]) -> Value {
+    let fields = [
+        "sex",
+        "birth_time",
+        "weight_g",
+        "length_cm",
+        "apgar_1",
+        "apgar_5",
+        "malformations",
+        "name",
+    ];
+    let slots: Vec<Value> = (1..=FORM_BABIES)
+        .map(|n| {
+            let mut slot = json!({"n": n, "twin": n > 1});
+            let mut e = json!({});
+            for f in fields {
+                let key = format!("baby{n}_{f}");
+                slot[f] = form.get(&key).cloned().unwrap_or(json!(""));
+                e[f] = json!(
+                    errors
+                        .iter()
+                        .find(|x| x.field == key)
+                        .map_or("", |err| err.message.as_str())
+                );
+            }
+            slot["conditions"] = form.get(format!("baby{n}_conditions")).cloned().unwrap_or(json!([]));
+            slot["e"] = e;
+            slot
+        })
+        .collect();
+    json!(slots)
+}
+
 fn empty_delivery_form() -> Value {
     json!({"delivery_date": "", "discharge_date": "", "facility_name": "", "mode": "", "live_births": "1", "stillbirths": "0", "complications": ""})
 }
@@ -552,40 +592,107 @@ async fn pregnancy_page(
         &title,
         json!({"record": record, "labels": visit_labels, "notice": notice, "dating_label": record.pregnancy.dating.method.label_zh(),
                "active": active, "delivered": delivered, "mode_label": mode_label, "delivery_form": delivery_form,
+               "baby_slots": baby_slots(&delivery_form, &delivery_errors),
+               "sexes": choices(crate::child::model::SEXES), "newborn_conditions": choices(crate::child::model::NEWBORN_CONDITIONS),
                "delivery_errors": delivery_errors, "delivery_modes": choices(&DELIVERY_MODES)}),
     )
 }
 
-#[derive(Deserialize)]
-pub struct DeliveryForm {
-    csrf_token: Option<String>,
-    #[serde(flatten)]
-    input: DeliveryInput,
+/// How many babies the delivery form has fields for (more are completed on each child's page).
+pub(super) const FORM_BABIES: usize = 2;
+
+/// The delivery form: the delivery's fields and `baby{n}_{field}` for each baby (n from 1).
+fn delivery_of(form: &[(String, String)]) -> (DeliveryInput, Vec<NewbornInput>) {
+    let field = |k: &str| form.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
+    let delivery = DeliveryInput {
+        delivery_date: field("delivery_date"),
+        discharge_date: field("discharge_date"),
+        facility_name: field("facility_name"),
+        mode: field("mode"),
+        live_births: field("live_births"),
+        stillbirths: field("stillbirths"),
+        maternal_death: field("maternal_death"),
+        complications: field("complications"),
+    };
+    let mut babies = Vec::new();
+    for n in 1..=FORM_BABIES {
+        let f = |name: &str| field(&format!("baby{n}_{name}")).filter(|v| !v.trim().is_empty());
+        let b = NewbornInput {
+            name: f("name"),
+            sex: f("sex"),
+            birth_time: f("birth_time"),
+            weight_g: f("weight_g"),
+            length_cm: f("length_cm"),
+            apgar_1: f("apgar_1"),
+            apgar_5: f("apgar_5"),
+            malformations: f("malformations"),
+            conditions: form
+                .iter()
+                .filter(|(k, _)| *k == format!("baby{n}_conditions"))
+                .map(|(_, v)| v.clone())
+                .collect(),
+        };
+        let empty = b.sex.is_none() && b.weight_g.is_none() && b.birth_time.is_none() && b.length_cm.is_none();
+        if !empty {
+            babies.push(b);
+        }
+    }
+    (delivery, babies)
+}
+
+/// `babies[0].sex` (the service's name) → `baby1_sex` (the form's).
+fn form_field(field: &str) -> String {
+    match field.strip_prefix("babies[").and_then(|r| r.split_once("].")) {
+        Some((i, name)) => format!("baby{}_{name}", i.parse::<usize>().unwrap_or(0) + 1),
+        None => field.to_string(),
+    }
 }
 
 pub async fn record_delivery(
     st: web::Data<AppState>,
     PageCtx(ctx): PageCtx,
     path: web::Path<String>,
-    form: web::Form<DeliveryForm>,
+    form: web::Form<Vec<(String, String)>>,
 ) -> PageResult {
     let id = path.into_inner();
     check_id(&st, &ctx, &id)?;
-    ctx.check_csrf(form.csrf_token.as_deref())
-        .map_err(|e| st.error(Some(&ctx), e))?;
-    let input = form.into_inner().input;
-    match pregnancy::record_delivery(&st.db, &ctx.actor, id.clone(), input.clone()).await {
+    let csrf = form.iter().find(|(k, _)| k == "csrf_token").map(|(_, v)| v.as_str());
+    ctx.check_csrf(csrf).map_err(|e| st.error(Some(&ctx), e))?;
+    let (input, babies) = delivery_of(&form);
+    match crate::child::service::record_birth(&st.db, &ctx.actor, id.clone(), input, babies).await {
         Ok(_) => Ok(see_other(&format!("/pregnancies/{id}?delivered=1"))),
         Err(ServiceError::Invalid(errors)) => {
-            let mut form = typed_values(&input, empty_delivery_form());
-            super::forget_refused_in(&mut form, &errors);
+            let errors: Vec<FieldError> = errors
+                .into_iter()
+                .map(|e| FieldError {
+                    field: form_field(&e.field),
+                    ..e
+                })
+                .collect();
+            let shown = super::forget_refused(&form, &errors);
+            let mut typed = empty_delivery_form();
+            if let Some(obj) = typed.as_object_mut() {
+                for (k, v) in shown {
+                    if k == "csrf_token" {
+                        continue;
+                    }
+                    if k.ends_with("_conditions") {
+                        let list = obj.entry(k).or_insert_with(|| json!([]));
+                        if let Some(a) = list.as_array_mut() {
+                            a.push(json!(v));
+                        }
+                    } else {
+                        obj.insert(k, json!(v));
+                    }
+                }
+            }
             pregnancy_page(
                 &st,
                 &ctx,
                 id,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Value::Null,
-                form,
+                typed,
                 errors,
             )
             .await

@@ -20,7 +20,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
 
 use super::context::{self, ApiError};
-use super::{AppState, api, referral, risk};
+use super::{AppState, api, child, referral, risk};
 use crate::audit::service as audit;
 use crate::auth::model::Role::{self, *};
 use crate::error::{AuditTarget, ServiceError};
@@ -97,6 +97,7 @@ impl ApiRoute {
             "risk_case" => crate::risk::service::refusal_target(db, id, false).await,
             "risk_report" => crate::risk::service::refusal_target(db, id, true).await,
             "referral" => crate::referral::service::refusal_target(db, id).await,
+            "child" => Ok(Some(crate::child::service::child_target(&id))),
             _ => Ok(None),
         };
         found.ok().flatten().unwrap_or(asked)
@@ -104,8 +105,9 @@ impl ApiRoute {
 }
 
 /// The record kinds an `{id}` may name: the gate knows whose record each is.
-pub const RECORD_KINDS: [&str; 6] = [
+pub const RECORD_KINDS: [&str; 7] = [
     "person",
+    "child",
     "audit_log",
     "pregnancy",
     "risk_case",
@@ -182,6 +184,13 @@ pub static API: &[ApiRoute] = &[
     route!(Post "/api/pregnancies/{id}/delivery", CLINICIANS, "create" on "pregnancy" => api::record_delivery),
     route!(Post "/api/pregnancies/{id}/risk/screen", CLINICIANS, "create" on "pregnancy" => risk::api_screen),
     route!(Post "/api/pregnancies/{id}/risk/grade", CLINICIANS, "create" on "pregnancy" => risk::api_grade),
+    route!(Get "/api/children/{id}", RECORD_STAFF, "read" on "child" => child::api_show),
+    route!(Post "/api/children/{id}/visits", CLINICIANS, "create" on "child" => child::api_visit),
+    route!(Post "/api/children/{id}/vaccinations", CLINICIANS, "create" on "child" => child::api_vaccination),
+    route!(Post "/api/children/{id}/services", CLINICIANS, "create" on "child" => child::api_service),
+    route!(Post "/api/children/{id}/birth", CLINICIANS, "update" on "child" => child::api_birth),
+    route!(Post "/api/children/{id}/certificate", CLINICIANS, "update" on "child" => child::api_certificate),
+    route!(Post "/api/children/{id}/identity", DESK, "update" on "child" => child::api_identity),
     route!(Get "/api/worklist", RECORD_STAFF, "search" on "worklist" => api::worklist),
     route!(Post "/api/risk/evaluate", EVERYONE, "execute" on "risk_evaluation" => api::risk_evaluate),
     route!(Get "/api/risk/board", RECORD_STAFF, "search" on "risk_board" => risk::api_board),

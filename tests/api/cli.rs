@@ -760,3 +760,48 @@ async fn user_unlock_clears_a_login_wait_from_the_command_line() {
         "{events:?}"
     );
 }
+
+#[test]
+fn child_schedule_prints_one_item_per_line_with_the_thirteen_contacts() {
+    let out = bin()
+        .args(["child", "schedule", "--birth-date", "2026-01-10"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let items: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for i in &items {
+        let keys: Vec<&str> = i.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["code", "due_from", "due_to", "kind", "name"], "{i}");
+        assert!(
+            ["visit", "vaccine", "screening", "lab"].contains(&i["kind"].as_str().unwrap()),
+            "{i}"
+        );
+        assert!(i["due_from"].as_str().unwrap() <= i["due_to"].as_str().unwrap(), "{i}");
+    }
+    let visits: Vec<&Value> = items.iter().filter(|i| i["kind"] == "visit").collect();
+    assert_eq!(visits.len(), 13, "RULES.md §2.3: 13 contacts");
+    let find = |code: &str| {
+        items
+            .iter()
+            .find(|i| i["code"] == code)
+            .unwrap_or_else(|| panic!("{code}"))
+    };
+    assert_eq!(
+        (find("month_1")["due_from"].as_str(), find("month_1")["due_to"].as_str()),
+        (Some("2026-02-07"), Some("2026-02-09"))
+    );
+    assert_eq!(find("HepB-1")["due_from"], "2026-01-10");
+    assert_eq!(find("MMR-1")["due_from"], "2026-09-10", "8 months");
+    assert_eq!(find("hb_6_8m")["kind"], "lab");
+    assert_eq!(find("blood_spot")["kind"], "screening");
+    let bad = bin()
+        .args(["child", "schedule", "--birth-date", "2026-13-01"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8(bad.stdout).unwrap().contains("YYYY-MM-DD"));
+}

@@ -7,6 +7,7 @@ mod helpers;
 
 mod access;
 mod auth;
+mod child;
 mod cli;
 mod fetal_sex;
 mod fhir;

@@ -20,6 +20,8 @@ pub struct Fixture {
     pub case: String,
     pub report: String,
     pub referral: String,
+    /// A baby of another woman of 东关镇, born yesterday (her own child record).
+    pub child: String,
 }
 
 pub async fn fixture(app: &TestApp) -> Fixture {
@@ -45,7 +47,18 @@ pub async fn fixture(app: &TestApp) -> Fixture {
         )
         .await;
     assert_eq!(s, 201, "{r}");
+    let (_, other) = booked(&mut town, "孙秀梅", 72, 39).await;
+    let (s, birth) = town
+        .post_json(
+            &format!("/api/pregnancies/{other}/delivery"),
+            &json!({"delivery_date": crate::helpers::days_ago(1), "facility_name": "示范县人民医院", "mode": "vaginal",
+                    "live_births": "1", "stillbirths": "0", "babies": [{"sex": "female", "weight_g": "3300", "birth_time": "08:30"}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{birth}");
+    let child = birth["children"][0]["id"].as_str().unwrap().to_string();
     Fixture {
+        child,
         name,
         id_number: id_number("340524", "1994-06-01", 70),
         person,
@@ -266,6 +279,7 @@ async fn with_token_method(app: &TestApp, token: &str, method: &str, path: &str,
 fn fill(route: &mch_chain::web::routes::ApiRoute, f: &Fixture) -> String {
     let id = match route.record {
         "person" | "audit_log" => f.person.clone(),
+        "child" => f.child.clone(),
         "pregnancy" => f.pregnancy.clone(),
         "risk_case" => f.case.clone(),
         "risk_report" => f.report.clone(),
@@ -342,10 +356,11 @@ async fn every_role_gets_exactly_what_the_route_table_allows_on_every_json_route
                 let after = denied_rows(&app, actor).await;
                 // A record of hers: the refusal names her, so her access log shows the attempt.
                 let hers = route.path.contains("{id}") && RECORD_KINDS.contains(&route.record);
+                let whose = if route.record == "child" { &f.child } else { &f.person };
                 assert!(
                     after.len() > before.len()
                         && after.iter().any(|(_, _, person, d)| d.ends_with(&label)
-                            && (!hers || person.as_deref() == Some(f.person.as_str()))),
+                            && (!hers || person.as_deref() == Some(whose.as_str()))),
                     "{role:?} refused {label}: audited against her ({after:?})"
                 );
             }

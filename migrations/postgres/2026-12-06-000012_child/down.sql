@@ -1,0 +1,3 @@
+DROP TABLE child_services;
+DROP TABLE child_visits;
+DROP TABLE children;

@@ -1,0 +1,8 @@
+//! Child health care from birth to six (0–6 岁儿童健康管理, RULES.md §2.3): the newborn's own record
+//! made at delivery, one schedule per child (13 contacts, labs, hearing, newborn screening, the
+//! immunisation programme, 预防母婴传播 clocks), child health visits with the WHO growth standards,
+//! vaccinations, the 出生医学证明, and the township worklist of children.
+pub mod model;
+pub mod repo;
+pub mod schedule;
+pub mod service;

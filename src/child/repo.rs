@@ -1,0 +1,365 @@
+//! Child queries: birth records, child health visits, services; the vaccinations of children are
+//! the immunizations feature's rows.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::model::{Certificate, ChildRecord, ChildVisit, ServiceRecord};
+use crate::storage::AnyConnection;
+use crate::storage::schema::{child_services, child_visits, children, immunizations};
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = children)]
+struct ChildRow {
+    person_id: String,
+    mother_id: String,
+    pregnancy_id: Option<String>,
+    birth_at: NaiveDateTime,
+    birth_time_known: bool,
+    birth_order: i32,
+    plurality: i32,
+    gestation_days: Option<i32>,
+    birth_weight_g: Option<i32>,
+    birth_length_cm: Option<f64>,
+    apgar_1: Option<i32>,
+    apgar_5: Option<i32>,
+    malformations: String,
+    conditions: String,
+    discharge_date: Option<NaiveDate>,
+    birth_facility: String,
+    certificate: Option<String>,
+    jurisdiction: String,
+    township_code: Option<String>,
+    recorded_by: String,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+    version: i32,
+}
+
+impl From<ChildRow> for ChildRecord {
+    fn from(r: ChildRow) -> ChildRecord {
+        ChildRecord {
+            person_id: r.person_id,
+            mother_id: r.mother_id,
+            pregnancy_id: r.pregnancy_id,
+            birth_at: r.birth_at,
+            birth_time_known: r.birth_time_known,
+            birth_order: r.birth_order,
+            plurality: r.plurality,
+            gestation_days: r.gestation_days.map(i64::from),
+            birth_weight_g: r.birth_weight_g,
+            birth_length_cm: r.birth_length_cm,
+            apgar_1: r.apgar_1,
+            apgar_5: r.apgar_5,
+            malformations: r.malformations,
+            conditions: serde_json::from_str(&r.conditions).unwrap_or_default(),
+            discharge_date: r.discharge_date,
+            birth_facility: r.birth_facility,
+            certificate: r.certificate.and_then(|c| serde_json::from_str::<Certificate>(&c).ok()),
+            jurisdiction: r.jurisdiction,
+            township_code: r.township_code,
+            recorded_by: r.recorded_by,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            version: r.version,
+        }
+    }
+}
+
+fn certificate_json(c: &Option<Certificate>) -> Option<String> {
+    c.as_ref().and_then(|c| serde_json::to_string(c).ok())
+}
+
+pub fn insert(conn: &mut AnyConnection, c: &ChildRecord) -> QueryResult<()> {
+    diesel::insert_into(children::table)
+        .values((
+            children::person_id.eq(&c.person_id),
+            children::mother_id.eq(&c.mother_id),
+            children::pregnancy_id.eq(&c.pregnancy_id),
+            children::birth_at.eq(c.birth_at),
+            children::birth_time_known.eq(c.birth_time_known),
+            children::birth_order.eq(c.birth_order),
+            children::plurality.eq(c.plurality),
+            children::gestation_days.eq(c.gestation_days.and_then(|g| i32::try_from(g).ok())),
+            children::birth_weight_g.eq(c.birth_weight_g),
+            children::birth_length_cm.eq(c.birth_length_cm),
+            children::apgar_1.eq(c.apgar_1),
+            children::apgar_5.eq(c.apgar_5),
+            children::malformations.eq(&c.malformations),
+            children::conditions.eq(serde_json::to_string(&c.conditions).unwrap_or_else(|_| "[]".into())),
+            children::discharge_date.eq(c.discharge_date),
+            children::birth_facility.eq(&c.birth_facility),
+            children::certificate_number.eq(c.certificate.as_ref().map(|x| x.number.clone())),
+            children::certificate.eq(certificate_json(&c.certificate)),
+            children::jurisdiction.eq(&c.jurisdiction),
+            children::township_code.eq(&c.township_code),
+            children::recorded_by.eq(&c.recorded_by),
+            children::created_at.eq(c.created_at),
+            children::updated_at.eq(c.updated_at),
+            children::version.eq(c.version),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Write a child's birth facts and certificate if the row is still at `c.version`; true when it
+/// was (the stored version becomes `c.version + 1`).
+pub fn update(conn: &mut AnyConnection, c: &ChildRecord, now: NaiveDateTime) -> QueryResult<bool> {
+    let n = diesel::update(
+        children::table
+            .filter(children::person_id.eq(&c.person_id))
+            .filter(children::version.eq(c.version)),
+    )
+    .set((
+        children::birth_at.eq(c.birth_at),
+        children::birth_time_known.eq(c.birth_time_known),
+        children::gestation_days.eq(c.gestation_days.and_then(|g| i32::try_from(g).ok())),
+        children::birth_weight_g.eq(c.birth_weight_g),
+        children::birth_length_cm.eq(c.birth_length_cm),
+        children::apgar_1.eq(c.apgar_1),
+        children::apgar_5.eq(c.apgar_5),
+        children::malformations.eq(&c.malformations),
+        children::conditions.eq(serde_json::to_string(&c.conditions).unwrap_or_else(|_| "[]".into())),
+        children::discharge_date.eq(c.discharge_date),
+        children::certificate_number.eq(c.certificate.as_ref().map(|x| x.number.clone())),
+        children::certificate.eq(certificate_json(&c.certificate)),
+        children::updated_at.eq(now),
+        children::version.eq(c.version + 1),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn by_id(conn: &mut AnyConnection, person_id: &str) -> QueryResult<Option<ChildRecord>> {
+    children::table
+        .filter(children::person_id.eq(person_id))
+        .select(ChildRow::as_select())
+        .first(conn)
+        .optional()
+        .map(|r| r.map(Into::into))
+}
+
+/// A mother's children, oldest birth first.
+pub fn of_mother(conn: &mut AnyConnection, mother_id: &str) -> QueryResult<Vec<ChildRecord>> {
+    children::table
+        .filter(children::mother_id.eq(mother_id))
+        .order((children::birth_at.asc(), children::birth_order.asc()))
+        .select(ChildRow::as_select())
+        .load(conn)
+        .map(|v| v.into_iter().map(Into::into).collect())
+}
+
+/// The children of one pregnancy, by birth order.
+pub fn of_pregnancy(conn: &mut AnyConnection, pregnancy_id: &str) -> QueryResult<Vec<ChildRecord>> {
+    children::table
+        .filter(children::pregnancy_id.eq(pregnancy_id))
+        .order(children::birth_order.asc())
+        .select(ChildRow::as_select())
+        .load(conn)
+        .map(|v| v.into_iter().map(Into::into).collect())
+}
+
+/// Children of an area (a township, or a county/city/province prefix) born on or after `since`.
+pub fn in_area(
+    conn: &mut AnyConnection,
+    township: Option<&str>,
+    prefix: Option<&str>,
+    since: NaiveDateTime,
+) -> QueryResult<Vec<ChildRecord>> {
+    let mut q = children::table
+        .filter(children::birth_at.ge(since))
+        .select(ChildRow::as_select())
+        .into_boxed();
+    if let Some(t) = township {
+        q = q.filter(children::township_code.eq(t.to_string()));
+    }
+    if let Some(p) = prefix {
+        q = q.filter(children::jurisdiction.like(format!("{p}%")));
+    }
+    q.order(children::birth_at.asc())
+        .load(conn)
+        .map(|v| v.into_iter().map(Into::into).collect())
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = child_visits)]
+struct VisitRow {
+    id: String,
+    child_id: String,
+    visit_date: NaiveDate,
+    age_days: i32,
+    weight_kg: Option<f64>,
+    length_cm: Option<f64>,
+    position: Option<String>,
+    head_circumference_cm: Option<f64>,
+    feeding: Option<String>,
+    development_warning: String,
+    rickets_signs: String,
+    exam: String,
+    hb_g_l: Option<i32>,
+    hearing: Option<String>,
+    vision: Option<String>,
+    illness: String,
+    advice: String,
+    referral: String,
+    next_appointment: Option<NaiveDate>,
+    facility_id: String,
+    recorded_by: String,
+    recorded_at: NaiveDateTime,
+}
+
+impl From<VisitRow> for ChildVisit {
+    fn from(r: VisitRow) -> ChildVisit {
+        ChildVisit {
+            id: r.id,
+            child_id: r.child_id,
+            visit_date: r.visit_date,
+            age_days: i64::from(r.age_days),
+            weight_kg: r.weight_kg,
+            length_cm: r.length_cm,
+            position: r.position,
+            head_circumference_cm: r.head_circumference_cm,
+            feeding: r.feeding,
+            development_warning: r.development_warning,
+            rickets_signs: serde_json::from_str(&r.rickets_signs).unwrap_or_default(),
+            exam: r.exam,
+            hb_g_l: r.hb_g_l,
+            hearing: r.hearing,
+            vision: r.vision,
+            illness: r.illness,
+            advice: r.advice,
+            referral: r.referral,
+            next_appointment: r.next_appointment,
+            facility_id: r.facility_id,
+            recorded_by: r.recorded_by,
+            recorded_at: r.recorded_at,
+        }
+    }
+}
+
+pub fn insert_visit(conn: &mut AnyConnection, v: &ChildVisit, child: &ChildRecord) -> QueryResult<()> {
+    diesel::insert_into(child_visits::table)
+        .values((
+            child_visits::id.eq(&v.id),
+            child_visits::child_id.eq(&v.child_id),
+            child_visits::visit_date.eq(v.visit_date),
+            child_visits::age_days.eq(i32::try_from(v.age_days).unwrap_or(i32::MAX)),
+            child_visits::weight_kg.eq(v.weight_kg),
+            child_visits::length_cm.eq(v.length_cm),
+            child_visits::position.eq(&v.position),
+            child_visits::head_circumference_cm.eq(v.head_circumference_cm),
+            child_visits::feeding.eq(&v.feeding),
+            child_visits::development_warning.eq(&v.development_warning),
+            child_visits::rickets_signs.eq(serde_json::to_string(&v.rickets_signs).unwrap_or_else(|_| "[]".into())),
+            child_visits::exam.eq(&v.exam),
+            child_visits::hb_g_l.eq(v.hb_g_l),
+            child_visits::hearing.eq(&v.hearing),
+            child_visits::vision.eq(&v.vision),
+            child_visits::illness.eq(&v.illness),
+            child_visits::advice.eq(&v.advice),
+            child_visits::referral.eq(&v.referral),
+            child_visits::next_appointment.eq(v.next_appointment),
+            child_visits::facility_id.eq(&v.facility_id),
+            child_visits::recorded_by.eq(&v.recorded_by),
+            child_visits::recorded_at.eq(v.recorded_at),
+            child_visits::jurisdiction.eq(&child.jurisdiction),
+            child_visits::township_code.eq(&child.township_code),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Visits of these children, oldest first.
+pub fn visits_of(conn: &mut AnyConnection, child_ids: &[String]) -> QueryResult<Vec<ChildVisit>> {
+    let mut out = Vec::new();
+    for chunk in child_ids.chunks(500) {
+        let rows: Vec<VisitRow> = child_visits::table
+            .filter(child_visits::child_id.eq_any(chunk))
+            .order((child_visits::visit_date.asc(), child_visits::recorded_at.asc()))
+            .select(VisitRow::as_select())
+            .load(conn)?;
+        out.extend(rows.into_iter().map(ChildVisit::from));
+    }
+    Ok(out)
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = child_services)]
+struct ServiceRow {
+    id: String,
+    child_id: String,
+    code: String,
+    done_at: NaiveDateTime,
+    result: Option<String>,
+    note: String,
+    facility_id: String,
+    recorded_by: String,
+    recorded_at: NaiveDateTime,
+}
+
+pub fn insert_service(conn: &mut AnyConnection, s: &ServiceRecord, child: &ChildRecord) -> QueryResult<()> {
+    diesel::insert_into(child_services::table)
+        .values((
+            child_services::id.eq(&s.id),
+            child_services::child_id.eq(&s.child_id),
+            child_services::code.eq(&s.code),
+            child_services::done_at.eq(s.done_at),
+            child_services::result.eq(&s.result),
+            child_services::note.eq(&s.note),
+            child_services::facility_id.eq(&s.facility_id),
+            child_services::recorded_by.eq(&s.recorded_by),
+            child_services::recorded_at.eq(s.recorded_at),
+            child_services::jurisdiction.eq(&child.jurisdiction),
+            child_services::township_code.eq(&child.township_code),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Services of these children, oldest first.
+pub fn services_of(conn: &mut AnyConnection, child_ids: &[String]) -> QueryResult<Vec<ServiceRecord>> {
+    let mut out = Vec::new();
+    for chunk in child_ids.chunks(500) {
+        let rows: Vec<ServiceRow> = child_services::table
+            .filter(child_services::child_id.eq_any(chunk))
+            .order(child_services::done_at.asc())
+            .select(ServiceRow::as_select())
+            .load(conn)?;
+        out.extend(rows.into_iter().map(|r| ServiceRecord {
+            id: r.id,
+            child_id: r.child_id,
+            code: r.code,
+            done_at: r.done_at,
+            result: r.result,
+            note: r.note,
+            facility_id: r.facility_id,
+            recorded_by: r.recorded_by,
+            recorded_at: r.recorded_at,
+        }));
+    }
+    Ok(out)
+}
+
+/// The programme doses given to these children: (child id, vaccine code, time), for schedules.
+/// Only completed doses of the programme's code system with a time count.
+pub fn doses_of(
+    conn: &mut AnyConnection,
+    child_ids: &[String],
+    code_system: &str,
+) -> QueryResult<Vec<(String, String, NaiveDateTime)>> {
+    let mut out = Vec::new();
+    for chunk in child_ids.chunks(500) {
+        let rows: Vec<(String, String, Option<NaiveDateTime>)> = immunizations::table
+            .filter(immunizations::person_id.eq_any(chunk))
+            .filter(immunizations::vaccine_system.eq(code_system))
+            .filter(immunizations::status.eq("completed"))
+            .select((
+                immunizations::person_id,
+                immunizations::vaccine_code,
+                immunizations::occurrence_at,
+            ))
+            .load(conn)?;
+        out.extend(rows.into_iter().filter_map(|(p, v, t)| t.map(|t| (p, v, t))));
+    }
+    Ok(out)
+}

@@ -1,0 +1,146 @@
+//! Charts drawn on the server as SVG (printable, no script): the WHO growth curves with a child's
+//! measurements.
+
+use crate::child::service::GrowthSeries;
+use crate::growth::model::Indicator;
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// One growth chart: x in days of age (shown in months), y in kg or cm; the −3, −2, 0, +2, +3 SD
+/// curves of the WHO standard for her sex, and her points joined in time order. The x range runs
+/// to the year after her last measurement (at least two years), within the standard's 0–1856 days.
+pub fn growth_svg(s: &GrowthSeries) -> String {
+    let (w, h) = (640.0_f64, 360.0_f64);
+    let (left, right, top, bottom) = (48.0, 16.0, 18.0, 40.0);
+    let last = s.points.iter().map(|p| p.0).fold(0.0_f64, f64::max);
+    let x_max = ((last / 365.25).floor() + 1.0).clamp(2.0, 5.0) * 365.25;
+    let x_max = x_max.min(1856.0);
+    let in_range = |p: &&(f64, f64)| p.0 <= x_max;
+    let values = s
+        .curves
+        .iter()
+        .flat_map(|(_, c)| c.iter().filter(in_range).map(|p| p.1))
+        .chain(s.points.iter().filter(in_range).map(|p| p.1));
+    let (mut y_min, mut y_max) = values.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
+    if y_min > y_max {
+        (y_min, y_max) = (0.0, 1.0);
+    }
+    let pad = (y_max - y_min) * 0.05;
+    let (y_min, y_max) = ((y_min - pad).max(0.0).floor(), (y_max + pad).ceil());
+    let px = |x: f64| left + (x / x_max) * (w - left - right);
+    let py = |y: f64| top + (1.0 - (y - y_min) / (y_max - y_min).max(1e-9)) * (h - top - bottom);
+    let unit = match s.indicator {
+        Indicator::WeightForAge => "kg",
+        _ => "cm",
+    };
+    let mut out = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" class="growth-chart" viewBox="0 0 {w} {h}" role="img" aria-label="{}"><title>{}（世界卫生组织2006年儿童生长标准）</title>"#,
+        esc(s.label),
+        esc(s.label)
+    );
+    // Grid: every 3 months, and 5 y-steps.
+    let mut m = 0.0;
+    while m * 30.4375 <= x_max + 1.0 {
+        let x = px(m * 30.4375);
+        out.push_str(&format!(
+            r##"<line x1="{x:.1}" y1="{top}" x2="{x:.1}" y2="{:.1}" stroke="#e2e8f0"/><text x="{x:.1}" y="{:.1}" font-size="10" text-anchor="middle" fill="#66788a">{m}</text>"##,
+            h - bottom,
+            h - bottom + 14.0
+        ));
+        m += 3.0;
+    }
+    out.push_str(&format!(
+        r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle" fill="#66788a">月龄</text>"##,
+        (left + w - right) / 2.0,
+        h - 6.0
+    ));
+    for i in 0..=5 {
+        let v = y_min + (y_max - y_min) * f64::from(i) / 5.0;
+        let y = py(v);
+        out.push_str(&format!(
+            r##"<line x1="{left}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e2e8f0"/><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end" fill="#66788a">{v:.1}</text>"##,
+            w - right,
+            left - 4.0,
+            y + 3.0
+        ));
+    }
+    out.push_str(&format!(
+        r##"<text x="12" y="{top}" font-size="11" fill="#66788a">{unit}</text>"##
+    ));
+    for (z, curve) in &s.curves {
+        let pts: Vec<String> = curve
+            .iter()
+            .filter(in_range)
+            .map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y)))
+            .collect();
+        let (stroke, width) = match z.abs() as i32 {
+            0 => ("#2f855a", 1.6),
+            2 => ("#dd6b20", 1.2),
+            _ => ("#c53030", 1.0),
+        };
+        out.push_str(&format!(
+            r#"<polyline class="sd sd{z}" fill="none" stroke="{stroke}" stroke-width="{width}" points="{}"/>"#,
+            pts.join(" ")
+        ));
+        if let Some((x, y)) = curve.iter().rfind(|p| in_range(p)) {
+            let label = if *z == 0.0 {
+                "中位数".to_string()
+            } else {
+                format!("{z:+}SD")
+            };
+            out.push_str(&format!(
+                r#"<text x="{:.1}" y="{:.1}" font-size="9" fill="{stroke}">{label}</text>"#,
+                (px(*x) - 28.0).max(left),
+                py(*y) - 2.0
+            ));
+        }
+    }
+    let mine: Vec<&(f64, f64)> = s.points.iter().filter(in_range).collect();
+    if mine.len() > 1 {
+        let pts: Vec<String> = mine
+            .iter()
+            .map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y)))
+            .collect();
+        out.push_str(&format!(
+            r##"<polyline class="child-line" fill="none" stroke="#b83280" stroke-width="2" points="{}"/>"##,
+            pts.join(" ")
+        ));
+    }
+    for (x, y) in mine {
+        out.push_str(&format!(
+            r##"<circle class="child-point" cx="{:.1}" cy="{:.1}" r="3.5" fill="#b83280"><title>{:.0} 天：{y} {unit}</title></circle>"##,
+            px(*x),
+            py(*y),
+            x
+        ));
+    }
+    out.push_str("</svg>");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chart_has_the_five_curves_and_her_points() {
+        let s = GrowthSeries {
+            indicator: Indicator::WeightForAge,
+            label: "年龄别体重",
+            curves: [-3.0, -2.0, 0.0, 2.0, 3.0]
+                .into_iter()
+                .map(|z| (z, vec![(0.0, 3.3 + z * 0.4), (365.0, 9.5 + z)]))
+                .collect(),
+            points: vec![(30.0, 4.5), (120.0, 6.2)],
+        };
+        let svg = growth_svg(&s);
+        assert_eq!(svg.matches("<polyline class=\"sd").count(), 5);
+        assert_eq!(svg.matches("class=\"child-point\"").count(), 2);
+        assert!(svg.contains("child-line") && svg.starts_with("<svg") && svg.ends_with("</svg>"));
+    }
+}
