@@ -266,6 +266,7 @@ pub async fn seed_if_empty(db: &Db) -> Result<Option<DemoSeed>, ServiceError> {
         }
     }
     grade_some(db, &facilities, &pregnancies, &mut rng).await?;
+    seed_children(db, &homes, &facilities, &mut rng).await?;
     seed_network(db, &facilities).await?;
     seed_referrals(db, &facilities, &pregnancies).await?;
     // Bearer tokens to try the FHIR interface with: the county hospital's system and an auditor's
@@ -445,6 +446,293 @@ async fn seed_woman(
         .await?;
     }
     Ok(Some((p.id, county)))
+}
+
+/// Mothers who delivered from a few days to six years ago, so every age of child health care has
+/// children: a birth record, the visits of the contacts that have opened (weights and lengths
+/// along a WHO curve of her own), most programme doses on time, newborn screening — with some
+/// items left undone so the worklist and the schedules show overdue and missed ones, one baby of
+/// an HBsAg-positive mother born yesterday whose 12-hour clock ran out (the worklist's first line), and a few high-risk newborns.
+async fn seed_children(
+    db: &Db,
+    homes: &[&Facility],
+    facilities: &[Facility],
+    rng: &mut StdRng,
+) -> Result<(), ServiceError> {
+    use crate::growth::model::{self as growth, Indicator};
+    let curves = |sex: growth::Sex, ind: Indicator| -> Vec<Vec<(f64, f64)>> {
+        [-1.5, -0.5, 0.0, 0.5, 1.5]
+            .iter()
+            .map(|z| growth::curve(ind, sex, *z))
+            .collect()
+    };
+    let wfa = [
+        curves(growth::Sex::Male, Indicator::WeightForAge),
+        curves(growth::Sex::Female, Indicator::WeightForAge),
+    ];
+    let lfa = [
+        curves(growth::Sex::Male, Indicator::LengthForAge),
+        curves(growth::Sex::Female, Indicator::LengthForAge),
+    ];
+    let today = today_china();
+    let mut tasks = Vec::new();
+    for i in 0..120usize {
+        let home = homes[i % homes.len()].clone();
+        // Ages spread over 0–6 years, more of them young (the busiest contacts).
+        let age_days: u64 = match i % 4 {
+            0 => rng.gen_range(1..60),
+            1 => rng.gen_range(60..400),
+            2 => rng.gen_range(400..1100),
+            _ => rng.gen_range(1100..2190),
+        };
+        let mother_age = rng.gen_range(20..40);
+        let birth = today - Days::new(mother_age * 365 + age_days + rng.gen_range(0..365));
+        let name = format!(
+            "{}{}",
+            SURNAMES[rng.gen_range(0..SURNAMES.len())],
+            GIVEN[rng.gen_range(0..GIVEN.len())]
+        );
+        let id_number = demo_id_number(rng, &home.jurisdiction, birth);
+        let female = rng.gen_bool(0.48);
+        let z = rng.gen_range(0..5usize);
+        let sex = usize::from(female);
+        // The county MCH centre grades the one HBsAg-positive mother (her baby's 12-hour clock).
+        let grader = (i == 0)
+            .then(|| {
+                facilities.iter().find(|f| {
+                    f.kind.as_str() == "mch_centre"
+                        && f.level.as_str() == "county"
+                        && f.jurisdiction == home.jurisdiction
+                })
+            })
+            .flatten()
+            .cloned();
+        let child = DemoChild {
+            grader,
+            age_days: if i == 0 { 1 } else { age_days },
+            female,
+            twins: i % 29 == 7,
+            preterm: i % 17 == 3,
+            weight: wfa[sex][z].clone(),
+            length: lfa[sex][z].clone(),
+            seed: rng.r#gen(),
+        };
+        tasks.push(seed_mother_and_child(db.clone(), home, name, id_number, child));
+    }
+    let mut pending = tasks.into_iter();
+    loop {
+        let group: Vec<_> = pending.by_ref().take(24).collect();
+        if group.is_empty() {
+            break;
+        }
+        for r in futures_util::future::join_all(group).await {
+            r?;
+        }
+    }
+    Ok(())
+}
+
+struct DemoChild {
+    age_days: u64,
+    female: bool,
+    twins: bool,
+    preterm: bool,
+    /// A county clinician who grades the mother HBsAg positive before the birth.
+    grader: Option<Facility>,
+    /// Her WHO weight and length curves (day, value), at her own z-score.
+    weight: Vec<(f64, f64)>,
+    length: Vec<(f64, f64)>,
+    seed: u64,
+}
+
+async fn seed_mother_and_child(
+    db: Db,
+    home: Facility,
+    name: String,
+    id_number: String,
+    kid: DemoChild,
+) -> Result<(), ServiceError> {
+    use crate::child::model::{ChildVisitInput, NewbornInput, ServiceInput, VaccinationInput};
+    use crate::child::service as child;
+    let mut rng = StdRng::seed_from_u64(kid.seed);
+    let actor = system_actor(home.clone(), Role::Clinician);
+    let today = today_china();
+    let reg = identity::service::register(
+        &db,
+        &actor,
+        PersonInput {
+            name,
+            id_number: Some(id_number),
+            phone: Some(format!("138{:08}", rng.gen_range(0..100_000_000))),
+            ..Default::default()
+        },
+        true,
+    )
+    .await?;
+    let (Registration::Created { person_id } | Registration::Existing { person_id }) = reg else {
+        return Ok(());
+    };
+    let born = today - Days::new(kid.age_days);
+    let gestation: u64 = if kid.preterm {
+        rng.gen_range(224..250)
+    } else {
+        rng.gen_range(261..290)
+    };
+    let lmp = born - Days::new(gestation);
+    let p = pregnancy::service::book(
+        &db,
+        &actor,
+        person_id,
+        BookingInput {
+            booking_date: Some((lmp + Days::new(rng.gen_range(56..90))).to_string()),
+            lmp: Some(lmp.to_string()),
+            gravidity: Some("1".into()),
+            parity: Some("0".into()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    if let Some(centre) = &kid.grader {
+        let grader = system_actor(centre.clone(), Role::Clinician);
+        crate::risk::service::grade(
+            &db,
+            &grader,
+            crate::risk::model::active_rule_set().to_string(),
+            p.id.clone(),
+            crate::risk::service::GradeInput {
+                facts: serde_json::from_value(serde_json::json!({"hbsag": "positive"})).unwrap_or_default(),
+                ..Default::default()
+            },
+        )
+        .await?;
+    }
+    let weight_at = |day: f64, curve: &[(f64, f64)]| {
+        curve
+            .iter()
+            .find(|(x, _)| *x >= day)
+            .or(curve.last())
+            .map_or(3.3, |(_, v)| *v)
+    };
+    let birth_weight = if kid.preterm {
+        rng.gen_range(1700..2400)
+    } else {
+        (weight_at(0.0, &kid.weight) * 1000.0).round() as i32
+    };
+    let babies: Vec<NewbornInput> = (0..if kid.twins { 2 } else { 1 })
+        .map(|_| NewbornInput {
+            sex: Some(if kid.female { "female" } else { "male" }.into()),
+            birth_time: Some(format!("{:02}:{:02}", rng.gen_range(0..24), rng.gen_range(0..60))),
+            weight_g: Some(birth_weight.to_string()),
+            length_cm: Some(format!("{:.1}", weight_at(0.0, &kid.length))),
+            apgar_1: Some(rng.gen_range(7..=10).to_string()),
+            apgar_5: Some(rng.gen_range(9..=10).to_string()),
+            ..Default::default()
+        })
+        .collect();
+    let birth = child::record_birth(
+        &db,
+        &actor,
+        p.id.clone(),
+        crate::pregnancy::model::DeliveryInput {
+            delivery_date: Some(born.to_string()),
+            discharge_date: Some((born + Days::new(rng.gen_range(1..4).min(kid.age_days))).to_string()),
+            facility_name: Some("示范县人民医院".into()),
+            mode: Some(if rng.gen_bool(0.3) { "caesarean" } else { "vaginal" }.into()),
+            live_births: Some(babies.len().to_string()),
+            stillbirths: Some("0".into()),
+            maternal_death: None,
+            complications: Some(String::new()),
+        },
+        babies,
+    )
+    .await?;
+    for c in &birth.children {
+        // The contacts that have opened, most of them done, on a day of their window.
+        for item in crate::child::service::standard_schedule(born) {
+            let (from, to) = (item.due_from, item.due_to);
+            if from > today || rng.gen_bool(0.12) {
+                continue;
+            }
+            let day = (from + Days::new(rng.gen_range(0..=(to - from).num_days().max(0)) as u64)).min(today);
+            let age = (day - born).num_days() as f64;
+            match item.kind {
+                crate::child::schedule::ItemKind::Visit => {
+                    let hb = (item.code == "m6" || item.code == "m8" || item.code == "m18" || item.code == "m30")
+                        .then(|| rng.gen_range(98..=130).to_string());
+                    let r = child::record_visit(
+                        &db,
+                        &actor,
+                        c.id.clone(),
+                        ChildVisitInput {
+                            visit_date: Some(day.to_string()),
+                            weight_kg: Some(format!("{:.1}", weight_at(age, &kid.weight))),
+                            length_cm: Some(format!("{:.1}", weight_at(age, &kid.length))),
+                            feeding: Some(
+                                if age < 180.0 {
+                                    "exclusive_breast"
+                                } else {
+                                    "complementary"
+                                }
+                                .into(),
+                            ),
+                            hb_g_l: hb,
+                            hearing: (item.code == "m6"
+                                || item.code == "m12"
+                                || item.code == "m24"
+                                || item.code == "m36")
+                                .then(|| "pass".into()),
+                            advice: Some("按时接种，合理喂养".into()),
+                            ..Default::default()
+                        },
+                    )
+                    .await;
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "demo child visit skipped");
+                    }
+                }
+                crate::child::schedule::ItemKind::Vaccine => {
+                    let given = format!("{day}T10:00");
+                    let r = child::record_vaccination(
+                        &db,
+                        &actor,
+                        c.id.clone(),
+                        VaccinationInput {
+                            vaccine: item.vaccine.clone(),
+                            given_at: Some(given),
+                            lot_number: Some(format!("{}{:04}", day.format("%Y%m"), rng.gen_range(0..10_000))),
+                            manufacturer: Some("演示生物制品有限公司".into()),
+                            expiry_date: Some((day + Days::new(400)).to_string()),
+                            checks_done: Some("1".into()),
+                            ..Default::default()
+                        },
+                    )
+                    .await;
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "demo vaccination skipped");
+                    }
+                }
+                _ if item.code == "blood_spot" || item.code == "hearing_initial" => {
+                    let r = child::record_service(
+                        &db,
+                        &actor,
+                        c.id.clone(),
+                        ServiceInput {
+                            code: Some(item.code.clone()),
+                            done_at: Some(format!("{day}T09:00")),
+                            result: Some("pass".into()),
+                            note: None,
+                        },
+                    )
+                    .await;
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "demo service skipped");
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The critical-care network (责任片区): each delivery facility's responsible maternal and

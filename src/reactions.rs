@@ -17,7 +17,13 @@ pub fn wire() {
     pregnancy::events::DELIVERY_RECORDED.subscribe(&[risk::service::close_case_on_maternal_death]);
     // visits, results → risk: new data may call for a re-grade proposal; a visit is a case follow-up.
     visits::events::VISIT_RECORDED.subscribe(&[risk::service::regrade_after_visit]);
-    observations::events::RESULTS_RECORDED.subscribe(&[risk::service::regrade_after_results]);
+    // results → risk (re-grade) and child (a positive HIV / syphilis / HBsAg result of the mother
+    // starts her babies' 预防母婴传播 items); a confirmed grade's facts likewise → child.
+    observations::events::RESULTS_RECORDED.subscribe(&[
+        risk::service::regrade_after_results,
+        child::service::refresh_exposures_after_results,
+    ]);
+    risk::events::GRADE_CONFIRMED.subscribe(&[child::service::refresh_exposures_after_grading]);
     // referral → the HL7 interface: the outbound REF^I12 / RRI^I12 are queued in the outbox.
     referral::events::REFERRAL_CHANGED.subscribe(&[hl7::outbox::referral_changed]);
 }
@@ -30,6 +36,7 @@ pub fn wired_topics() -> Vec<&'static str> {
         visits::events::VISIT_RECORDED.name(),
         observations::events::RESULTS_RECORDED.name(),
         referral::events::REFERRAL_CHANGED.name(),
+        risk::events::GRADE_CONFIRMED.name(),
     ]
 }
 
@@ -71,6 +78,7 @@ mod tests {
             &crate::visits::events::VISIT_RECORDED.is_wired(),
             &crate::observations::events::RESULTS_RECORDED.is_wired(),
             &crate::referral::events::REFERRAL_CHANGED.is_wired(),
+            &crate::risk::events::GRADE_CONFIRMED.is_wired(),
         ] {
             assert!(*t);
         }

@@ -861,6 +861,8 @@ pub struct ChildRecord {
     pub apgar_5: Option<i32>,
     pub malformations: String,
     pub conditions: Vec<String>,
+    /// The mother's positive results that start 预防母婴传播 items (`hbsag`, `hiv`, `syphilis`).
+    pub exposures: Vec<String>,
     pub discharge_date: Option<NaiveDate>,
     pub birth_facility: String,
     pub certificate: Option<Certificate>,

@@ -25,6 +25,7 @@ struct ChildRow {
     apgar_5: Option<i32>,
     malformations: String,
     conditions: String,
+    exposures: String,
     discharge_date: Option<NaiveDate>,
     birth_facility: String,
     certificate: Option<String>,
@@ -53,6 +54,7 @@ impl From<ChildRow> for ChildRecord {
             apgar_5: r.apgar_5,
             malformations: r.malformations,
             conditions: serde_json::from_str(&r.conditions).unwrap_or_default(),
+            exposures: serde_json::from_str(&r.exposures).unwrap_or_default(),
             discharge_date: r.discharge_date,
             birth_facility: r.birth_facility,
             certificate: r.certificate.and_then(|c| serde_json::from_str::<Certificate>(&c).ok()),
@@ -87,6 +89,7 @@ pub fn insert(conn: &mut AnyConnection, c: &ChildRecord) -> QueryResult<()> {
             children::apgar_5.eq(c.apgar_5),
             children::malformations.eq(&c.malformations),
             children::conditions.eq(serde_json::to_string(&c.conditions).unwrap_or_else(|_| "[]".into())),
+            children::exposures.eq(serde_json::to_string(&c.exposures).unwrap_or_else(|_| "[]".into())),
             children::discharge_date.eq(c.discharge_date),
             children::birth_facility.eq(&c.birth_facility),
             children::certificate_number.eq(c.certificate.as_ref().map(|x| x.number.clone())),
@@ -128,6 +131,14 @@ pub fn update(conn: &mut AnyConnection, c: &ChildRecord, now: NaiveDateTime) -> 
     ))
     .execute(conn)?;
     Ok(n == 1)
+}
+
+/// The mother's exposures as they now stand (no version change: derived from her record).
+pub fn set_exposures(conn: &mut AnyConnection, person_id: &str, exposures: &[String]) -> QueryResult<()> {
+    diesel::update(children::table.filter(children::person_id.eq(person_id)))
+        .set(children::exposures.eq(serde_json::to_string(exposures).unwrap_or_else(|_| "[]".into())))
+        .execute(conn)
+        .map(|_| ())
 }
 
 pub fn by_id(conn: &mut AnyConnection, person_id: &str) -> QueryResult<Option<ChildRecord>> {
@@ -340,17 +351,87 @@ pub fn services_of(conn: &mut AnyConnection, child_ids: &[String]) -> QueryResul
     Ok(out)
 }
 
-/// The programme doses given to these children: (child id, vaccine code, time), for schedules.
-/// Only completed doses of the programme's code system with a time count.
-pub fn doses_of(
+/// Which children a schedule read is for: every child of a township (one indexed range on the
+/// rows' own area columns), or named children.
+#[derive(Debug, Clone, Copy)]
+pub enum Among<'a> {
+    Township(&'a str),
+    Children(&'a [String]),
+}
+
+/// What the schedule needs of each visit: (child id, day, Hb measured, hearing checked).
+pub fn visit_marks(conn: &mut AnyConnection, among: Among) -> QueryResult<Vec<(String, NaiveDate, bool, bool)>> {
+    let cols = (
+        child_visits::child_id,
+        child_visits::visit_date,
+        child_visits::hb_g_l,
+        child_visits::hearing,
+    );
+    let rows: Vec<(String, NaiveDate, Option<i32>, Option<String>)> = match among {
+        Among::Township(t) => child_visits::table
+            .filter(child_visits::township_code.eq(t))
+            .select(cols)
+            .load(conn)?,
+        Among::Children(ids) => {
+            let mut out = Vec::new();
+            for chunk in ids.chunks(500) {
+                out.extend(
+                    child_visits::table
+                        .filter(child_visits::child_id.eq_any(chunk))
+                        .select(cols)
+                        .load::<(String, NaiveDate, Option<i32>, Option<String>)>(conn)?,
+                );
+            }
+            out
+        }
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(c, d, hb, h)| (c, d, hb.is_some(), h.is_some()))
+        .collect())
+}
+
+/// What the schedule needs of each service: (child id, code, time, result).
+pub fn service_marks(
     conn: &mut AnyConnection,
-    child_ids: &[String],
+    among: Among,
+) -> QueryResult<Vec<(String, String, NaiveDateTime, Option<String>)>> {
+    let cols = (
+        child_services::child_id,
+        child_services::code,
+        child_services::done_at,
+        child_services::result,
+    );
+    match among {
+        Among::Township(t) => child_services::table
+            .filter(child_services::township_code.eq(t))
+            .select(cols)
+            .load(conn),
+        Among::Children(ids) => {
+            let mut out = Vec::new();
+            for chunk in ids.chunks(500) {
+                out.extend(
+                    child_services::table
+                        .filter(child_services::child_id.eq_any(chunk))
+                        .select(cols)
+                        .load::<(String, String, NaiveDateTime, Option<String>)>(conn)?,
+                );
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// The programme doses given: (person id, vaccine code, time) — completed doses of the programme's
+/// code system with a time.
+pub fn dose_marks(
+    conn: &mut AnyConnection,
+    among: Among,
     code_system: &str,
 ) -> QueryResult<Vec<(String, String, NaiveDateTime)>> {
-    let mut out = Vec::new();
-    for chunk in child_ids.chunks(500) {
-        let rows: Vec<(String, String, Option<NaiveDateTime>)> = immunizations::table
-            .filter(immunizations::person_id.eq_any(chunk))
+    let rows: Vec<(String, String, Option<NaiveDateTime>)> = match among {
+        Among::Township(t) => immunizations::table
+            .filter(immunizations::township_code.eq(t))
             .filter(immunizations::vaccine_system.eq(code_system))
             .filter(immunizations::status.eq("completed"))
             .select((
@@ -358,8 +439,25 @@ pub fn doses_of(
                 immunizations::vaccine_code,
                 immunizations::occurrence_at,
             ))
-            .load(conn)?;
-        out.extend(rows.into_iter().filter_map(|(p, v, t)| t.map(|t| (p, v, t))));
-    }
-    Ok(out)
+            .load(conn)?,
+        Among::Children(ids) => {
+            let mut out = Vec::new();
+            for chunk in ids.chunks(500) {
+                out.extend(
+                    immunizations::table
+                        .filter(immunizations::person_id.eq_any(chunk))
+                        .filter(immunizations::vaccine_system.eq(code_system))
+                        .filter(immunizations::status.eq("completed"))
+                        .select((
+                            immunizations::person_id,
+                            immunizations::vaccine_code,
+                            immunizations::occurrence_at,
+                        ))
+                        .load::<(String, String, Option<NaiveDateTime>)>(conn)?,
+                );
+            }
+            out
+        }
+    };
+    Ok(rows.into_iter().filter_map(|(p, v, t)| t.map(|t| (p, v, t))).collect())
 }

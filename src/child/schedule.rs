@@ -281,6 +281,19 @@ pub enum ItemKind {
     Pmtct,
 }
 
+/// A status in the words of the item's kind (待接种, 待筛查 …; the maternal words otherwise).
+pub fn status_label(kind: ItemKind, status: Status) -> &'static str {
+    match (kind, status) {
+        (ItemKind::Vaccine, Status::Due) => "待接种",
+        (ItemKind::Screening, Status::Due) => "待筛查",
+        (ItemKind::Lab, Status::Due) => "待检查",
+        (ItemKind::Pmtct, Status::Due) => "待实施",
+        (ItemKind::Visit, Status::Due) => "待检查",
+        (_, Status::Missed) if kind != ItemKind::Visit => "已错过（不再补种/补做）",
+        _ => status.label_zh(),
+    }
+}
+
 impl ItemKind {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -439,7 +452,7 @@ fn item(
         due_to: to,
         deadline: None,
         status,
-        status_label: status.label_zh(),
+        status_label: status_label(kind, status),
         done_on,
         on_time: done_on.map(|d| d >= from && d <= to),
         days_overdue: if status == Status::Overdue {
@@ -606,7 +619,7 @@ pub fn items(rules: &Rules, f: &ChildFacts, now: NaiveDateTime) -> Vec<Item> {
                     due_to: china_date(deadline),
                     deadline: Some(deadline),
                     status,
-                    status_label: status.label_zh(),
+                    status_label: status_label(ItemKind::Pmtct, status),
                     done_on: done_at.map(china_date),
                     on_time: done_at.map(|t| t <= deadline),
                     days_overdue: if status == Status::Overdue {

@@ -135,6 +135,13 @@ pub async fn record_birth(
         let mut facts: Vec<BirthFacts> = Vec::new();
         for (i, b) in babies.iter().enumerate() {
             match b.validate(i) {
+                Ok(f) if model::birth_at(d.delivery_date, f.birth_time) > now_utc() + chrono::Duration::minutes(5) => {
+                    errors.push(FieldError::new(
+                        &format!("babies[{i}].birth_time"),
+                        "future",
+                        "出生时间不能晚于现在",
+                    ))
+                }
                 Ok(f) => facts.push(f),
                 Err(e) => errors.extend(e),
             }
@@ -145,6 +152,7 @@ pub async fn record_birth(
         let mother = person_for(c, actor, Action::ReadRecord, &p.person_id)?;
         let plurality = (d.live_births + d.stillbirths).max(1);
         let gestation = p.dating.gestational_age_on(d.delivery_date).days;
+        let exposures = exposures_for(c, &p, &mother)?;
         let now = now_utc();
         let today = today_china();
         let mut children = Vec::new();
@@ -178,6 +186,7 @@ pub async fn record_birth(
                 apgar_5: f.apgar_5,
                 malformations: f.malformations.clone(),
                 conditions: f.conditions.clone(),
+                exposures: exposures.clone(),
                 discharge_date: d.discharge_date,
                 birth_facility: d.facility_name.clone(),
                 certificate: None,
@@ -332,25 +341,66 @@ pub struct ChildChart {
     pub charts: Vec<GrowthSeries>,
 }
 
-/// The mother's positive results (HBsAg, HIV, syphilis) at the birth, from her record's facts
-/// (results and the grading's facts; RULES.md §7.3 design note: the clock starts from the record).
-fn exposures_of(c: &mut AnyConnection, rec: &ChildRecord) -> Result<Vec<String>, ServiceError> {
-    let Some(pid) = &rec.pregnancy_id else {
-        return Ok(Vec::new());
-    };
-    let (Some(p), Some(mother)) = (
-        crate::pregnancy::repo::by_id(c, pid)?,
-        crate::identity::repo::by_id(c, &rec.mother_id)?,
-    ) else {
-        return Ok(Vec::new());
-    };
-    let f = crate::risk::service::known_facts(c, &p, &mother)?;
+/// The mother's positive results (HBsAg, HIV, syphilis) as her record shows them (results and the
+/// grading's facts; RULES.md §7.3 design note: the clock starts from the record).
+fn exposures_for(
+    c: &mut AnyConnection,
+    p: &crate::pregnancy::model::Pregnancy,
+    mother: &Person,
+) -> Result<Vec<String>, ServiceError> {
+    let f = crate::risk::service::known_facts(c, p, mother)?;
     use crate::observations::model::TestResult::Positive;
     Ok([("hbsag", f.hbsag), ("hiv", f.hiv), ("syphilis", f.syphilis)]
         .into_iter()
         .filter(|(_, r)| *r == Some(Positive))
         .map(|(c, _)| c.to_string())
         .collect())
+}
+
+/// Keep her babies' exposures as the mother's record now says (children of this pregnancy).
+fn refresh_exposures(c: &mut AnyConnection, p: &crate::pregnancy::model::Pregnancy) -> Result<(), ServiceError> {
+    let babies = repo::of_pregnancy(c, &p.id)?;
+    if babies.is_empty() {
+        return Ok(());
+    }
+    let Some(mother) = crate::identity::repo::by_id(c, &p.person_id)? else {
+        return Ok(());
+    };
+    let now = exposures_for(c, p, &mother)?;
+    for b in babies {
+        if b.exposures != now {
+            repo::set_exposures(c, &b.person_id, &now)?;
+            record_system_note(c, &b.person_id, &now)?;
+        }
+    }
+    Ok(())
+}
+
+fn record_system_note(c: &mut AnyConnection, child_id: &str, now: &[String]) -> Result<(), ServiceError> {
+    crate::audit::service::record_system(
+        c,
+        "update",
+        child_target(child_id),
+        &format!("maternal exposures now [{}]", now.join(", ")),
+    )
+}
+
+/// Reaction to [`crate::observations::events::RESULTS_RECORDED`]: a positive (or a corrected)
+/// HIV / syphilis / HBsAg result of the mother changes her babies' 预防母婴传播 items.
+pub fn refresh_exposures_after_results(
+    c: &mut AnyConnection,
+    e: &crate::observations::events::ResultsRecorded,
+) -> Result<(), ServiceError> {
+    refresh_exposures(c, &e.pregnancy)
+}
+
+/// Reaction to [`crate::risk::events::GRADE_CONFIRMED`]: the confirmed facts may say a test is
+/// positive (or now negative).
+pub fn refresh_exposures_after_grading(
+    c: &mut AnyConnection,
+    e: &crate::risk::events::GradeConfirmed,
+) -> Result<(), ServiceError> {
+    refresh_exposures(c, &e.pregnancy)
 }
 
 fn growth_sex(s: Sex) -> Option<growth::Sex> {
@@ -556,7 +606,7 @@ pub async fn open(db: &Db, actor: &Actor, child_id: String) -> Result<ChildChart
             .filter(|v| v.vaccine_system == rules.vaccine_code_system() && v.status == "completed")
             .filter_map(|v| v.occurrence_at.map(|t| (v.vaccine_code.clone(), t)))
             .collect();
-        let exposures = exposures_of(c, &rec)?;
+        let exposures = rec.exposures.clone();
         let facts = facts_for(&rec, exposures.clone(), &visits, &services, doses);
         let items = schedule::items(rules, &facts, now);
         let to_chase = schedule::to_chase(&items).len();
@@ -942,34 +992,37 @@ pub async fn worklist(db: &Db, actor: &Actor, limit: usize) -> Result<ChildWorkl
         let children = repo::in_area(c, township, prefix, since)?;
         let ids: Vec<String> = children.iter().map(|r| r.person_id.clone()).collect();
         let rules = schedule::rules();
-        let mut visits: std::collections::HashMap<String, Vec<ChildVisit>> = std::collections::HashMap::new();
-        for v in repo::visits_of(c, &ids)? {
-            visits.entry(v.child_id.clone()).or_default().push(v);
+        let among = match township {
+            Some(t) => repo::Among::Township(t),
+            None => repo::Among::Children(&ids),
+        };
+        let mut marks: std::collections::HashMap<String, ChildFacts> = std::collections::HashMap::new();
+        for (child, date, hb, hearing) in repo::visit_marks(c, among)? {
+            marks
+                .entry(child)
+                .or_default()
+                .visits
+                .push(VisitSeen { date, hb, hearing });
         }
-        let mut services: std::collections::HashMap<String, Vec<ServiceRecord>> = std::collections::HashMap::new();
-        for s in repo::services_of(c, &ids)? {
-            services.entry(s.child_id.clone()).or_default().push(s);
+        for (child, code, at, result) in repo::service_marks(c, among)? {
+            marks
+                .entry(child)
+                .or_default()
+                .services
+                .push(ServiceDone { code, at, result });
         }
-        let mut doses: std::collections::HashMap<String, Vec<(String, NaiveDateTime)>> =
-            std::collections::HashMap::new();
-        for (p, v, t) in repo::doses_of(c, &ids, rules.vaccine_code_system())? {
-            doses.entry(p).or_default().push((v, t));
+        for (child, vaccine, at) in repo::dose_marks(c, among, rules.vaccine_code_system())? {
+            marks.entry(child).or_default().doses.push((vaccine, at));
         }
         let mut lines: Vec<(ChildRecord, Item, usize)> = Vec::new();
         for rec in children {
-            // Exposure needs the mother's facts: only for children still inside the clocks' reach.
-            let exposures = if (now - rec.birth_at).num_days() <= 600 {
-                exposures_of(c, &rec)?
-            } else {
-                Vec::new()
+            let done = marks.remove(&rec.person_id).unwrap_or_default();
+            let facts = ChildFacts {
+                visits: done.visits,
+                services: done.services,
+                doses: done.doses,
+                ..facts_for(&rec, rec.exposures.clone(), &[], &[], Vec::new())
             };
-            let facts = facts_for(
-                &rec,
-                exposures,
-                visits.get(&rec.person_id).map_or(&[][..], Vec::as_slice),
-                services.get(&rec.person_id).map_or(&[][..], Vec::as_slice),
-                doses.remove(&rec.person_id).unwrap_or_default(),
-            );
             let items = schedule::items(rules, &facts, now);
             let chase = schedule::to_chase(&items);
             if let Some(first) = chase.first() {
@@ -994,13 +1047,18 @@ pub async fn worklist(db: &Db, actor: &Actor, limit: usize) -> Result<ChildWorkl
             .count();
         let due_total = lines.len() - overdue_total;
         lines.truncate(limit);
+        let ids: Vec<String> = lines.iter().map(|l| l.0.person_id.clone()).collect();
+        let persons: std::collections::HashMap<String, Person> = crate::identity::repo::by_ids(c, &ids)?
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
         let mut items = Vec::with_capacity(lines.len());
         for (rec, item, open_items) in lines {
-            let Some(p) = crate::identity::repo::by_id(c, &rec.person_id)? else {
+            let Some(p) = persons.get(&rec.person_id) else {
                 continue;
             };
             items.push(ChildWorkItem {
-                child: summary(&rec, &p, today),
+                child: summary(&rec, p, today),
                 overdue: item.status == Status::Overdue,
                 item,
                 open_items,

@@ -632,6 +632,7 @@ diesel::table! {
         apgar_5 -> Nullable<Integer>,
         malformations -> Text,
         conditions -> Text,
+        exposures -> Text,
         discharge_date -> Nullable<Date>,
         birth_facility -> Text,
         certificate_number -> Nullable<Text>,

@@ -30,8 +30,15 @@ pub fn growth_svg(s: &GrowthSeries) -> String {
     if y_min > y_max {
         (y_min, y_max) = (0.0, 1.0);
     }
-    let pad = (y_max - y_min) * 0.05;
-    let (y_min, y_max) = ((y_min - pad).max(0.0).floor(), (y_max + pad).ceil());
+    // A round step (1, 2, 5 × 10ⁿ) giving about five gridlines.
+    let raw = (y_max - y_min).max(1.0) / 5.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    let (y_min, y_max) = ((y_min / step).floor() * step, (y_max / step).ceil() * step);
     let px = |x: f64| left + (x / x_max) * (w - left - right);
     let py = |y: f64| top + (1.0 - (y - y_min) / (y_max - y_min).max(1e-9)) * (h - top - bottom);
     let unit = match s.indicator {
@@ -59,11 +66,12 @@ pub fn growth_svg(s: &GrowthSeries) -> String {
         (left + w - right) / 2.0,
         h - 6.0
     ));
-    for i in 0..=5 {
-        let v = y_min + (y_max - y_min) * f64::from(i) / 5.0;
+    let lines = ((y_max - y_min) / step).round() as i32;
+    for i in 0..=lines {
+        let v = y_min + step * f64::from(i);
         let y = py(v);
         out.push_str(&format!(
-            r##"<line x1="{left}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e2e8f0"/><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end" fill="#66788a">{v:.1}</text>"##,
+            r##"<line x1="{left}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e2e8f0"/><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end" fill="#66788a">{v}</text>"##,
             w - right,
             left - 4.0,
             y + 3.0

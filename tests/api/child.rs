@@ -440,3 +440,37 @@ async fn the_delivery_form_takes_each_babys_facts_and_keeps_them_when_one_is_ref
     assert_eq!(chart["record"]["birth_weight_g"], 3050);
     assert_eq!(chart["person"]["person"]["sex"], "female");
 }
+
+#[tokio::test]
+async fn a_positive_result_known_only_after_the_birth_starts_the_babys_items_then() {
+    let app = spawn_app().await;
+    let (mut town, _, preg, birth) = delivered(
+        &app,
+        "何静",
+        58,
+        1,
+        json!([{"sex": "female", "weight_g": "3100", "birth_time": "10:00"}]),
+    )
+    .await;
+    let id = birth["children"][0]["id"].as_str().unwrap().to_string();
+    let (_, chart) = town.get_json(&format!("/api/children/{id}")).await;
+    assert_eq!(chart["exposures"], json!([]));
+    assert!(!chart["schedule"].as_array().unwrap().iter().any(|i| i["code"] == "arv"));
+    // The rapid test at labour comes back positive and the county grades her postpartum.
+    let mut county = app.login("clinician", "COUNTY").await;
+    let (s, a) = county
+        .post_json(
+            &format!("/api/pregnancies/{preg}/risk/grade"),
+            &json!({"facts": {"hiv": "positive"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    let (_, chart) = town.get_json(&format!("/api/children/{id}")).await;
+    assert_eq!(chart["exposures"][0][0], "hiv", "{}", chart["exposures"]);
+    assert_eq!(
+        item(&chart, "arv")["status"],
+        "overdue",
+        "the 6 hours ran out before anyone knew"
+    );
+    assert_eq!(item(&chart, "hiv_nat_6w")["status"], "upcoming");
+}

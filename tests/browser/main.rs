@@ -516,3 +516,62 @@ async fn the_referral_board_updates_without_reload_when_another_user_accepts() {
     assert_eq!(seen["state"], "acknowledged");
     b.quit().await;
 }
+
+/// The delivery form makes the baby's own record; her page shows her schedule and, after a visit
+/// recorded through the child visit form, her point on the WHO growth chart (SVG). The screenshot
+/// is kept under `target/screenshots/` for review.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_makes_the_babys_record_and_her_page_draws_her_on_the_who_growth_chart() {
+    if !webdriver::available() {
+        return;
+    }
+    let app = helpers::spawn_app().await;
+    let base = browser_base(&app);
+    let mut api = app.login("clinician", "TWN-A").await;
+    let pregnancy = booked(&mut api, "孙小梅", 62, 39).await;
+    let b = Browser::start().await;
+    log_in(&b, &base, "clinician.twn-a").await;
+    b.goto(&format!("{base}/pregnancies/{pregnancy}")).await;
+    b.type_into("#delivery_date", &helpers::days_ago(1).replace('-', ""))
+        .await;
+    b.execute(
+        "document.querySelector('#delivery-form input[name=facility_name]').value = '示范县人民医院';
+         document.querySelector('#delivery-form select[name=mode]').value = 'vaginal';
+         document.querySelector('#delivery-form input[name=delivery_date]').value = arguments[0];",
+        json!([helpers::days_ago(1)]),
+    )
+    .await;
+    b.execute("document.querySelector('#baby1_sex').value = 'female';", json!([]))
+        .await;
+    b.type_into("#baby1_weight_g", "3250").await;
+    b.click_and_wait("#delivery-submit").await;
+    assert_eq!(b.text("p.notice").await, "分娩已登记", "{}", b.source().await);
+    b.click_and_wait("a.child-link").await;
+    assert_eq!(b.text("#child-name").await, "孙小梅之女 · 儿童保健档案");
+    assert!(b.source().await.contains("新生儿家庭访视"));
+    b.click_and_wait("#new-child-visit").await;
+    b.type_into("#weight_kg", "3.3").await;
+    b.type_into("#length_cm", "50").await;
+    b.click_and_wait("#child-visit-submit").await;
+    assert_eq!(b.text("p.notice").await, "儿童健康检查已保存");
+    let points: serde_json::Value = b
+        .execute(
+            "return document.querySelectorAll('svg.growth-chart circle.child-point').length;",
+            json!([]),
+        )
+        .await;
+    assert!(points.as_u64().unwrap_or(0) >= 2, "her point on both charts: {points}");
+    let curves: serde_json::Value = b
+        .execute(
+            "return document.querySelectorAll('svg.growth-chart polyline.sd').length;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(curves, json!(10), "five WHO curves on each of the two charts");
+    let png = b.screenshot_png().await;
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("child-page.png"), &png).unwrap();
+    b.quit().await;
+}

@@ -18,6 +18,9 @@ CREATE TABLE children (
     apgar_5 INTEGER CHECK (apgar_5 IS NULL OR (apgar_5 >= 0 AND apgar_5 <= 10)),
     malformations TEXT NOT NULL,
     conditions TEXT NOT NULL,
+    -- The mother's positive HIV / syphilis / HBsAg results (RULES.md §7.3), kept up to date by the
+    -- child feature when her results or a grade's facts change: what starts the PMTCT clocks.
+    exposures TEXT NOT NULL,
     discharge_date DATE,
     birth_facility TEXT NOT NULL,
     certificate_number TEXT UNIQUE,
@@ -31,6 +34,7 @@ CREATE TABLE children (
 );
 CREATE INDEX children_mother ON children (mother_id);
 CREATE INDEX children_area ON children (jurisdiction, township_code, birth_at);
+CREATE INDEX children_township ON children (township_code, birth_at);
 CREATE UNIQUE INDEX children_birth_order ON children (pregnancy_id, birth_order);
 
 -- Child health visits (新生儿家庭访视, 满月 … 6岁): the national forms' fields.
@@ -61,6 +65,8 @@ CREATE TABLE child_visits (
     township_code TEXT
 );
 CREATE INDEX child_visits_child ON child_visits (child_id, visit_date);
+-- The township worklist reads a township's schedules in one range per table.
+CREATE INDEX child_visits_township ON child_visits (township_code);
 
 -- Screening, labs and 预防母婴传播 measures done for a child (足跟血, 听力, HBIG, ARV, follow-up
 -- tests …), by the schedule's item code. Vaccinations are immunizations.
@@ -78,3 +84,5 @@ CREATE TABLE child_services (
     township_code TEXT
 );
 CREATE INDEX child_services_child ON child_services (child_id, code);
+CREATE INDEX child_services_township ON child_services (township_code);
+CREATE INDEX immunizations_township ON immunizations (township_code, vaccine_system);

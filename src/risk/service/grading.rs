@@ -270,6 +270,15 @@ pub async fn grade(
             &format!("graded {}{}", a.colour.as_str(), if a.purple { "+purple" } else { "" }),
         )?;
         apply_plan(c, actor, &p, &a, current.map(|x| x.colour))?;
+        // The features above react in this transaction (child: 预防母婴传播 exposure of her babies).
+        crate::risk::events::GRADE_CONFIRMED.publish(
+            c,
+            &crate::risk::events::GradeConfirmed {
+                actor: actor.clone(),
+                pregnancy: p.clone(),
+                assessment: a.clone(),
+            },
+        )?;
         Ok(a)
     })
     .await
