@@ -162,18 +162,12 @@ impl FrailRules {
             if c.follow_up_days < 1 || c.bands.iter().any(|b| b.follow_up_days.is_some_and(|d| d < 1)) {
                 return Err(format!("condition {}: follow-up intervals must be positive", c.code));
             }
-            match c.criterion {
-                Criterion::Z => {
-                    if c.indicator.as_deref().map(indicator_label).unwrap_or("").is_empty() {
-                        return Err(format!("condition {}: a z condition needs a known indicator", c.code));
-                    }
-                }
-                Criterion::Rickets => {
-                    if c.signs.is_empty() || !c.signs.iter().all(|s| known_sign(s)) {
-                        return Err(format!("condition {}: signs must be rickets signs of the form", c.code));
-                    }
-                }
-                _ => {}
+            let known_indicator = c.indicator.as_deref().is_some_and(|i| !indicator_label(i).is_empty());
+            if c.criterion == Criterion::Z && !known_indicator {
+                return Err(format!("condition {}: a z condition needs a known indicator", c.code));
+            }
+            if c.criterion == Criterion::Rickets && (c.signs.is_empty() || !c.signs.iter().all(|s| known_sign(s))) {
+                return Err(format!("condition {}: signs must be rickets signs of the form", c.code));
             }
             let needs_cut_off = matches!(
                 c.criterion,

@@ -848,3 +848,60 @@ pub async fn escalate_frail_overdue(db: &Db, today: NaiveDate) -> Result<usize, 
     })
     .await
 }
+
+/// Overdue frail-child follow-ups for this user's home page, the same steps as the maternal
+/// cases: the case manager from the first day overdue, her facility from the supervisor step,
+/// the district MCH institution from the district step (and a lost child stays with it).
+pub async fn frail_tasks(db: &Db, actor: &Actor) -> Result<Vec<crate::risk::service::TaskLine>, ServiceError> {
+    let actor2 = actor.clone();
+    guarded(db, actor, "search", move |c| {
+        let actor = &actor2;
+        if !actor.may(Action::ReadRecord) {
+            return Ok(Vec::new());
+        }
+        let today = today_china();
+        let m = &frail::rules().management;
+        let (township, prefix) = actor.scope.filters();
+        let mut out = Vec::new();
+        let mut targets = Vec::new();
+        for case in repo::open_frail_cases(c, township, prefix)? {
+            let days = cases::days_overdue(case.status, case.next_follow_up, today);
+            let esc = cases::escalation(
+                case.status,
+                days,
+                m.escalate_supervisor_after_days,
+                m.escalate_district_after_days,
+            );
+            if esc == Escalation::None {
+                continue;
+            }
+            let mine = case.case_manager_id.is_some() && case.case_manager_id == actor.id;
+            let my_facility = match &case.case_manager_id {
+                Some(mid) => crate::auth::repo::user_by_id(c, mid)?.is_some_and(|u| u.facility_id == actor.facility.id),
+                None => true,
+            };
+            let district = actor.may(Action::AcknowledgeReport);
+            if !(mine || (my_facility && esc >= Escalation::Supervisor) || (district && esc >= Escalation::District)) {
+                continue;
+            }
+            let name = crate::identity::repo::by_id(c, &case.child_id)?
+                .map(|p| p.name)
+                .unwrap_or_default();
+            out.push(crate::risk::service::TaskLine {
+                link: format!("/child/frail/{}", case.id),
+                name,
+                what: format!(
+                    "体弱儿专案（{}）{}，随访逾期 {days} 天 {}",
+                    labels(&case.open_reasons()),
+                    case.status_label,
+                    esc.label_zh()
+                ),
+                late: true,
+            });
+            targets.push(frail_target(&case));
+        }
+        record_many(c, actor, "search", targets, "frail-child tasks")?;
+        Ok(out)
+    })
+    .await
+}
