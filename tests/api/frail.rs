@@ -431,6 +431,10 @@ async fn a_clinician_opens_a_case_by_hand_hands_it_over_and_closes_it_as_referre
     assert_eq!((s, r["status"].as_str()), (200, Some("closed")), "{r}");
     let v = view(&mut c, &case_id).await;
     assert_eq!(v["close_reason_label"], "转诊");
+    let (s, _) = c
+        .post_json(&act, &json!({"action": "assign_manager", "manager_id": county_manager}))
+        .await;
+    assert_eq!(s, 409, "a closed case takes no hand-over");
     // The page form opens one too.
     let p = c
         .post_form(

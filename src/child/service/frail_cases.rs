@@ -493,6 +493,9 @@ pub async fn frail_case_action(
         }
         let overdue = cases::days_overdue(case.status, case.next_follow_up, today) > 0;
         let (kind, detail) = if input.action == "assign_manager" {
+            if case.status == CaseStatus::Closed {
+                return Err(ServiceError::Conflict("专案已结案，不能再操作".into()));
+            }
             let uid = input.manager_id.clone().unwrap_or_default();
             let user = crate::auth::repo::user_by_id(c, &uid)?.filter(|u| u.active && u.role == "clinician");
             let Some(user) = user else {
