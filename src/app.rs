@@ -84,8 +84,8 @@ impl Application {
         self.db.clone()
     }
 
-    /// Serve until stopped. Also runs the timers that escalate overdue high-risk case follow-ups
-    /// (every minute) and late referral steps (every 15 s), and delivers queued HL7 referral
+    /// Serve until stopped. Also runs the timers that escalate overdue high-risk and frail-child case
+    /// follow-ups (every minute) and late referral steps (every 15 s), and delivers queued HL7 referral
     /// messages (every second); their state lives in the database, so several instances may run
     /// them and each escalation still fires once, each message is sent by one instance at a time.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
@@ -96,6 +96,9 @@ impl Application {
                 tick.tick().await;
                 if let Err(e) = crate::risk::service::escalate_overdue(&db, crate::ids::today_china()).await {
                     tracing::warn!(error = %e, "escalation timer failed; retrying next minute");
+                }
+                if let Err(e) = crate::child::service::escalate_frail_overdue(&db, crate::ids::today_china()).await {
+                    tracing::warn!(error = %e, "frail-child escalation timer failed; retrying next minute");
                 }
             }
         });

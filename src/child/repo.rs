@@ -461,3 +461,252 @@ pub fn dose_marks(
     };
     Ok(rows.into_iter().filter_map(|(p, v, t)| t.map(|t| (p, v, t))).collect())
 }
+
+// ------------------------------------------------------------------ frail-child cases
+
+use super::frail::{CaseReason, FrailCase};
+use crate::risk::cases::{CaseEvent, CaseStatus, Escalation};
+use crate::storage::schema::{frail_case_events, frail_cases};
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = frail_cases)]
+struct FrailRow {
+    id: String,
+    child_id: String,
+    status: String,
+    reasons: String,
+    case_manager_id: Option<String>,
+    follow_up_days: i32,
+    next_follow_up: NaiveDate,
+    last_contact: Option<NaiveDate>,
+    opened_at: NaiveDateTime,
+    opened_by: String,
+    closed_at: Option<NaiveDateTime>,
+    close_reason: Option<String>,
+    moved_to: Option<String>,
+    escalation: i32,
+    jurisdiction: String,
+    township_code: Option<String>,
+    version: i32,
+}
+
+impl From<FrailRow> for FrailCase {
+    fn from(r: FrailRow) -> FrailCase {
+        // An unknown status can only come from a hand-edited row: shown as active, never lost.
+        let status = CaseStatus::parse(&r.status).unwrap_or(CaseStatus::Active);
+        FrailCase {
+            id: r.id,
+            child_id: r.child_id,
+            status,
+            status_label: status.label_zh(),
+            reasons: serde_json::from_str::<Vec<CaseReason>>(&r.reasons).unwrap_or_default(),
+            case_manager_id: r.case_manager_id,
+            follow_up_days: r.follow_up_days,
+            next_follow_up: r.next_follow_up,
+            last_contact: r.last_contact,
+            opened_at: r.opened_at,
+            opened_by: r.opened_by,
+            closed_at: r.closed_at,
+            close_reason: r.close_reason,
+            moved_to: r.moved_to,
+            escalation: Escalation::from_rank(r.escalation),
+            jurisdiction: r.jurisdiction,
+            township_code: r.township_code,
+            version: r.version,
+        }
+    }
+}
+
+fn reasons_json(c: &FrailCase) -> String {
+    serde_json::to_string(&c.reasons).unwrap_or_else(|_| "[]".into())
+}
+
+pub fn insert_frail_case(conn: &mut AnyConnection, c: &FrailCase) -> QueryResult<()> {
+    diesel::insert_into(frail_cases::table)
+        .values((
+            frail_cases::id.eq(&c.id),
+            frail_cases::child_id.eq(&c.child_id),
+            frail_cases::status.eq(c.status.as_str()),
+            frail_cases::reasons.eq(reasons_json(c)),
+            frail_cases::case_manager_id.eq(&c.case_manager_id),
+            frail_cases::follow_up_days.eq(c.follow_up_days),
+            frail_cases::next_follow_up.eq(c.next_follow_up),
+            frail_cases::last_contact.eq(c.last_contact),
+            frail_cases::opened_at.eq(c.opened_at),
+            frail_cases::opened_by.eq(&c.opened_by),
+            frail_cases::closed_at.eq(c.closed_at),
+            frail_cases::close_reason.eq(&c.close_reason),
+            frail_cases::moved_to.eq(&c.moved_to),
+            frail_cases::escalation.eq(c.escalation.rank()),
+            frail_cases::jurisdiction.eq(&c.jurisdiction),
+            frail_cases::township_code.eq(&c.township_code),
+            frail_cases::version.eq(c.version),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Write back a changed case if nobody changed it meanwhile (optimistic lock on `version`);
+/// false when the stored version moved on. The caller bumps its copy's version.
+pub fn update_frail_case(conn: &mut AnyConnection, c: &FrailCase) -> QueryResult<bool> {
+    let n = diesel::update(
+        frail_cases::table
+            .find(&c.id)
+            .filter(frail_cases::version.eq(c.version)),
+    )
+    .set((
+        frail_cases::status.eq(c.status.as_str()),
+        frail_cases::reasons.eq(reasons_json(c)),
+        frail_cases::case_manager_id.eq(&c.case_manager_id),
+        frail_cases::follow_up_days.eq(c.follow_up_days),
+        frail_cases::next_follow_up.eq(c.next_follow_up),
+        frail_cases::last_contact.eq(c.last_contact),
+        frail_cases::closed_at.eq(c.closed_at),
+        frail_cases::close_reason.eq(&c.close_reason),
+        frail_cases::moved_to.eq(&c.moved_to),
+        frail_cases::escalation.eq(c.escalation.rank()),
+        frail_cases::jurisdiction.eq(&c.jurisdiction),
+        frail_cases::township_code.eq(&c.township_code),
+        frail_cases::version.eq(c.version + 1),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn frail_case_by_id(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<FrailCase>> {
+    Ok(frail_cases::table
+        .find(id)
+        .select(FrailRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(FrailCase::from))
+}
+
+/// Her open case, if any (one at most: a unique index).
+pub fn open_frail_case_of(conn: &mut AnyConnection, child_id: &str) -> QueryResult<Option<FrailCase>> {
+    Ok(frail_cases::table
+        .filter(frail_cases::child_id.eq(child_id))
+        .filter(frail_cases::status.ne("closed"))
+        .select(FrailRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(FrailCase::from))
+}
+
+/// Her cases, newest first.
+pub fn frail_cases_of(conn: &mut AnyConnection, child_id: &str) -> QueryResult<Vec<FrailCase>> {
+    Ok(frail_cases::table
+        .filter(frail_cases::child_id.eq(child_id))
+        .order(frail_cases::opened_at.desc())
+        .select(FrailRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(FrailCase::from)
+        .collect())
+}
+
+/// Open cases in an area (a township code, or a GB/T 2260 prefix; neither: everywhere).
+pub fn open_frail_cases(
+    conn: &mut AnyConnection,
+    township: Option<&str>,
+    prefix: Option<&str>,
+) -> QueryResult<Vec<FrailCase>> {
+    let mut q = frail_cases::table.filter(frail_cases::status.ne("closed")).into_boxed();
+    if let Some(t) = township {
+        q = q.filter(frail_cases::township_code.eq(t.to_string()));
+    }
+    if let Some(p) = prefix {
+        q = q.filter(frail_cases::jurisdiction.like(format!("{p}%")));
+    }
+    Ok(q.select(FrailRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(FrailCase::from)
+        .collect())
+}
+
+/// Moved-out cases whose destination lies in an area (for the receiving side to accept).
+pub fn incoming_frail_cases(conn: &mut AnyConnection, prefix: &str) -> QueryResult<Vec<FrailCase>> {
+    Ok(frail_cases::table
+        .filter(frail_cases::status.eq("moved_out"))
+        .filter(frail_cases::moved_to.like(format!("{prefix}%")))
+        .select(FrailRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(FrailCase::from)
+        .collect())
+}
+
+pub fn add_frail_event(
+    conn: &mut AnyConnection,
+    case_id: &str,
+    kind: &str,
+    note: &str,
+    actor_name: &str,
+) -> QueryResult<()> {
+    diesel::insert_into(frail_case_events::table)
+        .values((
+            frail_case_events::id.eq(crate::ids::new_id()),
+            frail_case_events::case_id.eq(case_id),
+            frail_case_events::kind.eq(kind),
+            frail_case_events::note.eq(note),
+            frail_case_events::actor_name.eq(actor_name),
+            frail_case_events::at.eq(crate::ids::now_utc()),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn frail_events(conn: &mut AnyConnection, case_id: &str) -> QueryResult<Vec<CaseEvent>> {
+    Ok(frail_case_events::table
+        .filter(frail_case_events::case_id.eq(case_id))
+        .order((frail_case_events::at.asc(), frail_case_events::id.asc()))
+        .select((
+            frail_case_events::kind,
+            frail_case_events::note,
+            frail_case_events::actor_name,
+            frail_case_events::at,
+        ))
+        .load::<(String, String, String, NaiveDateTime)>(conn)?
+        .into_iter()
+        .map(|(kind, note, actor_name, at)| CaseEvent {
+            kind,
+            note,
+            actor_name,
+            at,
+        })
+        .collect())
+}
+
+/// A child's record moves to another county (an accepted hand-over): her birth record, visits,
+/// services and cases (her person row is identity's).
+pub fn move_child_to(
+    conn: &mut AnyConnection,
+    child_id: &str,
+    jurisdiction: &str,
+    township: Option<&str>,
+) -> QueryResult<()> {
+    let t: Option<String> = township.map(str::to_string);
+    diesel::update(children::table.filter(children::person_id.eq(child_id)))
+        .set((children::jurisdiction.eq(jurisdiction), children::township_code.eq(&t)))
+        .execute(conn)?;
+    diesel::update(child_visits::table.filter(child_visits::child_id.eq(child_id)))
+        .set((
+            child_visits::jurisdiction.eq(jurisdiction),
+            child_visits::township_code.eq(&t),
+        ))
+        .execute(conn)?;
+    diesel::update(child_services::table.filter(child_services::child_id.eq(child_id)))
+        .set((
+            child_services::jurisdiction.eq(jurisdiction),
+            child_services::township_code.eq(&t),
+        ))
+        .execute(conn)?;
+    diesel::update(frail_cases::table.filter(frail_cases::child_id.eq(child_id)))
+        .set((
+            frail_cases::jurisdiction.eq(jurisdiction),
+            frail_cases::township_code.eq(&t),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

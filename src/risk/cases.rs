@@ -75,51 +75,106 @@ pub enum CaseAction {
 pub enum CloseReason {
     /// Delivery outcome and the 42-day postpartum check are recorded.
     PostpartumCheckDone,
-    /// The woman died (maternal death is reported separately, RULES.md §1.6).
+    /// The woman (or child) died (maternal death is reported separately, RULES.md §1.6).
     Death,
     /// The receiving jurisdiction accepted the hand-over.
     MoveOutAccepted,
+    /// What called for the case is over: a frail child recovered or improved to the closing
+    /// standard of her conditions (恢复/好转结案). The programme's rule says when the record shows it.
+    Recovered,
+    /// Handed over to a specialist service that manages the condition from now on (转诊结案).
+    Referred,
+    /// Closed as lost after tracing failed (失访结案); only a case already marked lost.
+    LostToFollowUp,
+    /// The person left the programme's age range (a child's sixth birthday, 满6岁).
+    AgedOut,
 }
 
 impl CloseReason {
+    /// Every reason, in the order forms list them.
+    pub const ALL: [CloseReason; 7] = [
+        CloseReason::PostpartumCheckDone,
+        CloseReason::Death,
+        CloseReason::MoveOutAccepted,
+        CloseReason::Recovered,
+        CloseReason::Referred,
+        CloseReason::LostToFollowUp,
+        CloseReason::AgedOut,
+    ];
+    /// The reasons a high-risk pregnancy case closes for (RULES.md §1.4–1.5).
+    pub const MATERNAL: [CloseReason; 3] = [
+        CloseReason::PostpartumCheckDone,
+        CloseReason::Death,
+        CloseReason::MoveOutAccepted,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             CloseReason::PostpartumCheckDone => "postpartum_check_done",
             CloseReason::Death => "death",
             CloseReason::MoveOutAccepted => "move_out_accepted",
+            CloseReason::Recovered => "recovered",
+            CloseReason::Referred => "referred",
+            CloseReason::LostToFollowUp => "lost_to_follow_up",
+            CloseReason::AgedOut => "aged_out",
         }
     }
+    /// One of the maternal reasons (the high-risk pregnancy case's own list).
     pub fn parse(s: &str) -> Option<CloseReason> {
-        [
-            CloseReason::PostpartumCheckDone,
-            CloseReason::Death,
-            CloseReason::MoveOutAccepted,
-        ]
-        .into_iter()
-        .find(|c| c.as_str() == s)
+        CloseReason::parse_among(s, &CloseReason::MATERNAL)
+    }
+    /// One of the reasons a programme's cases close for.
+    pub fn parse_among(s: &str, reasons: &[CloseReason]) -> Option<CloseReason> {
+        reasons.iter().copied().find(|c| c.as_str() == s)
     }
     pub fn label_zh(self) -> &'static str {
         match self {
             CloseReason::PostpartumCheckDone => "产后42天检查完成",
             CloseReason::Death => "死亡",
             CloseReason::MoveOutAccepted => "迁出已被接收",
+            CloseReason::Recovered => "恢复/好转",
+            CloseReason::Referred => "转诊",
+            CloseReason::LostToFollowUp => "失访",
+            CloseReason::AgedOut => "满6岁",
         }
     }
 }
 
-/// Facts the closing rule needs.
+/// What decides whether a case may close for a reason its state alone does not settle: the
+/// programme the case belongs to (a pregnancy's outcome and 42-day check, a child's recovery).
+/// Death, an accepted hand-over and the states (a moved-out case waits for the receiving side; only
+/// a lost case closes as lost) are the state machine's own and never reach the rule.
+pub trait ClosingRule {
+    /// `Err` with the reason in zh-CN when the record does not allow closing for `reason`.
+    fn may_close(&self, reason: CloseReason) -> Result<(), String>;
+}
+
+/// Facts the closing rule of a high-risk pregnancy case needs.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ClosingFacts {
     pub delivered: bool,
     pub postpartum_42d_done: bool,
 }
 
-/// The state after `action`, or why it is not allowed (zh-CN).
+impl ClosingRule for ClosingFacts {
+    fn may_close(&self, reason: CloseReason) -> Result<(), String> {
+        match reason {
+            CloseReason::PostpartumCheckDone if self.delivered && self.postpartum_42d_done => Ok(()),
+            CloseReason::PostpartumCheckDone => {
+                Err("结案须在分娩结局和产后42天检查完成之后（或死亡、迁出被接收）".into())
+            }
+            other => Err(format!("孕产妇专案不能以“{}”结案", other.label_zh())),
+        }
+    }
+}
+
+/// The state after `action`, or why it is not allowed (zh-CN). `rule` is the case's programme's
+/// closing rule ([`ClosingFacts`] for a pregnancy).
 pub fn transition(
     status: CaseStatus,
     action: &CaseAction,
     overdue: bool,
-    facts: ClosingFacts,
+    rule: impl ClosingRule,
 ) -> Result<CaseStatus, String> {
     use CaseStatus::*;
     match (status, action) {
@@ -136,14 +191,11 @@ pub fn transition(
         (LostToFollowUp, CaseAction::Lost) => Err("已是失访状态".into()),
         (_, CaseAction::MoveOut) => Ok(MovedOut),
         (_, CaseAction::Close(CloseReason::Death)) => Ok(Closed),
-        (_, CaseAction::Close(CloseReason::PostpartumCheckDone)) => {
-            if facts.delivered && facts.postpartum_42d_done {
-                Ok(Closed)
-            } else {
-                Err("结案须在分娩结局和产后42天检查完成之后（或死亡、迁出被接收）".into())
-            }
-        }
         (_, CaseAction::Close(CloseReason::MoveOutAccepted)) => Err("只有已迁出的专案才能因迁出被接收而结案".into()),
+        (Active | Traced, CaseAction::Close(CloseReason::LostToFollowUp)) => {
+            Err("只有已标记失访的专案才能以失访结案".into())
+        }
+        (_, CaseAction::Close(r)) => rule.may_close(*r).map(|()| Closed),
     }
 }
 
@@ -394,5 +446,46 @@ mod tests {
             Escalation::from_rank(Escalation::Supervisor.rank()),
             Escalation::Supervisor
         );
+    }
+
+    /// A programme that allows every reason it is asked about: what is left is the state rules.
+    struct Allows(bool);
+    impl ClosingRule for Allows {
+        fn may_close(&self, _: CloseReason) -> Result<(), String> {
+            if self.0 { Ok(()) } else { Err("no".into()) }
+        }
+    }
+
+    #[test]
+    fn the_neutral_closing_reasons_follow_the_states_and_the_programmes_rule() {
+        use CaseStatus::*;
+        let close = |r| CaseAction::Close(r);
+        for r in [CloseReason::Recovered, CloseReason::Referred, CloseReason::AgedOut] {
+            assert_eq!(transition(Active, &close(r), false, Allows(true)), Ok(Closed), "{r:?}");
+            assert_eq!(transition(LostToFollowUp, &close(r), false, Allows(true)), Ok(Closed));
+            assert!(transition(Active, &close(r), false, Allows(false)).is_err());
+            assert!(
+                transition(MovedOut, &close(r), false, Allows(true)).is_err(),
+                "moved out waits"
+            );
+        }
+        let lost = close(CloseReason::LostToFollowUp);
+        assert_eq!(transition(LostToFollowUp, &lost, false, Allows(true)), Ok(Closed));
+        assert!(
+            transition(Active, &lost, true, Allows(true)).is_err(),
+            "mark lost first"
+        );
+        assert!(transition(Traced, &lost, true, Allows(true)).is_err());
+        // A pregnancy case knows none of them, and its own list parses only its own reasons.
+        let facts = ClosingFacts {
+            delivered: true,
+            postpartum_42d_done: true,
+        };
+        for r in [CloseReason::Recovered, CloseReason::Referred, CloseReason::AgedOut] {
+            assert!(transition(Active, &close(r), false, facts).is_err());
+            assert_eq!(CloseReason::parse(r.as_str()), None);
+            assert_eq!(CloseReason::parse_among(r.as_str(), &CloseReason::ALL), Some(r));
+        }
+        assert_eq!(CloseReason::parse("death"), Some(CloseReason::Death));
     }
 }

@@ -691,5 +691,39 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    frail_cases (id) {
+        id -> Text,
+        child_id -> Text,
+        status -> Text,
+        reasons -> Text,
+        case_manager_id -> Nullable<Text>,
+        follow_up_days -> Integer,
+        next_follow_up -> Date,
+        last_contact -> Nullable<Date>,
+        opened_at -> Timestamp,
+        opened_by -> Text,
+        closed_at -> Nullable<Timestamp>,
+        close_reason -> Nullable<Text>,
+        moved_to -> Nullable<Text>,
+        escalation -> Integer,
+        jurisdiction -> Text,
+        township_code -> Nullable<Text>,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    frail_case_events (id) {
+        id -> Text,
+        case_id -> Text,
+        kind -> Text,
+        note -> Text,
+        actor_name -> Text,
+        at -> Timestamp,
+    }
+}
+
 diesel::joinable!(children -> persons (person_id));
 diesel::allow_tables_to_appear_in_same_query!(children, persons, child_visits, child_services, immunizations);
+diesel::allow_tables_to_appear_in_same_query!(frail_cases, frail_case_events);

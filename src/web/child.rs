@@ -105,6 +105,7 @@ const FORMS: &[(&str, &[&str])] = &[
         ],
     ),
     ("identity", &["name", "id_number", "health_card"]),
+    ("frail", &["note"]),
 ];
 
 fn filled_forms(typed: &Value) -> Value {
@@ -160,7 +161,7 @@ async fn child_page(
                "vaccines": vaccines, "service_codes": services, "results": choices(SERVICE_RESULTS),
                "sexes": choices(SEXES), "conditions": choices(NEWBORN_CONDITIONS), "place_types": choices(PLACE_TYPES),
                "health_status": choices(HEALTH_STATUS), "forms": filled_forms(&forms), "errors": errors,
-               "today": crate::ids::today_china()}),
+               "today": crate::ids::today_china(), "frail_conditions": super::frail::manual_choices()}),
     )
 }
 
@@ -184,6 +185,7 @@ pub async fn show(
         Some("birth") => Some("出生信息已更新"),
         Some("certificate") => Some("出生医学证明已登记"),
         Some("identity") => Some("身份信息已更新"),
+        Some("frail") => Some("体弱儿专案已建立"),
         _ => None,
     };
     child_page(&st, &ctx, id, StatusCode::OK, notice, json!({}), Vec::new()).await
@@ -218,6 +220,9 @@ pub async fn action(
         .await
         .map(|_| ()),
         "certificate" => child::issue_certificate(&st.db, actor, id.clone(), certificate_of(&form))
+            .await
+            .map(|_| ()),
+        "frail" => child::open_frail_case(&st.db, actor, id.clone(), super::frail::open_input(&form))
             .await
             .map(|_| ()),
         "identity" => child::complete_identity(

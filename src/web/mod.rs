@@ -7,6 +7,7 @@ mod api;
 mod charts;
 mod child;
 mod context;
+mod frail;
 mod hl7;
 mod pages;
 mod referral;
@@ -235,6 +236,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/referrals/{id}/{action}", web::post().to(referral::action))
         .route("/facilities", web::get().to(referral::directory))
         .route("/facilities/{id}", web::post().to(referral::update_facility))
+        .route("/child/frail/board", web::get().to(frail::board))
+        .route("/child/frail/{id}", web::get().to(frail::case_page))
+        .route("/child/frail/{id}", web::post().to(frail::case_action))
         .route("/children/{id}", web::get().to(child::show))
         .route("/children/{id}/visits/new", web::get().to(child::new_visit))
         .route("/children/{id}/visits", web::post().to(child::record_visit))

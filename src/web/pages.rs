@@ -291,7 +291,7 @@ pub async fn home(st: web::Data<AppState>, PageCtx(ctx): PageCtx) -> PageResult 
             "工作台",
             json!({"worklist": [], "card_reads": [], "scope": scope_label(&ctx), "overdue": 0, "due": 0,
                    "children": {"items": [], "overdue_total": 0, "due_total": 0, "pmtct_late": 0},
-                   "risk": crate::risk::service::RiskTasks::default()}),
+                   "risk": crate::risk::service::RiskTasks::default(), "frail_tasks": []}),
         );
     }
     let worklist = visits::worklist(&st.db, &ctx.actor, 100)
@@ -306,6 +306,9 @@ pub async fn home(st: web::Data<AppState>, PageCtx(ctx): PageCtx) -> PageResult 
     let children = crate::child::service::worklist(&st.db, &ctx.actor, 100)
         .await
         .map_err(|e| st.error(Some(&ctx), e))?;
+    let frail_tasks = crate::child::service::frail_tasks(&st.db, &ctx.actor)
+        .await
+        .map_err(|e| st.error(Some(&ctx), e))?;
     let (overdue, due) = (worklist.overdue_total, worklist.due_total);
     let worklist = worklist.items;
     let cards: Vec<Value> = card_reads
@@ -318,7 +321,7 @@ pub async fn home(st: web::Data<AppState>, PageCtx(ctx): PageCtx) -> PageResult 
         Some(&ctx),
         "工作台",
         json!({"worklist": worklist, "card_reads": cards, "scope": scope_label(&ctx), "overdue": overdue, "due": due, "risk": risk_tasks,
-               "children": children}),
+               "children": children, "frail_tasks": frail_tasks}),
     )
 }
 

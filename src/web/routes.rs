@@ -20,7 +20,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
 
 use super::context::{self, ApiError};
-use super::{AppState, api, child, referral, risk};
+use super::{AppState, api, child, frail, referral, risk};
 use crate::audit::service as audit;
 use crate::auth::model::Role::{self, *};
 use crate::error::{AuditTarget, ServiceError};
@@ -98,6 +98,7 @@ impl ApiRoute {
             "risk_report" => crate::risk::service::refusal_target(db, id, true).await,
             "referral" => crate::referral::service::refusal_target(db, id).await,
             "child" => Ok(Some(crate::child::service::child_target(&id))),
+            "frail_case" => crate::child::service::frail_refusal_target(db, id).await,
             _ => Ok(None),
         };
         found.ok().flatten().unwrap_or(asked)
@@ -105,9 +106,10 @@ impl ApiRoute {
 }
 
 /// The record kinds an `{id}` may name: the gate knows whose record each is.
-pub const RECORD_KINDS: [&str; 7] = [
+pub const RECORD_KINDS: [&str; 8] = [
     "person",
     "child",
+    "frail_case",
     "audit_log",
     "pregnancy",
     "risk_case",
@@ -191,6 +193,10 @@ pub static API: &[ApiRoute] = &[
     route!(Post "/api/children/{id}/birth", CLINICIANS, "update" on "child" => child::api_birth),
     route!(Post "/api/children/{id}/certificate", CLINICIANS, "update" on "child" => child::api_certificate),
     route!(Post "/api/children/{id}/identity", DESK, "update" on "child" => child::api_identity),
+    route!(Post "/api/children/{id}/frail", CLINICIANS, "create" on "child" => frail::api_open),
+    route!(Get "/api/child/frail/board", RECORD_STAFF, "search" on "frail_board" => frail::api_board),
+    route!(Get "/api/child/frail/{id}", RECORD_STAFF, "read" on "frail_case" => frail::api_case),
+    route!(Post "/api/child/frail/{id}/actions", CLINICIANS, "update" on "frail_case" => frail::api_case_action),
     route!(Get "/api/worklist", RECORD_STAFF, "search" on "worklist" => api::worklist),
     route!(Post "/api/risk/evaluate", EVERYONE, "execute" on "risk_evaluation" => api::risk_evaluate),
     route!(Get "/api/risk/board", RECORD_STAFF, "search" on "risk_board" => risk::api_board),
@@ -310,6 +316,7 @@ mod tests {
         for path in [
             "/api/worklist",
             "/api/risk/board",
+            "/api/child/frail/board",
             "/api/referrals/board",
             "/api/referrals/measures",
             "/api/persons/{id}",

@@ -521,7 +521,15 @@ fn the_demo_region_seeds_on_an_empty_database() {
             .unwrap()[0]
             .n
     };
-    assert_eq!(count(&mut conn, "persons"), 300);
+    // 300 women of the pregnancy pathway, 120 mothers of children, and each child's own record.
+    let children = count(&mut conn, "children");
+    assert!(children >= 120, "a child of every age: {children}");
+    assert_eq!(count(&mut conn, "persons"), 300 + 120 + children);
+    assert!(
+        count(&mut conn, "child_visits") > 300,
+        "children's visits along their schedules"
+    );
+    assert!(count(&mut conn, "immunizations") > 500, "most vaccines on time");
     assert!(count(&mut conn, "pregnancies") > 200);
     assert!(
         count(&mut conn, "risk_cases") > 10,

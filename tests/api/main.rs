@@ -14,6 +14,7 @@ mod fhir;
 mod fhir_bundle;
 mod fhir_clinical;
 mod fhir_pathway;
+mod frail;
 mod hl7;
 mod hl7_outbox;
 mod hl7_referral;

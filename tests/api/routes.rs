@@ -22,6 +22,8 @@ pub struct Fixture {
     pub referral: String,
     /// A baby of another woman of 东关镇, born yesterday (her own child record).
     pub child: String,
+    /// The baby's frail-child case (a visit found her underweight).
+    pub frail_case: String,
 }
 
 pub async fn fixture(app: &TestApp) -> Fixture {
@@ -57,8 +59,19 @@ pub async fn fixture(app: &TestApp) -> Fixture {
         .await;
     assert_eq!(s, 201, "{birth}");
     let child = birth["children"][0]["id"].as_str().unwrap().to_string();
+    // 2.3 kg on her second day: weight-for-age z < −2, a 低体重 case.
+    let (s, v) = town
+        .post_json(
+            &format!("/api/children/{child}/visits"),
+            &json!({"visit_date": crate::helpers::days_ago(0), "weight_kg": "2.3"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (_, chart) = town.get_json(&format!("/api/children/{child}")).await;
+    let frail_case = chart["frail_case"]["id"].as_str().unwrap().to_string();
     Fixture {
         child,
+        frail_case,
         name,
         id_number: id_number("340524", "1994-06-01", 70),
         person,
@@ -280,6 +293,7 @@ fn fill(route: &mch_chain::web::routes::ApiRoute, f: &Fixture) -> String {
     let id = match route.record {
         "person" | "audit_log" => f.person.clone(),
         "child" => f.child.clone(),
+        "frail_case" => f.frail_case.clone(),
         "pregnancy" => f.pregnancy.clone(),
         "risk_case" => f.case.clone(),
         "risk_report" => f.report.clone(),
@@ -356,7 +370,11 @@ async fn every_role_gets_exactly_what_the_route_table_allows_on_every_json_route
                 let after = denied_rows(&app, actor).await;
                 // A record of hers: the refusal names her, so her access log shows the attempt.
                 let hers = route.path.contains("{id}") && RECORD_KINDS.contains(&route.record);
-                let whose = if route.record == "child" { &f.child } else { &f.person };
+                let whose = if matches!(route.record, "child" | "frail_case") {
+                    &f.child
+                } else {
+                    &f.person
+                };
                 assert!(
                     after.len() > before.len()
                         && after.iter().any(|(_, _, person, d)| d.ends_with(&label)

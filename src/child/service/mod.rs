@@ -7,6 +7,10 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::Serialize;
 
+mod frail_cases;
+
+pub use frail_cases::*;
+
 use super::model::{
     self, BirthFacts, CertificateInput, ChildRecord, ChildVisit, ChildVisitInput, HighRiskReason, NewbornInput,
     ServiceInput, ServiceRecord, VaccinationInput,
@@ -199,6 +203,8 @@ pub async fn record_birth(
             };
             repo::insert(c, &rec)?;
             record(c, actor, "create", child_target(&person.id), "child record at delivery")?;
+            // 早产 and 低出生体重 open her frail-child case at birth.
+            frail_cases::at_birth(c, actor, &rec)?;
             children.push(summary(&rec, &person, today));
         }
         Ok(Birth { delivery: d, children })
@@ -266,6 +272,7 @@ pub async fn update_birth(
             child_target(&rec.person_id),
             "birth facts completed",
         )?;
+        frail_cases::at_birth(c, actor, &rec)?;
         Ok(rec)
     })
     .await
@@ -339,6 +346,8 @@ pub struct ChildChart {
     /// Trend alerts: crossing down two major centile lines, no weight gain between two visits.
     pub alerts: Vec<String>,
     pub charts: Vec<GrowthSeries>,
+    /// Her open frail-child case (体弱儿专案), if any.
+    pub frail_case: Option<FrailSummary>,
 }
 
 /// The mother's positive results (HBsAg, HIV, syphilis) as her record shows them (results and the
@@ -626,7 +635,9 @@ pub async fn open(db: &Db, actor: &Actor, child_id: String) -> Result<ChildChart
                 service: s,
             })
             .collect();
+        let frail_case = frail_cases::open_case_summary(c, &rec.person_id)?;
         Ok(ChildChart {
+            frail_case,
             mother: PersonSummary::of(&mother, today),
             sex_label: person.sex.label_zh(),
             age: age_text(rec.birth_date(), today),
@@ -783,6 +794,8 @@ pub async fn record_visit(
             },
             "child health visit recorded",
         )?;
+        // What the visit shows opens or adds to her frail-child case, in this transaction.
+        frail_cases::after_visit(c, actor, &rec, person.sex, &v, g.as_ref())?;
         Ok(v)
     })
     .await

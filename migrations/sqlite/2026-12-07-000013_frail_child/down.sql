@@ -1,0 +1,2 @@
+DROP TABLE frail_case_events;
+DROP TABLE frail_cases;
