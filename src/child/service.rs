@@ -1152,13 +1152,25 @@ pub struct LinkQuery {
 }
 
 /// Links matching a query that the actor may read, newest birth first, and how many match in all.
-/// A child named is looked up wherever she is managed, then her record's access decides (nothing,
-/// never a refusal, when the actor may not read her); otherwise the actor's area.
+/// A child named is looked up wherever she is managed, then her record's access decides — refused
+/// (audited by the door) when the actor may not read her, as the pathway searches are; ids are
+/// looked up wherever they are and each checked; otherwise the actor's area.
 pub fn mother_link_search_in(
     c: &mut AnyConnection,
     actor: &Actor,
     q: &LinkQuery,
 ) -> Result<(Vec<MotherLink>, i64), ServiceError> {
+    if let Some(child) = &q.child_id
+        && crate::identity::repo::by_id(c, child)?.is_some()
+    {
+        person_for(c, actor, Action::ReadRecord, child).map_err(|e| match e {
+            ServiceError::Forbidden { reason, .. } => ServiceError::Forbidden {
+                reason,
+                target: Some(child_target(child)),
+            },
+            e => e,
+        })?;
+    }
     let Some(reach) =
         crate::identity::service::search_reach(c, actor, "child", q.child_id.as_deref(), q.ids.clone(), None)?
     else {
