@@ -1364,6 +1364,9 @@ pub struct GrowthQuery {
     pub limit: i64,
 }
 
+/// A visit measurement: the visit, which measure, its value.
+pub type MeasureRow = (ChildVisitView, model::Measure, f64);
+
 /// One child's visit measurements matching a query, oldest visit first (in [`model::Measure::ALL`]
 /// order within a visit), one page and how many match in all; the visits shown are audited. A
 /// person who is not a child, or whose record the actor may not read, has none (never a refusal).
@@ -1371,7 +1374,7 @@ pub fn growth_search_in(
     c: &mut AnyConnection,
     actor: &Actor,
     q: &GrowthQuery,
-) -> Result<(Vec<(ChildVisitView, model::Measure, f64)>, i64), ServiceError> {
+) -> Result<(Vec<MeasureRow>, i64), ServiceError> {
     if !actor.may(Action::ReadRecord) {
         return Err(ServiceError::forbidden(AuditTarget {
             entity_type: "child_visit",
@@ -1407,7 +1410,7 @@ pub fn growth_search_in(
         }
     }
     let total = all.len() as i64;
-    let page: Vec<(ChildVisitView, model::Measure, f64)> = all
+    let page: Vec<MeasureRow> = all
         .into_iter()
         .skip(usize::try_from(q.offset).unwrap_or(0))
         .take(usize::try_from(q.limit).unwrap_or(0))
