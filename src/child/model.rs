@@ -625,6 +625,178 @@ impl VaccinationInput {
     }
 }
 
+/// A coded value as another system sends it (a route or a site: HL7 table 0162 / 0163).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Coded {
+    /// A URI (`http://terminology.hl7.org/CodeSystem/v2-0162`) or empty when the sender named none.
+    pub system: String,
+    pub code: String,
+    pub text: String,
+}
+
+/// The vaccine of a reported dose: one of the programme's (`HepB`, `BCG` …), or another one
+/// kept as the sender coded it (it is not part of the schedule).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReportedVaccine {
+    Programme(String),
+    Other { system: String, code: String, text: String },
+}
+
+/// A dose another system reports for a child (an immunisation information system over HL7
+/// VXU^V04). Such a dose was given elsewhere and is taken as a *reported* record, as a dose entered
+/// from the 预防接种证 is (`from_certificate`): the vaccine and the time are required, the
+/// traceability fields of 疫苗管理法 Art. 46 (lot, holder, expiry) are kept when sent, and the
+/// Art. 45 pre-vaccination checks are the administering clinic's, not claimed here. It counts as the
+/// administering provider's own record (FHIR `primarySource`) only when the sender says it is a
+/// new record of a dose given (`administered`) **and** it is traceable (lot, holder and expiry all
+/// present). An expired vaccine, a time in the future or before the birth are refused as on the form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportedDose {
+    pub vaccine: ReportedVaccine,
+    /// UTC.
+    pub given_at: NaiveDateTime,
+    /// Only the day was sent (the time is that day's start, China time).
+    pub date_only: bool,
+    /// The vaccine codings as the sender sent them (kept beside ours: a CVX code, say).
+    pub sent_as: Vec<Coded>,
+    pub lot_number: Option<String>,
+    pub manufacturer: Option<String>,
+    pub expiry_date: Option<NaiveDate>,
+    pub route: Option<Coded>,
+    pub site: Option<Coded>,
+    /// The sender reports it as a new record of a dose given (not historical information).
+    pub administered: bool,
+    /// Who gave it, as the sender names them.
+    pub performer: Option<String>,
+    /// Where the report came from, in words (e.g. "HL7 VXU^V04 IIS^CDC340524").
+    pub source: String,
+}
+
+impl ReportedDose {
+    /// Lot, holder and expiry are all known (疫苗管理法 Art. 46).
+    pub fn traceable(&self) -> bool {
+        self.lot_number.is_some() && self.manufacturer.is_some() && self.expiry_date.is_some()
+    }
+
+    /// Whether it counts as the administering provider's own record (FHIR `primarySource`).
+    pub fn primary_source(&self) -> bool {
+        self.administered && self.traceable()
+    }
+
+    /// The checks of the form that apply to a reported dose; fields are named as on the form
+    /// (`vaccine`, `given_at`, `expiry_date`, `lot_number`, `manufacturer`).
+    pub fn validate(
+        &self,
+        known: &[(&str, &str)],
+        birth_at: NaiveDateTime,
+        now: NaiveDateTime,
+    ) -> Result<(), ServiceError> {
+        let mut e = Vec::new();
+        match &self.vaccine {
+            ReportedVaccine::Programme(code) if !known.iter().any(|(c, _)| c == code) => {
+                e.push(FieldError::new("vaccine", "unknown_code", "不是国家免疫规划疫苗"));
+            }
+            ReportedVaccine::Other { code, text, .. } if code.trim().is_empty() && text.trim().is_empty() => {
+                e.push(FieldError::new("vaccine", "required", "请填写疫苗"));
+            }
+            _ => {}
+        }
+        if self.given_at > now + chrono::Duration::minutes(5) {
+            e.push(FieldError::new("given_at", "future", "接种时间不能晚于现在"));
+        } else if crate::ids::china_date(self.given_at) < crate::ids::china_date(birth_at) {
+            e.push(FieldError::new("given_at", "before_birth", "接种时间不能早于出生"));
+        }
+        if let Some(x) = self.expiry_date
+            && x < crate::ids::china_date(self.given_at)
+        {
+            e.push(FieldError::new("expiry_date", "expired", "疫苗已过有效期，不得接种"));
+        }
+        for (field, v, label) in [
+            ("lot_number", &self.lot_number, "批号"),
+            ("manufacturer", &self.manufacturer, "上市许可持有人"),
+        ] {
+            if v.as_ref().is_some_and(|s| s.chars().count() > 100) {
+                e.push(FieldError::new(field, "too_long", format!("{label}最多 100 字")));
+            }
+        }
+        if e.is_empty() {
+            Ok(())
+        } else {
+            Err(ServiceError::Invalid(e))
+        }
+    }
+}
+
+/// What a child health visit measured that interfaces show one by one (FHIR Observations
+/// `<visit id>.<suffix>`): the growth measurements, the BMI derived from them, and the Hb.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    Weight,
+    /// Recumbent length (卧位身长), under two years or when measured lying.
+    Length,
+    /// Standing height (立位身高).
+    Height,
+    HeadCircumference,
+    /// Weight / (length or height in m)², with the WHO ±0.7 cm lying/standing correction when
+    /// the WHO evaluation applies.
+    Bmi,
+    Hb,
+}
+
+impl Measure {
+    pub const ALL: [Measure; 6] = [
+        Measure::Weight,
+        Measure::Length,
+        Measure::Height,
+        Measure::HeadCircumference,
+        Measure::Bmi,
+        Measure::Hb,
+    ];
+
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Measure::Weight => "weight",
+            Measure::Length => "length",
+            Measure::Height => "height",
+            Measure::HeadCircumference => "head-circumference",
+            Measure::Bmi => "bmi",
+            Measure::Hb => "hb",
+        }
+    }
+
+    pub fn of_suffix(s: &str) -> Option<Measure> {
+        Measure::ALL.into_iter().find(|m| m.suffix() == s)
+    }
+}
+
+/// The measurements of a visit with their values (kg, cm, kg/m², g/L), in [`Measure::ALL`]
+/// order. `bmi` is the WHO evaluation's when there is one; else it is computed from the length as
+/// measured (2 decimals).
+pub fn measures_of(v: &ChildVisit, bmi: Option<f64>) -> Vec<(Measure, f64)> {
+    let mut out = Vec::new();
+    if let Some(w) = v.weight_kg {
+        out.push((Measure::Weight, w));
+    }
+    if let Some(l) = v.length_cm {
+        let standing = v.position.as_deref() == Some("standing");
+        out.push((if standing { Measure::Height } else { Measure::Length }, l));
+    }
+    if let Some(h) = v.head_circumference_cm {
+        out.push((Measure::HeadCircumference, h));
+    }
+    let computed = match (v.weight_kg, v.length_cm) {
+        (Some(w), Some(l)) if l > 0.0 => Some((w / (l / 100.0).powi(2) * 100.0).round() / 100.0),
+        _ => None,
+    };
+    if let Some(b) = bmi.or(computed) {
+        out.push((Measure::Bmi, b));
+    }
+    if let Some(hb) = v.hb_g_l {
+        out.push((Measure::Hb, f64::from(hb)));
+    }
+    out
+}
+
 /// Results a service takes: screening (`pass` / `refer`), tests (`negative` / `positive`), or
 /// `given` for a prophylaxis.
 pub const SERVICE_RESULTS: &[(&str, &str)] = &[
@@ -1057,6 +1229,92 @@ mod tests {
         assert!(
             certificate.validate(&known, birth, now).is_ok(),
             "entered from the 接种证"
+        );
+    }
+
+    #[test]
+    fn a_reported_dose_needs_no_lot_but_an_expired_or_future_one_is_refused() {
+        let birth = birth_at(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(), None);
+        let now = birth + chrono::Duration::days(40);
+        let known = [("HepB", "乙肝疫苗")];
+        let dose = ReportedDose {
+            vaccine: ReportedVaccine::Programme("HepB".into()),
+            given_at: birth + chrono::Duration::hours(2),
+            date_only: false,
+            sent_as: Vec::new(),
+            lot_number: None,
+            manufacturer: None,
+            expiry_date: None,
+            route: None,
+            site: None,
+            administered: true,
+            performer: None,
+            source: "test".into(),
+        };
+        assert!(dose.validate(&known, birth, now).is_ok());
+        assert!(!dose.primary_source(), "a dose without its lot is a reported one");
+        let mut traceable = dose.clone();
+        traceable.lot_number = Some("L1".into());
+        traceable.manufacturer = Some("某生物".into());
+        traceable.expiry_date = Some(NaiveDate::from_ymd_opt(2026, 12, 31).unwrap());
+        assert!(traceable.primary_source());
+        let mut bad = traceable.clone();
+        bad.expiry_date = Some(NaiveDate::from_ymd_opt(2025, 12, 31).unwrap());
+        bad.given_at = now + chrono::Duration::days(1);
+        bad.vaccine = ReportedVaccine::Programme("XYZ".into());
+        let Err(ServiceError::Invalid(e)) = bad.validate(&known, birth, now) else {
+            panic!()
+        };
+        let fields: Vec<&str> = e.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["vaccine", "given_at", "expiry_date"]);
+    }
+
+    #[test]
+    fn a_visit_reads_as_its_measurements_lying_or_standing() {
+        let mut v = ChildVisit {
+            id: "v".into(),
+            child_id: "c".into(),
+            visit_date: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            age_days: 30,
+            weight_kg: Some(4.0),
+            length_cm: Some(50.0),
+            position: Some("lying".into()),
+            head_circumference_cm: Some(36.0),
+            feeding: None,
+            development_warning: String::new(),
+            rickets_signs: Vec::new(),
+            exam: String::new(),
+            hb_g_l: None,
+            hearing: None,
+            vision: None,
+            illness: String::new(),
+            advice: String::new(),
+            referral: String::new(),
+            next_appointment: None,
+            facility_id: "f".into(),
+            recorded_by: "r".into(),
+            recorded_at: NaiveDate::from_ymd_opt(2026, 1, 1)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap(),
+        };
+        let m = measures_of(&v, None);
+        assert_eq!(
+            m.iter().map(|(m, _)| *m).collect::<Vec<_>>(),
+            [
+                Measure::Weight,
+                Measure::Length,
+                Measure::HeadCircumference,
+                Measure::Bmi
+            ]
+        );
+        assert_eq!(m[3].1, 16.0, "4 kg / 0.5 m²");
+        v.position = Some("standing".into());
+        assert_eq!(measures_of(&v, Some(15.5))[1].0, Measure::Height);
+        assert_eq!(measures_of(&v, Some(15.5))[3].1, 15.5, "the WHO evaluation's BMI wins");
+        assert_eq!(
+            Measure::of_suffix("head-circumference"),
+            Some(Measure::HeadCircumference)
         );
     }
 

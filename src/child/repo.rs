@@ -710,3 +710,147 @@ pub fn move_child_to(
         .execute(conn)?;
     Ok(())
 }
+
+/// One child health visit by its id.
+pub fn visit_by_id(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<ChildVisit>> {
+    child_visits::table
+        .filter(child_visits::id.eq(id))
+        .select(VisitRow::as_select())
+        .first(conn)
+        .optional()
+        .map(|r| r.map(ChildVisit::from))
+}
+
+/// What an interface search for child visits narrows by (every field optional; AND).
+#[derive(Debug, Clone, Default)]
+pub struct VisitFilter {
+    pub child_ids: Option<Vec<String>>,
+    pub ids: Option<Vec<String>>,
+    /// The area: a township, or a county/city/province prefix.
+    pub township: Option<String>,
+    pub prefix: Option<String>,
+    /// Visit dates `[from, to)`.
+    pub date_from: Option<NaiveDate>,
+    pub date_to: Option<NaiveDate>,
+    pub recorded: crate::ids::TimeRange,
+}
+
+/// Child visits matching a filter, by date (then id), one page, and how many match in all.
+pub fn find_visits(
+    conn: &mut AnyConnection,
+    f: &VisitFilter,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<(Vec<ChildVisit>, i64)> {
+    let build = || {
+        let mut q = child_visits::table.into_boxed();
+        if let Some(ids) = &f.child_ids {
+            q = q.filter(child_visits::child_id.eq_any(ids.clone()));
+        }
+        if let Some(ids) = &f.ids {
+            q = q.filter(child_visits::id.eq_any(ids.clone()));
+        }
+        if let Some(t) = &f.township {
+            q = q.filter(child_visits::township_code.eq(t.clone()));
+        }
+        if let Some(p) = &f.prefix {
+            q = q.filter(child_visits::jurisdiction.like(format!("{p}%")));
+        }
+        if let Some(d) = f.date_from {
+            q = q.filter(child_visits::visit_date.ge(d));
+        }
+        if let Some(d) = f.date_to {
+            q = q.filter(child_visits::visit_date.lt(d));
+        }
+        if let Some(t) = f.recorded.from {
+            q = q.filter(child_visits::recorded_at.ge(t));
+        }
+        if let Some(t) = f.recorded.to {
+            q = q.filter(child_visits::recorded_at.lt(t));
+        }
+        q
+    };
+    let total: i64 = build().count().get_result(conn)?;
+    let rows: Vec<VisitRow> = build()
+        .order((child_visits::visit_date.asc(), child_visits::id.asc()))
+        .offset(offset)
+        .limit(limit)
+        .select(VisitRow::as_select())
+        .load(conn)?;
+    Ok((rows.into_iter().map(ChildVisit::from).collect(), total))
+}
+
+/// Whether a completed dose of this vaccine (system and code) is recorded for her within
+/// `[from, to)` (UTC): the same dose reported twice is recorded once.
+pub fn dose_on(
+    conn: &mut AnyConnection,
+    person_id: &str,
+    system: &str,
+    code: &str,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<bool> {
+    let n: i64 = immunizations::table
+        .filter(immunizations::person_id.eq(person_id))
+        .filter(immunizations::vaccine_system.eq(system))
+        .filter(immunizations::vaccine_code.eq(code))
+        .filter(immunizations::status.eq("completed"))
+        .filter(immunizations::occurrence_at.ge(from))
+        .filter(immunizations::occurrence_at.lt(to))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// What a search for children's records narrows by (the FHIR RelatedPerson "mother" links).
+#[derive(Debug, Clone, Default)]
+pub struct ChildFilter {
+    pub ids: Option<Vec<String>>,
+    pub township: Option<String>,
+    pub prefix: Option<String>,
+    /// When the link last changed: the later of the child record's creation and her mother's
+    /// record's last change (what the link shows of the mother comes from her record).
+    pub changed: crate::ids::TimeRange,
+}
+
+/// Children's records matching a filter, newest birth first, one page, and how many in all.
+pub fn find_children(
+    conn: &mut AnyConnection,
+    f: &ChildFilter,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<(Vec<ChildRecord>, i64)> {
+    use crate::storage::schema::persons;
+    let build = || {
+        let mut q = children::table.into_boxed();
+        if let Some(ids) = &f.ids {
+            q = q.filter(children::person_id.eq_any(ids.clone()));
+        }
+        if let Some(t) = &f.township {
+            q = q.filter(children::township_code.eq(t.clone()));
+        }
+        if let Some(p) = &f.prefix {
+            q = q.filter(children::jurisdiction.like(format!("{p}%")));
+        }
+        if let Some(t) = f.changed.from {
+            q =
+                q.filter(children::created_at.ge(t).or(
+                    children::mother_id.eq_any(persons::table.filter(persons::updated_at.ge(t)).select(persons::id)),
+                ));
+        }
+        if let Some(t) = f.changed.to {
+            q = q.filter(children::created_at.lt(t)).filter(
+                children::mother_id.eq_any(persons::table.filter(persons::updated_at.lt(t)).select(persons::id)),
+            );
+        }
+        q
+    };
+    let total: i64 = build().count().get_result(conn)?;
+    let rows: Vec<ChildRow> = build()
+        .order((children::birth_at.desc(), children::person_id.asc()))
+        .offset(offset)
+        .limit(limit)
+        .select(ChildRow::as_select())
+        .load(conn)?;
+    Ok((rows.into_iter().map(Into::into).collect(), total))
+}

@@ -466,18 +466,10 @@ fn item(
     }
 }
 
-/// Every item of a child's schedule on `now` (UTC), in due order.
-pub fn items(rules: &Rules, f: &ChildFacts, now: NaiveDateTime) -> Vec<Item> {
-    let today = china_date(now);
-    let judge = Judge {
-        today,
-        ahead: rules.schedule.due_ahead_days,
-    };
+/// The contact, lab and screening items that apply to a child and their windows.
+fn item_windows<'a>(rules: &'a Rules, f: &ChildFacts) -> (Vec<&'a ItemRule>, Vec<(NaiveDate, NaiveDate)>) {
     let birth = f.birth_date;
     let discharge = f.discharge_date.unwrap_or(birth);
-    let mut out = Vec::new();
-
-    // Contacts, labs, hearing, newborn screening.
     let applies: Vec<&ItemRule> = rules
         .schedule
         .items
@@ -499,6 +491,47 @@ pub fn items(rules: &Rules, f: &ChildFacts, now: NaiveDateTime) -> Vec<Item> {
             window(birth, anchor, r.from_days.zip(to_days), r.months.zip(r.window_months))
         })
         .collect();
+    (applies, windows)
+}
+
+/// Which health-care contact each visit was (`(code, name)`), for interfaces that name it (FHIR
+/// `Encounter.type`): visits are taken in date order, each the first contact not yet taken whose
+/// window holds its date — so the schedule's "done" contact is the earliest visit in its window,
+/// and a second visit in the same window is the next contact whose window holds it (a high-risk
+/// newborn's extra home visit), or none (an extra visit between contacts).
+pub fn contacts(rules: &Rules, f: &ChildFacts, dates: &[NaiveDate]) -> Vec<Option<(String, String)>> {
+    let (applies, windows) = item_windows(rules, f);
+    let visits: Vec<(&ItemRule, (NaiveDate, NaiveDate))> = applies
+        .into_iter()
+        .zip(windows)
+        .filter(|(r, _)| r.kind == ItemKind::Visit)
+        .collect();
+    let mut order: Vec<usize> = (0..dates.len()).collect();
+    order.sort_by_key(|i| dates[*i]);
+    let mut taken = vec![false; visits.len()];
+    let mut out = vec![None; dates.len()];
+    for i in order {
+        let d = dates[i];
+        if let Some(k) = (0..visits.len()).find(|k| !taken[*k] && visits[*k].1.0 <= d && d <= visits[*k].1.1) {
+            taken[k] = true;
+            out[i] = Some((visits[k].0.code.clone(), visits[k].0.name.clone()));
+        }
+    }
+    out
+}
+
+/// Every item of a child's schedule on `now` (UTC), in due order.
+pub fn items(rules: &Rules, f: &ChildFacts, now: NaiveDateTime) -> Vec<Item> {
+    let today = china_date(now);
+    let judge = Judge {
+        today,
+        ahead: rules.schedule.due_ahead_days,
+    };
+    let birth = f.birth_date;
+    let mut out = Vec::new();
+
+    // Contacts, labs, hearing, newborn screening.
+    let (applies, windows) = item_windows(rules, f);
     let done_service = |code: &str| f.services.iter().filter(|s| s.code == code).min_by_key(|s| s.at);
     for (i, r) in applies.iter().enumerate() {
         let (from, to) = windows[i];
@@ -787,6 +820,35 @@ mod tests {
             find(&at_five, "BCG-1").status,
             Status::Missed,
             "not given after 4 years"
+        );
+    }
+
+    #[test]
+    fn each_visit_is_the_first_free_contact_whose_window_holds_it() {
+        let mut f = born("2026-01-10");
+        f.high_risk = true;
+        // Days 29, 1, 2, 11 and 30 of age.
+        let dates = [
+            d("2026-02-08"),
+            d("2026-01-11"),
+            d("2026-01-12"),
+            d("2026-01-21"),
+            d("2026-02-09"),
+        ];
+        let got: Vec<Option<String>> = contacts(rules(), &f, &dates)
+            .into_iter()
+            .map(|c| c.map(|c| c.0))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                Some("month_1".to_string()),
+                Some("newborn_home".to_string()),
+                None,
+                Some("newborn_extra_1".to_string()),
+                None,
+            ],
+            "a second visit in a contact's window is no contact of its own"
         );
     }
 

@@ -8,6 +8,7 @@ use super::search::{ParamDef, Query};
 use super::terms::{LOINC, code_system, concept, date, not_found_as, quantity, reference};
 use super::{FhirError, Kind, Page, Res, terms};
 use crate::auth::model::Actor;
+use crate::child::service::{self as child, ChildVisitQuery};
 use crate::pregnancy::model::Dating;
 use crate::storage::AnyConnection;
 use crate::visits::model::{OEDEMA, PRESENTATIONS, URINE_PROTEIN, Visit, VisitKind, label_of};
@@ -225,7 +226,10 @@ pub fn observation(c: &mut AnyConnection, actor: &Actor, id: &str) -> Result<Opt
         return Ok(None);
     }
     let v = match visits::visit_in(c, actor, visit_id) {
-        Err(crate::error::ServiceError::NotFound(_)) => return Ok(None),
+        Err(crate::error::ServiceError::NotFound(_)) => {
+            let suffix = id.split_once('.').map_or("", |(_, s)| s);
+            return super::child_visit::read_observation(c, actor, visit_id, suffix);
+        }
         other => other?,
     };
     let dating = dating_of(c, actor, &v)?;
@@ -235,7 +239,7 @@ pub fn observation(c: &mut AnyConnection, actor: &Actor, id: &str) -> Result<Opt
 impl Kind for EncounterKind {
     const TYPE: &'static str = "Encounter";
     const INCLUDES: &'static [&'static str] = &["Encounter:patient"];
-    const DOC: &'static str = "A visit: antenatal (产前检查), postpartum home visit (产后访视, class HH) or 42-day check; type codes http://mch-chain.example/fhir/CodeSystem/visit-kind; episodeOfCare the pregnancy. Its measurements (BP panel 85354-9, weight, height, fundal height, fetal heart rate, Hb, urine protein …) come in $everything as Observations <visit id>.<measurement>.";
+    const DOC: &'static str = "A visit: antenatal (产前检查), postpartum home visit (产后访视, class HH) or 42-day check, type codes http://mch-chain.example/fhir/CodeSystem/visit-kind, episodeOfCare the pregnancy; or a child health visit (儿童健康检查, class AMB, HH for the newborn home visits), type the contact of the schedule (http://mch-chain.example/fhir/CodeSystem/child-contact). Its measurements (BP panel 85354-9, weight, height, fundal height, fetal heart rate, Hb, urine protein; a child's weight, length/height, head circumference, BMI with WHO z-scores …) come in $everything as Observations <visit id>.<measurement>.";
     const PARAMS: &'static [ParamDef] = &[
         ParamDef {
             name: "patient",
@@ -260,8 +264,13 @@ impl Kind for EncounterKind {
     ];
 
     fn read(c: &mut AnyConnection, actor: &Actor, id: &str) -> Result<Res, FhirError> {
-        let v = visits::visit_in(c, actor, id).map_err(|e| not_found_as(e, Self::TYPE, id))?;
-        Ok(render(&v))
+        match visits::visit_in(c, actor, id) {
+            Ok(v) => Ok(render(&v)),
+            // Not an antenatal or postpartum visit: perhaps a child health visit.
+            Err(crate::error::ServiceError::NotFound(_)) => super::child_visit::read_encounter(c, actor, id)?
+                .ok_or_else(|| FhirError::not_found(format!("Encounter/{id} does not exist"))),
+            Err(e) => Err(not_found_as(e, Self::TYPE, id)),
+        }
     }
 
     fn search(c: &mut AnyConnection, actor: &Actor, q: &Query) -> Result<Page, FhirError> {
@@ -277,10 +286,27 @@ impl Kind for EncounterKind {
             limit: q.count,
         };
         let (found, total) = visits::search_in(c, actor, &vq)?;
-        Ok(Page {
-            matches: found.iter().map(render).collect(),
-            total,
-        })
+        let mut matches: Vec<Res> = found.iter().map(render).collect();
+        // Child health visits follow the pregnancy visits (they belong to no EpisodeOfCare): one
+        // sequence, paged as one.
+        if vq.pregnancy_id.is_none() {
+            let cq = ChildVisitQuery {
+                person_id: vq.person_id.clone(),
+                ids: q.ids.clone(),
+                date_from,
+                date_to,
+                recorded: q.last_updated,
+                offset: (q.offset - total).max(0),
+                limit: (q.count - matches.len() as i64).max(0),
+            };
+            let (children, child_total) = child::child_visit_search_in(c, actor, &cq)?;
+            matches.extend(children.iter().map(super::child_visit::encounter));
+            return Ok(Page {
+                matches,
+                total: total + child_total,
+            });
+        }
+        Ok(Page { matches, total })
     }
 
     fn for_patient(
@@ -314,6 +340,10 @@ impl Kind for EncounterKind {
                 }
             };
             out.extend(observations(v, dating.as_ref()).into_iter().map(|o| ("Observation", o)));
+        }
+        // A child's own packet: her health visits and their measurements.
+        if pregnancy_id.is_none() {
+            out.extend(super::child_visit::everything(c, actor, person_id)?);
         }
         Ok(out)
     }

@@ -19,6 +19,7 @@ mod pathway;
 // One module per resource type (or pair of types over one record), each implementing [`Kind`],
 // listed in `with_kind!` and `TYPES` below.
 mod audit_event;
+mod child_visit;
 mod clinical;
 mod condition;
 mod encounter;
@@ -29,6 +30,7 @@ mod immunization;
 mod observation;
 mod patient;
 mod referral;
+mod related_person;
 mod risk_assessment;
 mod terms;
 
@@ -161,6 +163,10 @@ macro_rules! with_kind {
                 type $k = $crate::fhir::patient::PatientKind;
                 $body
             }
+            "RelatedPerson" => {
+                type $k = $crate::fhir::related_person::RelatedPersonKind;
+                $body
+            }
             "EpisodeOfCare" => {
                 type $k = $crate::fhir::episode_of_care::EpisodeOfCareKind;
                 $body
@@ -221,6 +227,7 @@ pub(crate) use with_kind;
 /// The resource types served, in CapabilityStatement order.
 pub const TYPES: &[&str] = &[
     "Patient",
+    "RelatedPerson",
     "EpisodeOfCare",
     "Encounter",
     "Observation",

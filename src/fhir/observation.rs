@@ -15,6 +15,8 @@ use super::json::{At, check_resource, received};
 use super::search::{ParamDef, Query, reference, time_range, token};
 use super::{FhirError, Kind, Page, Res};
 use crate::auth::model::Actor;
+use crate::child::model::Measure;
+use crate::child::service::{self as child, GrowthQuery};
 use crate::error::{AuditTarget, ServiceError};
 use crate::observations::model::{ResultInput, StoredResult, UCUM_UNITS, catalogue};
 use crate::observations::repo::CodeMatch;
@@ -500,11 +502,58 @@ fn not_found_as(e: ServiceError, id: &str) -> FhirError {
     }
 }
 
+/// The growth-measurement part of an Observation search for one child: None when its criteria
+/// exclude every visit measurement (a status other than final, codes none of them has).
+fn growth_query(q: &Query, person_id: String) -> Result<Option<GrowthQuery>, FhirError> {
+    let mut g = GrowthQuery {
+        person_id,
+        recorded: q.last_updated,
+        ..GrowthQuery::default()
+    };
+    let mut effective = crate::ids::TimeRange::default();
+    for (name, _, value) in &q.criteria {
+        match name.as_str() {
+            "date" => effective = effective.and(time_range("date", value)?),
+            "code" => {
+                let mut measures = Vec::new();
+                for one in value.split(',') {
+                    let (system, code) = token(one);
+                    let loinc_ok = system.as_deref().is_none_or(|s| s == LOINC);
+                    if let Some(m) = super::child_visit::measure_of_loinc(&code).filter(|_| loinc_ok) {
+                        measures.push(m);
+                    }
+                }
+                if measures.is_empty() {
+                    return Ok(None);
+                }
+                g.measures = Some(match g.measures.take() {
+                    Some(prev) => prev.into_iter().filter(|m| measures.contains(m)).collect(),
+                    None => measures,
+                });
+            }
+            "status" if !value.split(',').any(|s| s.trim() == "final") => return Ok(None),
+            _ => {}
+        }
+    }
+    let (from, to) = super::terms::china_days(effective);
+    g.date_from = from;
+    g.date_to = to;
+    if let Some(ids) = &q.ids {
+        g.ids = Some(
+            ids.iter()
+                .filter_map(|i| i.split_once('.'))
+                .filter_map(|(v, s)| Measure::of_suffix(s).map(|m| (v.to_string(), m)))
+                .collect(),
+        );
+    }
+    Ok(Some(g))
+}
+
 impl Kind for ObservationKind {
     const TYPE: &'static str = "Observation";
     const CREATE: bool = true;
     const INCLUDES: &'static [&'static str] = &["Observation:patient", "Observation:subject"];
-    const DOC: &'static str = "Results (laboratory and others) of a woman or child, the same records HL7 ORU^R01 results make: codes recognised by the result catalogue (LOINC or local codes), values checked and converted to our units (a haemoglobin in g/dL is kept in g/L), a result that decides a risk fact proposes a re-grade. An Observation stating fetal sex is refused (RULES.md §9.1). Status maps to HL7 table 0085 (final F, amended/corrected C, preliminary P, registered I, cancelled X, entered-in-error W).";
+    const DOC: &'static str = "Results (laboratory and others) of a woman or child, the same records HL7 ORU^R01 results make; a search naming a child also finds her health visits' measurements (<visit id>.<measure>: body weight 29463-7, length 8306-3 / height 8302-2, head circumference 9843-4, BMI 39156-5, Hb 718-7, UCUM units, WHO 2006 z-scores as components) after her results. Results: codes recognised by the result catalogue (LOINC or local codes), values checked and converted to our units (a haemoglobin in g/dL is kept in g/L), a result that decides a risk fact proposes a re-grade. An Observation stating fetal sex is refused (RULES.md §9.1). Status maps to HL7 table 0085 (final F, amended/corrected C, preliminary P, registered I, cancelled X, entered-in-error W).";
     const PARAMS: &'static [ParamDef] = &[
         ParamDef {
             name: "patient",
@@ -622,10 +671,26 @@ impl Kind for ObservationKind {
             }
         }
         let (found, total) = results::search_in(c, actor, &rq)?;
-        Ok(Page {
-            matches: found.iter().map(render).collect(),
-            total,
-        })
+        let mut matches: Vec<Res> = found.iter().map(render).collect();
+        // A child's visit measurements follow her results (one sequence, paged as one) when the
+        // search names her; they have no business identifier.
+        if let Some(person_id) = rq.person_id.clone()
+            && rq.identifier.is_none()
+            && let Some(gq) = growth_query(q, person_id)?
+        {
+            let gq = GrowthQuery {
+                offset: (q.offset - total).max(0),
+                limit: (q.count - matches.len() as i64).max(0),
+                ..gq
+            };
+            let (page, growth_total) = child::growth_search_in(c, actor, &gq)?;
+            matches.extend(page.iter().map(|(v, m, x)| super::child_visit::observation(v, *m, *x)));
+            return Ok(Page {
+                matches,
+                total: total + growth_total,
+            });
+        }
+        Ok(Page { matches, total })
     }
 
     fn create(c: &mut AnyConnection, actor: &Actor, body: &Value) -> Result<Res, FhirError> {

@@ -55,7 +55,7 @@ pub fn our_system(fhir: &str) -> String {
     }
 }
 
-fn fhir_identifier(system: &str, value: &str, full: bool) -> Value {
+pub(super) fn fhir_identifier(system: &str, value: &str, full: bool) -> Value {
     let typed = |sys: &str, code: &str, value: String| json!({"type": {"coding": [{"system": V2_0203, "code": code}]}, "system": sys, "value": value});
     let masked = |v: &str| if full { v.to_string() } else { mask_id_number(v) };
     if system == ID_NUMBER_SYSTEM {
@@ -374,12 +374,57 @@ pub fn render(v: &PersonVersion, actor: &Actor) -> Res {
     }
 }
 
+/// HL7 core extension on `Patient.birthDate`: the time of day of the birth.
+pub const BIRTH_TIME: &str = "http://hl7.org/fhir/StructureDefinition/patient-birthTime";
+
+/// A child's birth facts on her Patient (README.md "Patient ↔ person", children): her birth time
+/// as the `patient-birthTime` extension on `birthDate` (when known; China time with its offset),
+/// and `multipleBirthInteger` = her birth order when she is one of several (twins …), else
+/// `multipleBirthBoolean` false. They come from her birth record and replace what a document said.
+pub fn with_birth(mut r: Res, birth: &crate::child::model::ChildRecord) -> Res {
+    if let Some(b) = r.body.as_object_mut() {
+        for key in ["_birthDate", "multipleBirthBoolean", "multipleBirthInteger"] {
+            b.remove(key);
+        }
+        if birth.birth_time_known {
+            let local = birth.birth_at + chrono::Duration::hours(8);
+            b.insert(
+                "_birthDate".into(),
+                json!({"extension": [{"url": BIRTH_TIME, "valueDateTime": format!("{}+08:00", local.format("%Y-%m-%dT%H:%M:%S"))}]}),
+            );
+        }
+        if birth.plurality > 1 {
+            b.insert("multipleBirthInteger".into(), json!(birth.birth_order));
+        } else {
+            b.insert("multipleBirthBoolean".into(), json!(false));
+        }
+    }
+    r
+}
+
+/// A person's Patient, with her birth facts when she is a child of the register.
+fn render_person(c: &mut AnyConnection, actor: &Actor, v: &PersonVersion) -> Result<Res, FhirError> {
+    let r = render(v, actor);
+    Ok(
+        match crate::child::service::birth_in(c, actor, &v.person.id).map_err(|e| not_found_as(e, &v.person.id))? {
+            Some(b) => with_birth(r, &b),
+            None => r,
+        },
+    )
+}
+
+/// The current Patient of a person the actor may read (audited), with her birth facts.
+pub fn read_in(c: &mut AnyConnection, actor: &Actor, id: &str) -> Result<Res, FhirError> {
+    let v = identity::current_in(c, actor, id).map_err(|e| not_found_as(e, id))?;
+    render_person(c, actor, &v)
+}
+
 impl Kind for PatientKind {
     const TYPE: &'static str = "Patient";
     const CREATE: bool = true;
     const UPDATE: bool = true;
     const VERSIONED: bool = true;
-    const DOC: &'static str = "A person on the pathway (mother or child). identifier: 身份证号 urn:oid:2.16.156.10011.1.3 (masked unless the role may see it), 健康卡号 urn:oid:2.16.156.10011.1.19, MRNs urn:mch-chain:mrn:<facility code>; update needs If-Match; the ID number, once recorded, is corrected only at the registration desk.";
+    const DOC: &'static str = "A person on the pathway (mother or child; a child born on the register has her birth time as the patient-birthTime extension on birthDate and multipleBirth[x], her mother as RelatedPerson). identifier: 身份证号 urn:oid:2.16.156.10011.1.3 (masked unless the role may see it), 健康卡号 urn:oid:2.16.156.10011.1.19, MRNs urn:mch-chain:mrn:<facility code>; update needs If-Match; the ID number, once recorded, is corrected only at the registration desk.";
     const PARAMS: &'static [ParamDef] = &[
         ParamDef {
             name: "identifier",
@@ -404,13 +449,12 @@ impl Kind for PatientKind {
     ];
 
     fn read(c: &mut AnyConnection, actor: &Actor, id: &str) -> Result<Res, FhirError> {
-        let v = identity::current_in(c, actor, id).map_err(|e| not_found_as(e, id))?;
-        Ok(render(&v, actor))
+        read_in(c, actor, id)
     }
 
     fn history(c: &mut AnyConnection, actor: &Actor, id: &str) -> Result<Vec<Res>, FhirError> {
         let all = identity::history_in(c, actor, id).map_err(|e| not_found_as(e, id))?;
-        Ok(all.iter().map(|v| render(v, actor)).collect())
+        all.iter().map(|v| render_person(c, actor, v)).collect()
     }
 
     fn search(c: &mut AnyConnection, actor: &Actor, q: &Query) -> Result<Page, FhirError> {
@@ -460,7 +504,10 @@ impl Kind for PatientKind {
         }
         let (found, total) = identity::search_in(c, actor, &pq)?;
         Ok(Page {
-            matches: found.iter().map(|v| render(v, actor)).collect(),
+            matches: found
+                .iter()
+                .map(|v| render_person(c, actor, v))
+                .collect::<Result<_, _>>()?,
             total,
         })
     }
@@ -473,7 +520,7 @@ impl Kind for PatientKind {
             .map_err(|e| FhirError::from_service(e, &path_of))?;
         let v = identity::register_in(c, actor, new, &inc.identifiers, inc.received.as_deref())
             .map_err(|e| FhirError::from_service(e, &path_of))?;
-        Ok(render(&v, actor))
+        render_person(c, actor, &v)
     }
 
     fn update(c: &mut AnyConnection, actor: &Actor, id: &str, body: &Value, version: i32) -> Result<Res, FhirError> {
@@ -485,7 +532,7 @@ impl Kind for PatientKind {
             .map_err(|e| FhirError::from_service(e, &path_of))?;
         let v = identity::update_in(c, actor, id, version, new, &inc.identifiers, inc.received.as_deref())
             .map_err(|e| FhirError::from_service(e, &path_of))?;
-        Ok(render(&v, actor))
+        render_person(c, actor, &v)
     }
 }
 

@@ -701,6 +701,319 @@ mod tests {
     }
 }
 
+// ------------------------------------------------------------------ vaccinations (VXU^V04)
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CvxRule {
+    code: String,
+    name: String,
+    vaccine: String,
+    certain: bool,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// The vaccine codes of `rules/hl7/vaccines.toml`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaccineMap {
+    id: String,
+    programme_systems: Vec<String>,
+    cvx_system: String,
+    cvx: Vec<CvxRule>,
+}
+
+const VACCINES: &str = include_str!("../../rules/hl7/vaccines.toml");
+
+impl VaccineMap {
+    pub fn parse(text: &str) -> Result<VaccineMap, String> {
+        toml::from_str(text).map_err(|e| format!("rules/hl7/vaccines.toml: {e}"))
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The programme vaccine a CVX code stands for, and whether the mapping is certain.
+    pub fn of_cvx(&self, code: &str) -> Option<(&str, bool)> {
+        self.cvx
+            .iter()
+            .find(|r| r.code == code.trim())
+            .map(|r| (r.vaccine.as_str(), r.certain))
+    }
+
+    /// Every mapped CVX code: (code, CDC short name, programme vaccine, certain, note).
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str, &str, bool, Option<&str>)> {
+        self.cvx.iter().map(|r| {
+            (
+                r.code.as_str(),
+                r.name.as_str(),
+                r.vaccine.as_str(),
+                r.certain,
+                r.note.as_deref(),
+            )
+        })
+    }
+}
+
+/// The embedded vaccine map, parsed once (a unit test checks it parses and names programme
+/// vaccines only).
+pub fn vaccine_map() -> &'static VaccineMap {
+    static M: std::sync::OnceLock<VaccineMap> = std::sync::OnceLock::new();
+    M.get_or_init(|| {
+        VaccineMap::parse(VACCINES).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "embedded vaccine map is invalid");
+            VaccineMap {
+                id: "invalid".into(),
+                programme_systems: Vec::new(),
+                cvx_system: String::new(),
+                cvx: Vec::new(),
+            }
+        })
+    })
+}
+
+/// A coded value's FHIR system for an HL7 coding system name (route, site: tables 0162, 0163).
+fn coded_system(name: &str) -> String {
+    match name.trim() {
+        "" => String::new(),
+        "HL70162" => "http://terminology.hl7.org/CodeSystem/v2-0162".into(),
+        "HL70163" => "http://terminology.hl7.org/CodeSystem/v2-0163".into(),
+        n if n.contains(':') => n.to_string(),
+        n => format!("urn:mch-chain:hl7:{n}"),
+    }
+}
+
+/// One RXA of a VXU^V04, as read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RxaDose {
+    /// A dose to record (with a warning for the ACK when its vaccine is not one of the
+    /// programme's, or a new administration came without its traceability fields).
+    Given(Box<crate::child::model::ReportedDose>, Vec<Issue>),
+    /// RXA-20 says it was not given (`RE` refused, `NA` not administered): nothing to record.
+    NotGiven(Issue),
+}
+
+/// VXU^V04: every RXA (with the RXR that follows it) as a dose of the child's, numbered from 1.
+/// A value that cannot be read refuses the message, naming its field: RXA-3 (time given,
+/// required), RXA-5 (the vaccine, required), RXA-16 (expiry), RXA-21 `D` (a dose is corrected at
+/// the clinic, never deleted by a message). `programme` is the programme's vaccine codes;
+/// `programme_system` the FHIR system of our codes; `source` names the sender for the record.
+pub fn vxu_doses(
+    m: &Message,
+    map: &VaccineMap,
+    programme: &[&str],
+    source: &str,
+) -> Result<Vec<(usize, RxaDose)>, Vec<Issue>> {
+    use crate::child::model::{Coded, ReportedDose, ReportedVaccine};
+    let mut out: Vec<(usize, RxaDose)> = Vec::new();
+    let mut errors = Vec::new();
+    let (mut rxa, mut rxr) = (0usize, 0usize);
+    for seg in m.segments() {
+        match seg.id() {
+            "RXA" => {
+                rxa += 1;
+                let n = rxa;
+                let f = |path: &str| first(m, &format!("RXA[{n}]-{path}")).trim().to_string();
+                let err = |code: ErrorCode, field: usize, words: String| Issue::error(code, words).at("RXA", n, field);
+                let mut warnings = Vec::new();
+                // RXA-21 action code: A add, U update (recorded once: the same dose again is no
+                // second dose), D delete.
+                if f("21.1").eq_ignore_ascii_case("D") {
+                    errors.push(err(
+                        ErrorCode::Application,
+                        21,
+                        format!("RXA[{n}]-21: a dose is not deleted by message; the clinic marks a wrong record entered-in-error"),
+                    ));
+                    continue;
+                }
+                let status = f("20.1").to_ascii_uppercase();
+                if status == "RE" || status == "NA" {
+                    out.push((
+                        n,
+                        RxaDose::NotGiven(
+                            Issue::warning(
+                                ErrorCode::Application,
+                                format!("RXA[{n}]-20: not administered ({status}); nothing recorded"),
+                            )
+                            .at("RXA", n, 20),
+                        ),
+                    ));
+                    continue;
+                }
+                let raw_time = f("3.1");
+                let body_len = raw_time
+                    .split(['+', '-'])
+                    .next()
+                    .unwrap_or("")
+                    .split('.')
+                    .next()
+                    .unwrap_or("")
+                    .len();
+                let given_at = if raw_time.is_empty() {
+                    errors.push(err(
+                        ErrorCode::RequiredField,
+                        3,
+                        format!("RXA[{n}]-3: the date/time of administration is required"),
+                    ));
+                    None
+                } else {
+                    let t = parse_dtm(&raw_time);
+                    if t.is_none() {
+                        errors.push(err(ErrorCode::DataType, 3, format!("RXA[{n}]-3: not an HL7 date/time")));
+                    }
+                    t
+                };
+                // RXA-5: the identifier, then the alternate identifier.
+                let codings: Vec<(String, String, String)> = [(1, 2, 3), (4, 5, 6)]
+                    .into_iter()
+                    .map(|(a, b, c)| (f(&format!("5.{a}")), f(&format!("5.{b}")), f(&format!("5.{c}"))))
+                    .filter(|(code, text, _)| !code.is_empty() || !text.is_empty())
+                    .collect();
+                if codings.is_empty() {
+                    errors.push(err(
+                        ErrorCode::RequiredField,
+                        5,
+                        format!("RXA[{n}]-5: the administered vaccine is required"),
+                    ));
+                }
+                let ours = |(code, _, system): &(String, String, String)| {
+                    let local =
+                        system.is_empty() || map.programme_systems.iter().any(|s| s.eq_ignore_ascii_case(system));
+                    programme
+                        .iter()
+                        .find(|p| local && p.eq_ignore_ascii_case(code))
+                        .map(|p| (p.to_string(), true))
+                };
+                let cvx = |(code, _, system): &(String, String, String)| {
+                    if system.eq_ignore_ascii_case("CVX") {
+                        map.of_cvx(code).map(|(v, certain)| (v.to_string(), certain))
+                    } else {
+                        None
+                    }
+                };
+                let sent_as: Vec<Coded> = codings
+                    .iter()
+                    .map(|(code, text, system)| Coded {
+                        system: if system.eq_ignore_ascii_case("CVX") {
+                            map.cvx_system.clone()
+                        } else {
+                            coded_system(system)
+                        },
+                        code: code.clone(),
+                        text: text.clone(),
+                    })
+                    .collect();
+                let vaccine = match codings.iter().find_map(ours).or_else(|| codings.iter().find_map(cvx)) {
+                    Some((code, certain)) => {
+                        if !certain {
+                            warnings.push(
+                                Issue::warning(
+                                    ErrorCode::TableValue,
+                                    format!("RXA[{n}]-5: CVX code taken as {code}, a mapping still to be confirmed (rules/hl7/vaccines.toml)"),
+                                )
+                                .at("RXA", n, 5),
+                            );
+                        }
+                        ReportedVaccine::Programme(code)
+                    }
+                    None => {
+                        let (code, text, system) = codings.first().cloned().unwrap_or_default();
+                        if !codings.is_empty() {
+                            warnings.push(
+                                Issue::warning(
+                                    ErrorCode::TableValue,
+                                    format!("RXA[{n}]-5: not a vaccine of the national programme in our mapping (rules/hl7/vaccines.toml): kept as sent, not counted in the schedule"),
+                                )
+                                .at("RXA", n, 5),
+                            );
+                        }
+                        ReportedVaccine::Other {
+                            system: sent_as
+                                .first()
+                                .map(|s| s.system.clone())
+                                .unwrap_or_else(|| coded_system(&system)),
+                            code,
+                            text,
+                        }
+                    }
+                };
+                let raw_expiry = f("16.1");
+                let expiry_date = if raw_expiry.is_empty() {
+                    None
+                } else {
+                    let d = raw_expiry
+                        .get(..8)
+                        .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
+                        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y%m%d").ok());
+                    if d.is_none() {
+                        errors.push(err(ErrorCode::DataType, 16, format!("RXA[{n}]-16: not an HL7 date")));
+                    }
+                    d
+                };
+                let some = |s: String| (!s.is_empty()).then_some(s);
+                let manufacturer = some(f("17.2")).or_else(|| some(f("17.1")));
+                let performer = some(format!("{}{}", f("10.2"), f("10.3")));
+                let administered = f("9.1") == "00";
+                let Some(given_at) = given_at else {
+                    continue;
+                };
+                let dose = ReportedDose {
+                    vaccine,
+                    given_at,
+                    date_only: body_len == 8,
+                    sent_as,
+                    lot_number: some(f("15.1")),
+                    manufacturer,
+                    expiry_date,
+                    route: None,
+                    site: None,
+                    administered,
+                    performer,
+                    source: source.to_string(),
+                };
+                if dose.administered && !dose.traceable() {
+                    warnings.push(
+                        Issue::warning(
+                            ErrorCode::RequiredField,
+                            format!("RXA[{n}]-15/16/17: a new administration without lot, expiry or manufacturer is kept as a reported dose, not as the administering clinic's traceable record"),
+                        )
+                        .at("RXA", n, 15),
+                    );
+                }
+                out.push((n, RxaDose::Given(Box::new(dose), warnings)));
+            }
+            "RXR" => {
+                rxr += 1;
+                let k = rxr;
+                let g = |path: &str| first(m, &format!("RXR[{k}]-{path}")).trim().to_string();
+                let coded = |field: usize| {
+                    let (code, text, system) = (
+                        g(&format!("{field}.1")),
+                        g(&format!("{field}.2")),
+                        g(&format!("{field}.3")),
+                    );
+                    (!code.is_empty() || !text.is_empty()).then(|| Coded {
+                        system: coded_system(&system),
+                        code,
+                        text,
+                    })
+                };
+                // The route and site of the RXA this RXR follows.
+                if let Some((i, RxaDose::Given(d, _))) = out.last_mut()
+                    && *i == rxa
+                {
+                    d.route = coded(1);
+                    d.site = coded(2);
+                }
+            }
+            _ => {}
+        }
+    }
+    if errors.is_empty() { Ok(out) } else { Err(errors) }
+}
+
 // ------------------------------------------------------------------ referrals (REF^I12, RRI^I12)
 
 /// What a REF^I12 or RRI^I12 says about a referral (hl7/README.md "Referrals"). Pure reading:
@@ -879,5 +1192,108 @@ mod referral_sample_tests {
         assert_eq!(r.referred_to_person, "王主治");
         assert_eq!((r.outcome.as_str(), r.signed_by.as_str()), ("survived", "王主治"));
         assert_eq!(r.treatment, "输红细胞 6 U，子宫动脉栓塞");
+    }
+}
+
+#[cfg(test)]
+mod vaccination_tests {
+    use super::*;
+    use crate::child::model::ReportedVaccine;
+    use crate::hl7::er7::Charset;
+
+    fn programme() -> Vec<&'static str> {
+        crate::child::schedule::rules()
+            .vaccines()
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect()
+    }
+
+    #[test]
+    fn the_vaccine_map_parses_and_names_programme_vaccines_only() {
+        let map = VaccineMap::parse(VACCINES).unwrap();
+        let ours = programme();
+        let mut seen = std::collections::HashSet::new();
+        for (code, name, vaccine, _, _) in map.entries() {
+            assert!(
+                ours.contains(&vaccine),
+                "CVX {code} ({name}) → {vaccine}: not a programme vaccine"
+            );
+            assert!(seen.insert(code.to_string()), "CVX {code} listed twice");
+        }
+        for v in ["HepB", "BCG", "IPV", "DTaP", "MMR"] {
+            assert!(map.entries().any(|e| e.2 == v && e.3), "{v} has a certain CVX code");
+        }
+        assert_eq!(map.of_cvx("08"), Some(("HepB", true)));
+        assert_eq!(map.of_cvx("28"), Some(("DT", false)));
+        assert_eq!(map.of_cvx("141"), None, "influenza is not in the programme");
+    }
+
+    #[test]
+    fn the_vxu_sample_reads_as_the_profile_says() {
+        let m = Message::parse(include_bytes!("../../hl7/samples/vxu-v04-child.hl7"), Charset::Utf8).unwrap();
+        let doses = vxu_doses(&m, vaccine_map(), &programme(), "test").unwrap();
+        assert_eq!(doses.len(), 2);
+        let RxaDose::Given(hepb, warnings) = &doses[0].1 else {
+            panic!("{doses:?}")
+        };
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(hepb.vaccine, ReportedVaccine::Programme("HepB".into()));
+        assert_eq!(hepb.given_at.to_string(), "2026-01-10 01:30:00", "09:30 China time");
+        assert!(!hepb.date_only && hepb.administered && hepb.traceable());
+        assert_eq!(hepb.lot_number.as_deref(), Some("202511A"));
+        assert_eq!(hepb.manufacturer.as_deref(), Some("某生物制品有限公司"));
+        assert_eq!(hepb.expiry_date.map(|d| d.to_string()).as_deref(), Some("2027-06-30"));
+        assert_eq!(hepb.performer.as_deref(), Some("刘护士"));
+        assert_eq!(hepb.route.as_ref().map(|r| r.code.as_str()), Some("IM"));
+        assert_eq!(
+            hepb.site.as_ref().map(|r| r.system.as_str()),
+            Some("http://terminology.hl7.org/CodeSystem/v2-0163")
+        );
+        assert_eq!(hepb.sent_as[1].system, "http://hl7.org/fhir/sid/cvx");
+        let RxaDose::Given(bcg, _) = &doses[1].1 else { panic!() };
+        assert_eq!(bcg.vaccine, ReportedVaccine::Programme("BCG".into()), "CVX 19");
+        assert!(bcg.date_only && !bcg.administered && !bcg.primary_source());
+    }
+
+    fn vxu(rxa: &str) -> Message {
+        let text = format!("MSH|^~\\&|IIS|CDC|MCH|C|20260215||VXU^V04|X1|P|2.5.1\rPID|1||1^^^^NNCHN\r{rxa}\r");
+        Message::parse(text.as_bytes(), Charset::Utf8).unwrap()
+    }
+
+    #[test]
+    fn bad_rxa_values_are_refused_naming_their_field_and_refusals_are_not_recorded() {
+        let e = vxu_doses(
+            &vxu("RXA|0|1|2026-01-10||HepB^^99NIP\rRXA|0|1|20260110||\rRXA|0|1|20260110||BCG|||||||||||2027|||||D"),
+            vaccine_map(),
+            &programme(),
+            "t",
+        )
+        .unwrap_err();
+        let at: Vec<(usize, usize)> = e
+            .iter()
+            .map(|i| i.location.as_ref().map(|l| (l.1, l.2)).unwrap())
+            .collect();
+        assert_eq!(at, [(1, 3), (2, 5), (3, 21)], "{e:?}");
+        let ok = vxu_doses(
+            &vxu("RXA|0|1|20260110||HepB|||||||||||||||RE\rRXA|0|1|20260110||141^Influenza^CVX\rRXA|0|1|20260110||28^DT^CVX||||00"),
+            vaccine_map(),
+            &programme(),
+            "t",
+        )
+        .unwrap();
+        assert!(matches!(&ok[0].1, RxaDose::NotGiven(i) if i.location == Some(("RXA".into(), 1, 20))));
+        let RxaDose::Given(flu, w) = &ok[1].1 else { panic!() };
+        assert!(
+            matches!(&flu.vaccine, ReportedVaccine::Other { system, code, .. } if system == "http://hl7.org/fhir/sid/cvx" && code == "141")
+        );
+        assert_eq!((w[0].code, w[0].severity), (ErrorCode::TableValue, Severity::Warning));
+        let RxaDose::Given(dt, w) = &ok[2].1 else { panic!() };
+        assert_eq!(dt.vaccine, ReportedVaccine::Programme("DT".into()));
+        assert_eq!(
+            w.len(),
+            2,
+            "an uncertain mapping and an untraceable new administration: {w:?}"
+        );
     }
 }

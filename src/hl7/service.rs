@@ -352,6 +352,7 @@ fn process(
         "ADT^A40" => crate::storage::savepoint(c, |sp| map_merge(sp, &actor, &m, message_id)),
         "REF^I12" => crate::storage::savepoint(c, |sp| map_ref(sp, &actor, header, &m, received_at)),
         "RRI^I12" => crate::storage::savepoint(c, |sp| map_rri(sp, &actor, &m, received_at)),
+        "VXU^V04" => crate::storage::savepoint(c, |sp| map_vxu(sp, &actor, header, &m)),
         _ => {
             return Ok(Processed::rejected(
                 header,
@@ -524,6 +525,87 @@ fn map_merge(c: &mut AnyConnection, actor: &Actor, m: &Message, message_id: &str
         .ok_or_else(|| unknown("MRG", 1, "MRG-1: the prior patient is not known (or already merged)"))?;
     crate::identity::service::merge(c, actor, &survivor, &prior, Some(message_id))?;
     Ok((Some(survivor.id), Vec::new(), None))
+}
+
+// ------------------------------------------------------------------ vaccinations
+
+/// VXU^V04 from an immunisation information system: identify the child (PID-3, never creating
+/// her: she must have a birth record), record each RXA as a reported dose through the child
+/// feature — nothing if any value is wrong — and tell the sender which doses were already
+/// recorded (the same vaccine the same day: recorded once), not given, or not programme vaccines.
+fn map_vxu(c: &mut AnyConnection, actor: &Actor, h: &Header, m: &Message) -> Result<Mapped, MappingError> {
+    use super::model::RxaDose;
+    use crate::child::service::DoseOutcome;
+    let unknown =
+        |words: String| MappingError::Issues(vec![Issue::error(ErrorCode::UnknownKey, words).at("PID", 1, 3)]);
+    let (input, ids) = adt_person(m);
+    let extra = interface_ids(actor, ids);
+    let person =
+        crate::identity::service::identify(c, actor, Action::RecordResult, &input, &extra).map_err(|e| match e {
+            ServiceError::NotFound(words) => unknown(format!("PID-3: {words}")),
+            e => MappingError::Service(e),
+        })?;
+    let rules = crate::child::schedule::rules();
+    let programme: Vec<&str> = rules.vaccines().into_iter().map(|(code, _)| code).collect();
+    let source = format!("HL7 VXU^V04 {}^{}", h.sending_app, h.sending_facility);
+    let doses =
+        super::model::vxu_doses(m, super::model::vaccine_map(), &programme, &source).map_err(MappingError::Issues)?;
+    if doses.is_empty() {
+        return Err(MappingError::Issues(vec![Issue::error(
+            ErrorCode::RequiredField,
+            "VXU^V04 without any RXA segment",
+        )]));
+    }
+    let mut warnings = Vec::new();
+    for (n, dose) in doses {
+        let (dose, mut notes) = match dose {
+            RxaDose::NotGiven(w) => {
+                warnings.push(w);
+                continue;
+            }
+            RxaDose::Given(d, notes) => (d, notes),
+        };
+        match crate::child::service::record_reported_dose_in(c, actor, &person.id, &dose) {
+            Ok(DoseOutcome::Recorded(_)) => warnings.append(&mut notes),
+            Ok(DoseOutcome::AlreadyRecorded) => warnings.push(
+                Issue::warning(
+                    ErrorCode::Application,
+                    format!("RXA[{n}]: this vaccine is already recorded for her on that day: recorded once"),
+                )
+                .at("RXA", n, 5),
+            ),
+            Err(ServiceError::NotFound(_)) => {
+                return Err(unknown(
+                    "PID-3: this person has no child health record (birth record)".into(),
+                ));
+            }
+            Err(ServiceError::Invalid(fields)) => {
+                return Err(MappingError::Issues(
+                    fields
+                        .iter()
+                        .map(|f| {
+                            let field = match f.field.as_str() {
+                                "given_at" => 3,
+                                "vaccine" => 5,
+                                "lot_number" => 15,
+                                "expiry_date" => 16,
+                                "manufacturer" => 17,
+                                _ => 5,
+                            };
+                            let code = match f.code {
+                                "future" | "before_birth" => ErrorCode::DataType,
+                                "unknown_code" => ErrorCode::TableValue,
+                                _ => ErrorCode::Application,
+                            };
+                            Issue::error(code, format!("RXA[{n}]-{field}: {}", f.message)).at("RXA", n, field)
+                        })
+                        .collect(),
+                ));
+            }
+            Err(e) => return Err(MappingError::Service(e)),
+        }
+    }
+    Ok((Some(person.id), warnings, None))
 }
 
 // ------------------------------------------------------------------ referrals

@@ -8,7 +8,7 @@ use crate::helpers::{Client, TestApp, days_ago, id_number, spawn_app};
 use crate::pregnancy::booked;
 
 /// A woman of 东关镇 at 39 weeks delivers yesterday through the JSON API with `babies`.
-async fn delivered(
+pub async fn delivered(
     app: &TestApp,
     name: &str,
     seq: u32,

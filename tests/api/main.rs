@@ -8,6 +8,7 @@ mod helpers;
 mod access;
 mod auth;
 mod child;
+mod child_exchange;
 mod cli;
 mod fetal_sex;
 mod fhir;

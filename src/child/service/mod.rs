@@ -1094,6 +1094,541 @@ pub async fn worklist(db: &Db, actor: &Actor, limit: usize) -> Result<ChildWorkl
     .await
 }
 
+// ------------------------------------------------------------------ interfaces (FHIR, HL7)
+//
+// Inside the caller's transaction; every record returned is audited there. Access follows the
+// child's own person record (her area, or an access grant), as on her page.
+
+fn visit_target(v: &ChildVisit) -> AuditTarget {
+    AuditTarget {
+        entity_type: "child_visit",
+        entity_id: Some(v.id.clone()),
+        person_id: Some(v.child_id.clone()),
+    }
+}
+
+/// Whether the actor may read this child's record (no refusal: for searches and `$everything`,
+/// which leave out what the caller may not see).
+fn may_read_child(c: &mut AnyConnection, actor: &Actor, child_id: &str) -> Result<bool, ServiceError> {
+    let Some(p) = crate::identity::repo::by_id(c, child_id)? else {
+        return Ok(false);
+    };
+    crate::identity::service::may_on_person(
+        c,
+        actor,
+        Action::ReadRecord,
+        &p.jurisdiction,
+        p.township_code.as_deref(),
+        &p.id,
+        None,
+    )
+}
+
+/// A person's birth record if she is a child of the register (her birth time, birth order and
+/// plurality for FHIR `Patient`), None for anyone else. Audited as a read of the child record.
+pub fn birth_in(c: &mut AnyConnection, actor: &Actor, person_id: &str) -> Result<Option<ChildRecord>, ServiceError> {
+    if repo::by_id(c, person_id)?.is_none() {
+        return Ok(None);
+    }
+    let (rec, _) = child_for(c, actor, Action::ReadRecord, person_id)?;
+    record(c, actor, "read", child_target(&rec.person_id), "interface read (birth)")?;
+    Ok(Some(rec))
+}
+
+/// A child and her mother as her record names her (FHIR `RelatedPerson`, relationship mother).
+#[derive(Debug, Clone)]
+pub struct MotherLink {
+    pub child: ChildRecord,
+    /// The mother's record now (her name, birth date, phone, address, identifiers).
+    pub mother: crate::identity::model::PersonVersion,
+}
+
+impl MotherLink {
+    /// When what the link shows last changed: the child's record made, or the mother's changed.
+    pub fn changed_at(&self) -> NaiveDateTime {
+        self.child.created_at.max(self.mother.updated_at)
+    }
+}
+
+/// The link of a child the actor may read, audited as a read of the child's record and of her
+/// mother's (whose details it shows).
+fn link_of(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    rec: ChildRecord,
+    detail: &str,
+) -> Result<Option<MotherLink>, ServiceError> {
+    let Some(mother) = crate::identity::repo::version_now(c, &rec.mother_id)? else {
+        return Ok(None);
+    };
+    record_many(
+        c,
+        actor,
+        "read",
+        vec![child_target(&rec.person_id), person_target(&rec.mother_id)],
+        detail,
+    )?;
+    Ok(Some(MotherLink { child: rec, mother }))
+}
+
+/// A child's link to her mother, if the actor may read the child's record (her record names
+/// her mother; the mother's details are part of it, as on the child page).
+pub fn mother_link_in(c: &mut AnyConnection, actor: &Actor, child_id: &str) -> Result<MotherLink, ServiceError> {
+    let (rec, _) = child_for(c, actor, Action::ReadRecord, child_id)?;
+    link_of(c, actor, rec, "interface read (mother of a child)")?.ok_or(ServiceError::NotFound("没有找到母亲档案"))
+}
+
+/// For `$everything` of a person: her own link to her mother when she is a child, and her
+/// children's links when she is a mother (only the babies of `pregnancy_id` when given) — those
+/// the actor may read.
+pub fn mother_links_for_person_in(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    person_id: &str,
+    pregnancy_id: Option<&str>,
+) -> Result<Vec<MotherLink>, ServiceError> {
+    let mut records = Vec::new();
+    if pregnancy_id.is_none()
+        && let Some(own) = repo::by_id(c, person_id)?
+    {
+        records.push(own);
+    }
+    records.extend(match pregnancy_id {
+        Some(p) => repo::of_pregnancy(c, p)?
+            .into_iter()
+            .filter(|r| r.mother_id == person_id)
+            .collect(),
+        None => repo::of_mother(c, person_id)?,
+    });
+    let mut out = Vec::new();
+    for rec in records {
+        if may_read_child(c, actor, &rec.person_id)?
+            && let Some(l) = link_of(c, actor, rec, "interface read (everything)")?
+        {
+            out.push(l);
+        }
+    }
+    Ok(out)
+}
+
+/// What a search for children's links to their mothers asks (every field optional; AND).
+#[derive(Debug, Clone, Default)]
+pub struct LinkQuery {
+    pub child_id: Option<String>,
+    /// Child ids.
+    pub ids: Option<Vec<String>>,
+    pub changed: crate::ids::TimeRange,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// Links matching a query that the actor may read, newest birth first, and how many match in all.
+/// A child named is looked up wherever she is managed, then her record's access decides — refused
+/// (audited by the door) when the actor may not read her, as the pathway searches are; ids are
+/// looked up wherever they are and each checked; otherwise the actor's area.
+pub fn mother_link_search_in(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    q: &LinkQuery,
+) -> Result<(Vec<MotherLink>, i64), ServiceError> {
+    if let Some(child) = &q.child_id
+        && crate::identity::repo::by_id(c, child)?.is_some()
+    {
+        person_for(c, actor, Action::ReadRecord, child).map_err(|e| match e {
+            ServiceError::Forbidden { reason, .. } => ServiceError::Forbidden {
+                reason,
+                target: Some(child_target(child)),
+            },
+            e => e,
+        })?;
+    }
+    let Some(reach) =
+        crate::identity::service::search_reach(c, actor, "child", q.child_id.as_deref(), q.ids.clone(), None)?
+    else {
+        return Ok((Vec::new(), 0));
+    };
+    let ids = match (&q.child_id, reach.ids.clone()) {
+        (Some(child), Some(ids)) => Some(ids.into_iter().filter(|i| i == child).collect()),
+        (Some(child), None) => Some(vec![child.clone()]),
+        (None, ids) => ids,
+    };
+    let (township, prefix) = reach
+        .scope
+        .as_ref()
+        .map(|s| s.filters())
+        .map_or((None, None), |(t, p)| (t.map(str::to_string), p.map(str::to_string)));
+    let filter = repo::ChildFilter {
+        ids,
+        township,
+        prefix,
+        changed: q.changed,
+    };
+    let (found, total) = repo::find_children(c, &filter, q.offset, q.limit)?;
+    let (found, total) = reach.keep_readable(found, total, |r| may_read_child(c, actor, &r.person_id))?;
+    let mut out = Vec::new();
+    for rec in found {
+        out.extend(link_of(c, actor, rec, "interface search")?);
+    }
+    Ok((out, total))
+}
+
+/// A child health visit as interfaces show it: the visit, what the WHO standards say of it, and
+/// which of the 13 contacts it was (`(code, name)` of `rules/child/schedule-2017.toml`; None for
+/// a visit between contacts).
+#[derive(Debug, Clone)]
+pub struct ChildVisitView {
+    pub visit: ChildVisit,
+    pub growth: Option<growth::Evaluation>,
+    pub contact: Option<(String, String)>,
+}
+
+impl ChildVisitView {
+    /// Its measurements one by one (FHIR Observations `<visit id>.<suffix>`).
+    pub fn measures(&self) -> Vec<(model::Measure, f64)> {
+        model::measures_of(&self.visit, self.growth.as_ref().and_then(|g| g.bmi))
+    }
+}
+
+/// Views of some of one child's visits: contacts are judged against all of her visits.
+fn views_of(
+    c: &mut AnyConnection,
+    rec: &ChildRecord,
+    person: &Person,
+    visits: Vec<ChildVisit>,
+) -> Result<Vec<ChildVisitView>, ServiceError> {
+    let all = repo::visits_of(c, std::slice::from_ref(&rec.person_id))?;
+    let facts = facts_for(rec, Vec::new(), &all, &[], Vec::new());
+    let dates: Vec<NaiveDate> = all.iter().map(|v| v.visit_date).collect();
+    let contacts = schedule::contacts(schedule::rules(), &facts, &dates);
+    Ok(visits
+        .into_iter()
+        .map(|v| {
+            let contact = all
+                .iter()
+                .position(|a| a.id == v.id)
+                .and_then(|i| contacts.get(i).cloned().flatten());
+            ChildVisitView {
+                growth: evaluate(person.sex, v.age_days, v.weight_kg, v.length_cm, v.position.as_deref()),
+                contact,
+                visit: v,
+            }
+        })
+        .collect())
+}
+
+/// One child health visit (FHIR `Encounter`), if the actor may read the child's record (audited).
+pub fn child_visit_in(c: &mut AnyConnection, actor: &Actor, visit_id: &str) -> Result<ChildVisitView, ServiceError> {
+    let v = repo::visit_by_id(c, visit_id)?.ok_or(ServiceError::NotFound("没有找到该儿童随访记录"))?;
+    let (rec, person) = child_for(c, actor, Action::ReadRecord, &v.child_id).map_err(|e| match e {
+        ServiceError::Forbidden { reason, .. } => ServiceError::Forbidden {
+            reason,
+            target: Some(visit_target(&v)),
+        },
+        e => e,
+    })?;
+    record(c, actor, "read", visit_target(&v), "interface read")?;
+    let mut views = views_of(c, &rec, &person, vec![v])?;
+    views.pop().ok_or(ServiceError::NotFound("没有找到该儿童随访记录"))
+}
+
+/// Every visit of a child (none for a person who is not one), for `$everything` (audited reads).
+pub fn child_visits_for_person_in(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    person_id: &str,
+) -> Result<Vec<ChildVisitView>, ServiceError> {
+    if repo::by_id(c, person_id)?.is_none() {
+        return Ok(Vec::new());
+    }
+    let (rec, person) = child_for(c, actor, Action::ReadRecord, person_id)?;
+    let visits = repo::visits_of(c, std::slice::from_ref(&rec.person_id))?;
+    record_many(
+        c,
+        actor,
+        "read",
+        visits.iter().map(visit_target).collect(),
+        "interface read (everything)",
+    )?;
+    views_of(c, &rec, &person, visits)
+}
+
+/// What an interface search for child visits asks (every field optional; AND).
+#[derive(Debug, Clone, Default)]
+pub struct ChildVisitQuery {
+    pub person_id: Option<String>,
+    pub ids: Option<Vec<String>>,
+    /// Visit dates `[from, to)`.
+    pub date_from: Option<NaiveDate>,
+    pub date_to: Option<NaiveDate>,
+    pub recorded: crate::ids::TimeRange,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// Child visits matching a query that the actor may read, by date, and how many match in all
+/// (each returned one audited). A child named, or ids, are looked up wherever they are, then her
+/// record's access decides; otherwise the actor's area.
+pub fn child_visit_search_in(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    q: &ChildVisitQuery,
+) -> Result<(Vec<ChildVisitView>, i64), ServiceError> {
+    let Some(reach) =
+        crate::identity::service::search_reach(c, actor, "child_visit", q.person_id.as_deref(), q.ids.clone(), None)?
+    else {
+        return Ok((Vec::new(), 0));
+    };
+    let (township, prefix) = reach
+        .scope
+        .as_ref()
+        .map(|s| s.filters())
+        .map_or((None, None), |(t, p)| (t.map(str::to_string), p.map(str::to_string)));
+    let filter = repo::VisitFilter {
+        child_ids: q.person_id.clone().map(|p| vec![p]),
+        ids: reach.ids.clone(),
+        township,
+        prefix,
+        date_from: q.date_from,
+        date_to: q.date_to,
+        recorded: q.recorded,
+    };
+    let (found, total) = repo::find_visits(c, &filter, q.offset, q.limit)?;
+    let (found, total) = reach.keep_readable(found, total, |v| may_read_child(c, actor, &v.child_id))?;
+    record_many(
+        c,
+        actor,
+        "search",
+        found.iter().map(visit_target).collect(),
+        "interface search",
+    )?;
+    let mut out: Vec<ChildVisitView> = Vec::with_capacity(found.len());
+    let mut by_child: Vec<(String, Vec<ChildVisit>)> = Vec::new();
+    for v in found {
+        match by_child.iter_mut().find(|(id, _)| *id == v.child_id) {
+            Some((_, list)) => list.push(v),
+            None => by_child.push((v.child_id.clone(), vec![v])),
+        }
+    }
+    for (child_id, visits) in by_child {
+        let (Some(rec), Some(person)) = (repo::by_id(c, &child_id)?, crate::identity::repo::by_id(c, &child_id)?)
+        else {
+            continue;
+        };
+        out.extend(views_of(c, &rec, &person, visits)?);
+    }
+    out.sort_by(|a, b| (a.visit.visit_date, &a.visit.id).cmp(&(b.visit.visit_date, &b.visit.id)));
+    Ok((out, total))
+}
+
+/// What a search for one child's growth measurements asks.
+#[derive(Debug, Clone, Default)]
+pub struct GrowthQuery {
+    pub person_id: String,
+    /// `(visit id, measure)` pairs (FHIR ids `<visit id>.<suffix>`).
+    pub ids: Option<Vec<(String, model::Measure)>>,
+    pub measures: Option<Vec<model::Measure>>,
+    /// Visit dates `[from, to)`.
+    pub date_from: Option<NaiveDate>,
+    pub date_to: Option<NaiveDate>,
+    pub recorded: crate::ids::TimeRange,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// A visit measurement: the visit, which measure, its value.
+pub type MeasureRow = (ChildVisitView, model::Measure, f64);
+
+/// One child's visit measurements matching a query, oldest visit first (in [`model::Measure::ALL`]
+/// order within a visit), one page and how many match in all; the visits shown are audited. A
+/// person who is not a child, or whose record the actor may not read, has none (never a refusal).
+pub fn growth_search_in(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    q: &GrowthQuery,
+) -> Result<(Vec<MeasureRow>, i64), ServiceError> {
+    if !actor.may(Action::ReadRecord) {
+        return Err(ServiceError::forbidden(AuditTarget {
+            entity_type: "child_visit",
+            ..Default::default()
+        }));
+    }
+    let Some(rec) = repo::by_id(c, &q.person_id)? else {
+        return Ok((Vec::new(), 0));
+    };
+    if !may_read_child(c, actor, &rec.person_id)? {
+        return Ok((Vec::new(), 0));
+    }
+    let Some(person) = crate::identity::repo::by_id(c, &rec.person_id)? else {
+        return Ok((Vec::new(), 0));
+    };
+    let visits: Vec<ChildVisit> = repo::visits_of(c, std::slice::from_ref(&rec.person_id))?
+        .into_iter()
+        .filter(|v| q.date_from.is_none_or(|d| v.visit_date >= d) && q.date_to.is_none_or(|d| v.visit_date < d))
+        .filter(|v| {
+            q.recorded.from.is_none_or(|t| v.recorded_at >= t) && q.recorded.to.is_none_or(|t| v.recorded_at < t)
+        })
+        .collect();
+    let mut all = Vec::new();
+    for view in views_of(c, &rec, &person, visits)? {
+        for (m, value) in view.measures() {
+            let wanted = q.measures.as_ref().is_none_or(|l| l.contains(&m))
+                && q.ids
+                    .as_ref()
+                    .is_none_or(|l| l.iter().any(|(v, x)| *v == view.visit.id && *x == m));
+            if wanted {
+                all.push((view.clone(), m, value));
+            }
+        }
+    }
+    let total = all.len() as i64;
+    let page: Vec<MeasureRow> = all
+        .into_iter()
+        .skip(usize::try_from(q.offset).unwrap_or(0))
+        .take(usize::try_from(q.limit).unwrap_or(0))
+        .collect();
+    let mut shown: Vec<AuditTarget> = Vec::new();
+    for (v, _, _) in &page {
+        if !shown
+            .iter()
+            .any(|t| t.entity_id.as_deref() == Some(v.visit.id.as_str()))
+        {
+            shown.push(visit_target(&v.visit));
+        }
+    }
+    record_many(c, actor, "search", shown, "interface search (measurements)")?;
+    Ok((page, total))
+}
+
+/// What recording a reported dose did.
+#[derive(Debug, Clone)]
+pub enum DoseOutcome {
+    Recorded(Box<Immunization>),
+    /// The same vaccine is already recorded as given to her that day: recorded once.
+    AlreadyRecorded,
+}
+
+/// Record a dose another system reports (HL7 VXU^V04 from an immunisation information system) as
+/// an immunization of the child, inside the caller's transaction: the interface must be allowed
+/// to record results for her ([`Action::RecordResult`], as for any result it sends); the dose is
+/// checked as on the form ([`model::ReportedDose`]); a completed dose of the same vaccine on the
+/// same day (China time) already recorded — from any door — is not recorded again.
+pub fn record_reported_dose_in(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    child_id: &str,
+    dose: &model::ReportedDose,
+) -> Result<DoseOutcome, ServiceError> {
+    use model::ReportedVaccine;
+    let (rec, _) = child_for(c, actor, Action::RecordResult, child_id)?;
+    let rules = schedule::rules();
+    dose.validate(&rules.vaccines(), rec.birth_at, now_utc())?;
+    let (system, code, text) = match &dose.vaccine {
+        ReportedVaccine::Programme(code) => (
+            rules.vaccine_code_system().to_string(),
+            code.clone(),
+            rules.vaccine_name(code).unwrap_or(code).to_string(),
+        ),
+        ReportedVaccine::Other { system, code, text } => (
+            system.clone(),
+            code.clone(),
+            if text.trim().is_empty() {
+                code.clone()
+            } else {
+                text.clone()
+            },
+        ),
+    };
+    let day = crate::ids::china_date(dose.given_at);
+    let day_start = day.and_time(chrono::NaiveTime::MIN) - chrono::Duration::hours(8);
+    if repo::dose_on(
+        c,
+        &rec.person_id,
+        &system,
+        &code,
+        day_start,
+        day_start + chrono::Duration::days(1),
+    )? {
+        return Ok(DoseOutcome::AlreadyRecorded);
+    }
+    let local = dose.given_at + chrono::Duration::hours(8);
+    let occurrence = if dose.date_only {
+        local.format("%Y-%m-%d").to_string()
+    } else {
+        format!("{}+08:00", local.format("%Y-%m-%dT%H:%M:%S"))
+    };
+    let mut coding = vec![serde_json::json!({"system": system, "code": code, "display": text})];
+    for s in dose.sent_as.iter().filter(|s| !(s.system == system && s.code == code)) {
+        let mut one = serde_json::json!({"code": s.code});
+        if !s.system.is_empty() {
+            one["system"] = serde_json::json!(s.system);
+        }
+        if !s.text.is_empty() {
+            one["display"] = serde_json::json!(s.text);
+        }
+        coding.push(one);
+    }
+    let primary = dose.primary_source();
+    let mut doc = serde_json::json!({
+        "resourceType": "Immunization",
+        "status": "completed",
+        "vaccineCode": {"coding": coding, "text": text},
+        "occurrenceDateTime": occurrence,
+        "primarySource": primary,
+    });
+    if !primary {
+        doc["reportOrigin"] = serde_json::json!({"text": format!("免疫规划信息系统报告（{}）", dose.source)});
+    }
+    if dose.administered && !dose.traceable() {
+        doc["note"] = serde_json::json!([{"text": "报告为新接种记录，但未附批号、上市许可持有人或有效期：按报告记录保存，不作为本机构追溯记录"}]);
+    }
+    if let Some(m) = &dose.manufacturer {
+        doc["manufacturer"] = serde_json::json!({"display": m});
+    }
+    if let Some(l) = &dose.lot_number {
+        doc["lotNumber"] = serde_json::json!(l);
+    }
+    if let Some(x) = dose.expiry_date {
+        doc["expirationDate"] = serde_json::json!(x.to_string());
+    }
+    for (key, coded) in [("route", &dose.route), ("site", &dose.site)] {
+        if let Some(k) = coded {
+            let mut concept = serde_json::json!({});
+            if !k.code.is_empty() {
+                let mut one = serde_json::json!({"code": k.code});
+                if !k.system.is_empty() {
+                    one["system"] = serde_json::json!(k.system);
+                }
+                if !k.text.is_empty() {
+                    one["display"] = serde_json::json!(k.text);
+                }
+                concept["coding"] = serde_json::json!([one]);
+            }
+            if !k.text.is_empty() {
+                concept["text"] = serde_json::json!(k.text);
+            }
+            if concept.as_object().is_some_and(|o| !o.is_empty()) {
+                doc[key] = concept;
+            }
+        }
+    }
+    if let Some(p) = &dose.performer {
+        doc["performer"] = serde_json::json!([{"actor": {"display": p}}]);
+    }
+    let imm = ImmunizationInput {
+        status: "completed".into(),
+        vaccine_system: system,
+        vaccine_code: code,
+        vaccine_text: text,
+        occurrence,
+        occurrence_at: Some(dose.given_at),
+        lot_number: dose.lot_number.clone(),
+        identifiers: Vec::new(),
+        received: Some(doc.to_string()),
+    };
+    let x = crate::immunizations::service::record_in(c, actor, &rec.person_id, &imm)?;
+    Ok(DoseOutcome::Recorded(Box::new(x)))
+}
+
 /// `mch-chain child schedule --birth-date`: the standard schedule of a child born that day (no
 /// exposure, not high-risk, nothing done yet), as of her birth.
 pub fn standard_schedule(birth_date: NaiveDate) -> Vec<Item> {
