@@ -697,7 +697,7 @@ async fn seed_mother_and_child(
                         &actor,
                         c.id.clone(),
                         VaccinationInput {
-                            vaccine: item.vaccine.clone(),
+                            vaccine: item.vaccine.map(str::to_string),
                             given_at: Some(given),
                             lot_number: Some(format!("{}{:04}", day.format("%Y%m"), rng.gen_range(0..10_000))),
                             manufacturer: Some("演示生物制品有限公司".into()),
@@ -717,7 +717,7 @@ async fn seed_mother_and_child(
                         &actor,
                         c.id.clone(),
                         ServiceInput {
-                            code: Some(item.code.clone()),
+                            code: Some(item.code.to_string()),
                             done_at: Some(format!("{day}T09:00")),
                             result: Some("pass".into()),
                             note: None,

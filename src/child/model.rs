@@ -1070,6 +1070,16 @@ impl ChildRecord {
         high_risk_reasons(self.gestation_days, self.plurality, &self.birth_facts())
     }
 
+    /// Whether any reason of [`high_risk_reasons`] applies (without building their texts).
+    pub fn is_high_risk(&self) -> bool {
+        self.gestation_days.is_some_and(|g| g < PRETERM_DAYS)
+            || self.birth_weight_g.is_some_and(|w| w < LOW_BIRTH_WEIGHT_G)
+            || self.plurality > 1
+            || !self.malformations.trim().is_empty()
+            || !self.conditions.is_empty()
+            || [self.apgar_1, self.apgar_5].iter().flatten().any(|a| *a <= 7)
+    }
+
     /// Birth facts still to be completed (a delivery recorded without them).
     pub fn incomplete(&self) -> bool {
         self.birth_weight_g.is_none() || !self.birth_time_known
@@ -1182,6 +1192,55 @@ mod tests {
             codes(high_risk_reasons(Some(275), 1, &defect)),
             ["birth_defect", "hyperbilirubinaemia"]
         );
+    }
+
+    #[test]
+    fn the_quick_high_risk_check_agrees_with_the_reasons() {
+        let t = NaiveDate::from_ymd_opt(2026, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        let base = ChildRecord {
+            person_id: String::new(),
+            mother_id: String::new(),
+            pregnancy_id: None,
+            birth_at: t,
+            birth_time_known: true,
+            birth_order: 1,
+            plurality: 1,
+            gestation_days: Some(275),
+            birth_weight_g: Some(3200),
+            birth_length_cm: None,
+            apgar_1: Some(9),
+            apgar_5: Some(10),
+            malformations: String::new(),
+            conditions: Vec::new(),
+            exposures: Vec::new(),
+            discharge_date: None,
+            birth_facility: String::new(),
+            certificate: None,
+            jurisdiction: String::new(),
+            township_code: None,
+            recorded_by: String::new(),
+            created_at: t,
+            updated_at: t,
+            version: 1,
+        };
+        let variants: Vec<Box<dyn Fn(&mut ChildRecord)>> = vec![
+            Box::new(|_| {}),
+            Box::new(|r| r.gestation_days = Some(250)),
+            Box::new(|r| r.birth_weight_g = Some(2400)),
+            Box::new(|r| r.plurality = 2),
+            Box::new(|r| r.malformations = "多指".into()),
+            Box::new(|r| r.conditions = vec!["pneumonia_sepsis".into()]),
+            Box::new(|r| r.apgar_5 = Some(7)),
+            Box::new(|r| r.apgar_1 = None),
+        ];
+        for v in variants {
+            let mut r = base.clone();
+            v(&mut r);
+            assert_eq!(r.is_high_risk(), !r.high_risk_reasons().is_empty(), "{r:?}");
+        }
     }
 
     #[test]

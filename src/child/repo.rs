@@ -392,10 +392,9 @@ pub fn visit_marks(conn: &mut AnyConnection, among: Among) -> QueryResult<Vec<(S
 }
 
 /// What the schedule needs of each service: (child id, code, time, result).
-pub fn service_marks(
-    conn: &mut AnyConnection,
-    among: Among,
-) -> QueryResult<Vec<(String, String, NaiveDateTime, Option<String>)>> {
+pub type ServiceMark = (String, String, NaiveDateTime, Option<String>);
+
+pub fn service_marks(conn: &mut AnyConnection, among: Among) -> QueryResult<Vec<ServiceMark>> {
     let cols = (
         child_services::child_id,
         child_services::code,
@@ -414,7 +413,7 @@ pub fn service_marks(
                     child_services::table
                         .filter(child_services::child_id.eq_any(chunk))
                         .select(cols)
-                        .load::<(String, String, NaiveDateTime, Option<String>)>(conn)?,
+                        .load::<ServiceMark>(conn)?,
                 );
             }
             Ok(out)

@@ -51,6 +51,11 @@ struct ScheduleFile {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DoseRule {
+    /// `HepB-1`, `乙肝疫苗 第1剂`: filled in once when the rules are read.
+    #[serde(skip)]
+    code: String,
+    #[serde(skip)]
+    name: String,
     number: u32,
     age_days: Option<i64>,
     age_months: Option<u32>,
@@ -153,6 +158,25 @@ impl Rules {
             .iter()
             .map(|p| toml::from_str::<NipFile>(p).map_err(|e| format!("rules/child/nip: {e}")))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut programmes = programmes;
+        for p in &mut programmes {
+            let hepb = p
+                .vaccines
+                .iter()
+                .find(|v| v.code == "HepB")
+                .map(|v| v.name.clone())
+                .unwrap_or_default();
+            for v in &mut p.vaccines {
+                for d in &mut v.doses {
+                    d.code = format!("{}-{}", v.code, d.number);
+                    d.name = format!("{} 第{}剂", v.name, d.number);
+                }
+            }
+            for d in &mut p.low_birth_weight_hepb.doses {
+                d.code = format!("HepB-{}", d.number);
+                d.name = format!("{hepb} 第{}剂", d.number);
+            }
+        }
         let pmtct: PmtctFile = toml::from_str(pmtct).map_err(|e| format!("rules/child/pmtct-2020.toml: {e}"))?;
         Ok(Rules {
             schedule,
@@ -351,13 +375,14 @@ pub struct ChildFacts {
     pub services: Vec<ServiceDone>,
 }
 
-/// One item of a child's schedule.
+/// One item of a child's schedule; its words are the rules' own (borrowed, not copied: a
+/// township's worklist computes tens of thousands of them).
 #[derive(Debug, Clone, Serialize)]
-pub struct Item {
+pub struct Item<'r> {
     pub kind: ItemKind,
     pub kind_label: &'static str,
-    pub code: String,
-    pub name: String,
+    pub code: &'r str,
+    pub name: &'r str,
     pub due_from: NaiveDate,
     pub due_to: NaiveDate,
     /// For items on a clock from the birth (hours): the deadline, UTC.
@@ -371,7 +396,7 @@ pub struct Item {
     pub days_overdue: i64,
     pub hours_late: Option<i64>,
     /// Vaccine code and dose number, for vaccine items.
-    pub vaccine: Option<String>,
+    pub vaccine: Option<&'r str>,
     pub dose: Option<u32>,
 }
 
@@ -433,21 +458,21 @@ impl Judge {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn item(
+fn item<'r>(
     kind: ItemKind,
-    code: &str,
-    name: &str,
+    code: &'r str,
+    name: &'r str,
     (from, to): (NaiveDate, NaiveDate),
     status: Status,
     done_on: Option<NaiveDate>,
     today: NaiveDate,
-    vaccine: Option<(&str, u32)>,
-) -> Item {
+    vaccine: Option<(&'r str, u32)>,
+) -> Item<'r> {
     Item {
         kind,
         kind_label: kind.label_zh(),
-        code: code.to_string(),
-        name: name.to_string(),
+        code,
+        name,
         due_from: from,
         due_to: to,
         deadline: None,
@@ -461,7 +486,7 @@ fn item(
             0
         },
         hours_late: None,
-        vaccine: vaccine.map(|(v, _)| v.to_string()),
+        vaccine: vaccine.map(|(v, _)| v),
         dose: vaccine.map(|(_, d)| d),
     }
 }
@@ -521,7 +546,7 @@ pub fn contacts(rules: &Rules, f: &ChildFacts, dates: &[NaiveDate]) -> Vec<Optio
 }
 
 /// Every item of a child's schedule on `now` (UTC), in due order.
-pub fn items(rules: &Rules, f: &ChildFacts, now: NaiveDateTime) -> Vec<Item> {
+pub fn items<'r>(rules: &'r Rules, f: &ChildFacts, now: NaiveDateTime) -> Vec<Item<'r>> {
     let today = china_date(now);
     let judge = Judge {
         today,
@@ -610,8 +635,8 @@ pub fn items(rules: &Rules, f: &ChildFacts, now: NaiveDateTime) -> Vec<Item> {
                 let status = judge.status(done_on, from, to, chase_until);
                 out.push(item(
                     ItemKind::Vaccine,
-                    &format!("{}-{}", v.code, d.number),
-                    &format!("{} 第{}剂", v.name, d.number),
+                    &d.code,
+                    &d.name,
                     (from, to),
                     status,
                     done_on,
@@ -646,8 +671,8 @@ pub fn items(rules: &Rules, f: &ChildFacts, now: NaiveDateTime) -> Vec<Item> {
                 out.push(Item {
                     kind: ItemKind::Pmtct,
                     kind_label: ItemKind::Pmtct.label_zh(),
-                    code: r.code.clone(),
-                    name: r.name.clone(),
+                    code: &r.code,
+                    name: &r.name,
                     due_from: china_date(f.birth_at),
                     due_to: china_date(deadline),
                     deadline: Some(deadline),
@@ -665,7 +690,7 @@ pub fn items(rules: &Rules, f: &ChildFacts, now: NaiveDateTime) -> Vec<Item> {
                         (Status::Done, Some(t)) if t > deadline => Some((t - deadline).num_hours()),
                         _ => None,
                     },
-                    vaccine: r.vaccine.clone(),
+                    vaccine: r.vaccine.as_deref(),
                     dose: r.dose,
                 });
             } else {
@@ -686,12 +711,12 @@ pub fn items(rules: &Rules, f: &ChildFacts, now: NaiveDateTime) -> Vec<Item> {
             }
         }
     }
-    out.sort_by_key(|i| (i.due_from, i.kind.as_str(), i.code.clone()));
+    out.sort_by(|a, b| (a.due_from, a.kind.as_str(), a.code).cmp(&(b.due_from, b.kind.as_str(), b.code)));
     out
 }
 
 /// The items a worklist should show: overdue ones (most overdue first), then due ones.
-pub fn to_chase(items: &[Item]) -> Vec<&Item> {
+pub fn to_chase<'a, 'r>(items: &'a [Item<'r>]) -> Vec<&'a Item<'r>> {
     let mut v: Vec<&Item> = items
         .iter()
         .filter(|i| matches!(i.status, Status::Overdue | Status::Due))
@@ -730,7 +755,7 @@ mod tests {
         d(day).and_time(NaiveTime::from_hms_opt(hour, 0, 0).unwrap())
     }
 
-    fn find<'a>(items: &'a [Item], code: &str) -> &'a Item {
+    fn find<'a, 'r>(items: &'a [Item<'r>], code: &str) -> &'a Item<'r> {
         items
             .iter()
             .find(|i| i.code == code)
@@ -747,7 +772,7 @@ mod tests {
         let visits: Vec<&str> = items
             .iter()
             .filter(|i| i.kind == ItemKind::Visit)
-            .map(|i| i.code.as_str())
+            .map(|i| i.code)
             .collect();
         assert_eq!(visits.len(), 13, "{visits:?}");
         // RULES.md §7.5: 2021 programme, 0–6 years.
@@ -898,12 +923,12 @@ mod tests {
         let mut f = born("2026-01-10");
         f.birth_weight_g = Some(1800);
         let plain = items(rules(), &f, at("2026-01-10", 3));
-        assert_eq!(plain.iter().filter(|i| i.vaccine.as_deref() == Some("HepB")).count(), 3);
+        assert_eq!(plain.iter().filter(|i| i.vaccine == Some("HepB")).count(), 3);
         f.exposures = vec!["hbsag".into()];
         let exposed = items(rules(), &f, at("2026-01-10", 3));
         let hepb: Vec<NaiveDate> = exposed
             .iter()
-            .filter(|i| i.kind == ItemKind::Vaccine && i.vaccine.as_deref() == Some("HepB"))
+            .filter(|i| i.kind == ItemKind::Vaccine && i.vaccine == Some("HepB"))
             .map(|i| i.due_from)
             .collect();
         assert_eq!(

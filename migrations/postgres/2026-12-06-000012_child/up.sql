@@ -65,8 +65,9 @@ CREATE TABLE child_visits (
     township_code TEXT
 );
 CREATE INDEX child_visits_child ON child_visits (child_id, visit_date);
--- The township worklist reads a township's schedules in one range per table.
-CREATE INDEX child_visits_township ON child_visits (township_code);
+-- The township worklist reads a township's schedules in one range per table; the indexes hold
+-- what it reads (covering), so the range never visits the table.
+CREATE INDEX child_visits_township ON child_visits (township_code, child_id, visit_date, hb_g_l, hearing);
 
 -- Screening, labs and 预防母婴传播 measures done for a child (足跟血, 听力, HBIG, ARV, follow-up
 -- tests …), by the schedule's item code. Vaccinations are immunizations.
@@ -84,5 +85,5 @@ CREATE TABLE child_services (
     township_code TEXT
 );
 CREATE INDEX child_services_child ON child_services (child_id, code);
-CREATE INDEX child_services_township ON child_services (township_code);
-CREATE INDEX immunizations_township ON immunizations (township_code, vaccine_system);
+CREATE INDEX child_services_township ON child_services (township_code, child_id, code, done_at, result);
+CREATE INDEX immunizations_township ON immunizations (township_code, vaccine_system, status, person_id, vaccine_code, occurrence_at);

@@ -77,7 +77,7 @@ fn summary(rec: &ChildRecord, person: &Person, today: NaiveDate) -> ChildSummary
         birth_date: rec.birth_date(),
         birth_order: rec.birth_order,
         age: age_text(rec.birth_date(), today),
-        high_risk: !rec.high_risk_reasons().is_empty(),
+        high_risk: rec.is_high_risk(),
     }
 }
 
@@ -336,7 +336,7 @@ pub struct ChildChart {
     pub high_risk: Vec<HighRiskReason>,
     /// The mother's positive results at the birth that start 预防母婴传播 clocks (`(code, name)`).
     pub exposures: Vec<(String, String)>,
-    pub schedule: Vec<Item>,
+    pub schedule: Vec<Item<'static>>,
     /// The schedule's sources: the child health norms and her cohort's immunisation programme.
     pub programme: Option<String>,
     pub to_chase: usize,
@@ -459,7 +459,7 @@ fn facts_for(
         birth_at: rec.birth_at,
         birth_date: rec.birth_date(),
         discharge_date: rec.discharge_date,
-        high_risk: !rec.high_risk_reasons().is_empty(),
+        high_risk: rec.is_high_risk(),
         birth_weight_g: rec.birth_weight_g,
         exposures,
         visits: visits
@@ -973,7 +973,7 @@ pub async fn complete_identity(
 #[derive(Debug, Clone, Serialize)]
 pub struct ChildWorkItem {
     pub child: ChildSummary,
-    pub item: Item,
+    pub item: Item<'static>,
     pub open_items: usize,
     pub overdue: bool,
 }
@@ -1027,7 +1027,7 @@ pub async fn worklist(db: &Db, actor: &Actor, limit: usize) -> Result<ChildWorkl
         for (child, vaccine, at) in repo::dose_marks(c, among, rules.vaccine_code_system())? {
             marks.entry(child).or_default().doses.push((vaccine, at));
         }
-        let mut lines: Vec<(ChildRecord, Item, usize)> = Vec::new();
+        let mut lines: Vec<(ChildRecord, Item<'static>, usize)> = Vec::new();
         for rec in children {
             let done = marks.remove(&rec.person_id).unwrap_or_default();
             let facts = ChildFacts {
@@ -1631,7 +1631,7 @@ pub fn record_reported_dose_in(
 
 /// `mch-chain child schedule --birth-date`: the standard schedule of a child born that day (no
 /// exposure, not high-risk, nothing done yet), as of her birth.
-pub fn standard_schedule(birth_date: NaiveDate) -> Vec<Item> {
+pub fn standard_schedule(birth_date: NaiveDate) -> Vec<Item<'static>> {
     let birth_at = model::birth_at(birth_date, None);
     let facts = ChildFacts {
         birth_at,
