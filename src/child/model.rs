@@ -1226,15 +1226,15 @@ mod tests {
             updated_at: t,
             version: 1,
         };
-        let variants: Vec<Box<dyn Fn(&mut ChildRecord)>> = vec![
-            Box::new(|_| {}),
-            Box::new(|r| r.gestation_days = Some(250)),
-            Box::new(|r| r.birth_weight_g = Some(2400)),
-            Box::new(|r| r.plurality = 2),
-            Box::new(|r| r.malformations = "多指".into()),
-            Box::new(|r| r.conditions = vec!["pneumonia_sepsis".into()]),
-            Box::new(|r| r.apgar_5 = Some(7)),
-            Box::new(|r| r.apgar_1 = None),
+        let variants: [fn(&mut ChildRecord); 8] = [
+            |_| {},
+            |r| r.gestation_days = Some(250),
+            |r| r.birth_weight_g = Some(2400),
+            |r| r.plurality = 2,
+            |r| r.malformations = "多指".into(),
+            |r| r.conditions = vec!["pneumonia_sepsis".into()],
+            |r| r.apgar_5 = Some(7),
+            |r| r.apgar_1 = None,
         ];
         for v in variants {
             let mut r = base.clone();
