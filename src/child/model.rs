@@ -176,20 +176,9 @@ pub fn valid_child_name(name: &str) -> bool {
     (1..=20).contains(&n) && name.chars().all(|c| ('\u{4E00}'..='\u{9FFF}').contains(&c) || c == '·')
 }
 
-/// The name a newborn is registered under until the family names her: her mother's name with
-/// 之子 / 之女 / 之婴, numbered for multiples (the ward's usual form).
-pub fn placeholder_name(mother: &str, sex: Option<Sex>, order: i32, plurality: i32) -> String {
-    let of = match sex {
-        Some(Sex::Male) => "之子",
-        Some(Sex::Female) => "之女",
-        _ => "之婴",
-    };
-    if plurality > 1 {
-        format!("{mother}{of}{order}")
-    } else {
-        format!("{mother}{of}")
-    }
-}
+/// The name a newborn is registered under until the family names her (identity's rule, so that
+/// an interface naming her by her real name still finds her).
+pub use crate::identity::model::newborn_placeholder_name as placeholder_name;
 
 /// Why a newborn is high-risk (高危新生儿), each with the fact it comes from.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -206,6 +206,29 @@ pub fn mask_id_number(s: &str) -> String {
     format!("{head}{}{tail}", "*".repeat(chars.len() - 10))
 }
 
+/// The name a newborn is registered under at delivery until the family names her: her mother's
+/// name with 之子 / 之女 / 之婴, numbered for multiples (the ward's usual form).
+pub fn newborn_placeholder_name(mother: &str, sex: Option<Sex>, order: i32, plurality: i32) -> String {
+    let of = match sex {
+        Some(Sex::Male) => "之子",
+        Some(Sex::Female) => "之女",
+        _ => "之婴",
+    };
+    if plurality > 1 {
+        format!("{mother}{of}{order}")
+    } else {
+        format!("{mother}{of}")
+    }
+}
+
+/// Whether a name is such a placeholder (an interface's real name for her is then no conflict).
+pub fn is_newborn_placeholder(name: &str) -> bool {
+    let core = name.trim_end_matches(|c: char| c.is_ascii_digit());
+    ["之子", "之女", "之婴"]
+        .iter()
+        .any(|s| core.ends_with(s) && core.chars().count() > 2)
+}
+
 /// A person as the record holds them.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Person {
@@ -491,6 +514,15 @@ impl CardRead {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn newborn_placeholders_are_recognised() {
+        use super::*;
+        let n = newborn_placeholder_name("李丽", Some(Sex::Female), 2, 2);
+        assert_eq!(n, "李丽之女2");
+        assert!(is_newborn_placeholder(&n) && is_newborn_placeholder("李丽之婴"));
+        assert!(!is_newborn_placeholder("王小雨") && !is_newborn_placeholder("之女"));
+    }
+
     use super::*;
 
     fn today() -> NaiveDate {

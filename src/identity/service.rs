@@ -604,7 +604,10 @@ pub fn identify(
     )? {
         return Err(ServiceError::forbidden(person_target(&person.id)));
     }
-    let name_differs = !input.name.trim().is_empty() && input.name.trim() != person.name;
+    // A newborn still under her delivery-room name (李丽之女) is named by the message, not contradicted.
+    let name_differs = !input.name.trim().is_empty()
+        && input.name.trim() != person.name
+        && !super::model::is_newborn_placeholder(&person.name);
     let birth_differs = input
         .birth_date
         .as_deref()

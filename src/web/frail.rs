@@ -38,12 +38,23 @@ pub async fn board(st: web::Data<AppState>, PageCtx(ctx): PageCtx, q: web::Query
     let b = child::frail_board(&st.db, &ctx.actor, filter.clone())
         .await
         .map_err(|e| st.error(Some(&ctx), e))?;
+    // The district sees every 预防母婴传播 clock run out in its area (issue 11: late items go to the
+    // worklist and the district board); the worklist lists them first.
+    let w = child::worklist(&st.db, &ctx.actor, 500)
+        .await
+        .map_err(|e| st.error(Some(&ctx), e))?;
+    let pmtct_late: Vec<&child::ChildWorkItem> = w
+        .items
+        .iter()
+        .filter(|i| i.overdue && i.item.kind == crate::child::schedule::ItemKind::Pmtct)
+        .collect();
     st.page(
         StatusCode::OK,
         "pages/frail_board",
         Some(&ctx),
         "体弱儿专案管理看板",
-        json!({"board": b, "filter": {"reason": filter.reason.unwrap_or_default(), "overdue": filter.overdue}}),
+        json!({"board": b, "pmtct_late_count": pmtct_late.len(), "pmtct_late": pmtct_late,
+               "filter": {"reason": filter.reason.unwrap_or_default(), "overdue": filter.overdue}}),
     )
 }
 

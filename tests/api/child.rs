@@ -306,6 +306,14 @@ async fn an_hbsag_positive_mother_starts_the_babys_12_hour_clock_and_a_late_one_
     assert!(w["children"]["pmtct_late"].as_u64().unwrap() >= 1);
     let home = town.get("/").await;
     assert!(home.body.contains("预防母婴传播超时"), "{}", home.body);
+    // The district board shows it too.
+    let board = county.get("/child/frail/board").await;
+    assert_eq!(board.status, 200, "{}", board.body);
+    assert!(
+        board.body.contains("pmtct-late") && board.body.contains(&format!("/children/{id}")),
+        "{}",
+        board.body
+    );
     // Given late, it is done — and recorded as late.
     let (s, r) = town
         .post_json(

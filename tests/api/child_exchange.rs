@@ -324,9 +324,14 @@ fn hl7_day(day: &str) -> String {
 /// A VXU^V04 from the county's immunisation information system for the child with this ID
 /// number, with the given RXA (and RXR) segments.
 fn vxu(control: &str, id: &str, birth: &str, doses: &[String]) -> String {
+    vxu_named(control, id, "", birth, doses)
+}
+
+/// [`vxu`] with PID-5 naming the child.
+fn vxu_named(control: &str, id: &str, name: &str, birth: &str, doses: &[String]) -> String {
     let mut m = format!(
         "MSH|^~\\&|IIS|CDC340524|MCH|CENTRE|20260215093000||VXU^V04^VXU_V04|{control}|P|2.5.1\r\
-         PID|1||{id}^^^^NNCHN||||{}|F\r",
+         PID|1||{id}^^^^NNCHN||{name}||{}|F\r",
         hl7_day(birth)
     );
     for d in doses {
@@ -413,7 +418,9 @@ async fn a_vxu_from_the_immunisation_system_records_each_dose_once_and_refuses_b
     assert_eq!(s, 200, "{r}");
 
     let mut conn = Conn::open(&app).await;
-    let first = vxu("VXU-1", &id, &born, &[hepb(&born), bcg(&days_ago(0))]);
+    // The system knows her by her registered name; the record still has her delivery-room name
+    // (吴丽之女): that names her, it does not contradict her.
+    let first = vxu_named("VXU-1", &id, "王^小雨", &born, &[hepb(&born), bcg(&days_ago(0))]);
     let acks = conn.exchange(&first).await;
     assert_eq!(acks.len(), 1);
     assert_eq!(msa(&acks[0]), ("AA".to_string(), "VXU-1".to_string()));
