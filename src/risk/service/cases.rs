@@ -302,21 +302,7 @@ pub async fn case_action(
                     }
                     CaseAction::Lost => "多次追踪未果，标记失访".to_string(),
                     CaseAction::MoveOut => {
-                        let to = input.moved_to.clone().unwrap_or_default().trim().to_string();
-                        if !(to.len() == 6 && to.bytes().all(|b| b.is_ascii_digit())) || to == case.jurisdiction {
-                            return Err(ServiceError::invalid(
-                                "moved_to",
-                                "jurisdiction",
-                                "请填写迁入地的 6 位区划代码（与本辖区不同）",
-                            ));
-                        }
-                        if !crate::facility::repo::all(c)?.iter().any(|f| f.jurisdiction == to) {
-                            return Err(ServiceError::invalid(
-                                "moved_to",
-                                "jurisdiction",
-                                format!("区划 {to} 没有登记的机构，无法交接"),
-                            ));
-                        }
+                        let to = move_destination(c, input.moved_to.as_deref(), &case.jurisdiction)?;
                         case.moved_to = Some(to.clone());
                         format!("迁出至 {to}，待接收")
                     }
@@ -377,6 +363,28 @@ pub async fn case_action(
         Ok(case)
     })
     .await
+}
+
+/// Where a case moving out goes: a 6-digit GB/T 2260 code other than her own jurisdiction,
+/// with at least one registered facility there to take the case over (shared by every
+/// 专案 kind: high-risk pregnancy and 体弱儿).
+pub fn move_destination(c: &mut AnyConnection, moved_to: Option<&str>, own: &str) -> Result<String, ServiceError> {
+    let to = moved_to.unwrap_or_default().trim().to_string();
+    if !(to.len() == 6 && to.bytes().all(|b| b.is_ascii_digit())) || to == own {
+        return Err(ServiceError::invalid(
+            "moved_to",
+            "jurisdiction",
+            "请填写迁入地的 6 位区划代码（与本辖区不同）",
+        ));
+    }
+    if !crate::facility::repo::all(c)?.iter().any(|f| f.jurisdiction == to) {
+        return Err(ServiceError::invalid(
+            "moved_to",
+            "jurisdiction",
+            format!("区划 {to} 没有登记的机构，无法交接"),
+        ));
+    }
+    Ok(to)
 }
 
 fn other_kind(a: &CaseAction) -> &'static str {
