@@ -12,7 +12,7 @@
 
 use std::sync::OnceLock;
 
-use chrono::{Days, Months, NaiveDate, NaiveDateTime};
+use chrono::{Days, Months, NaiveDate, NaiveDateTime, NaiveTime};
 use serde::{Deserialize, Serialize};
 
 use crate::visits::schedule::Status;
@@ -363,6 +363,8 @@ pub struct ServiceDone {
 #[derive(Debug, Clone, Default)]
 pub struct ChildFacts {
     pub birth_at: NaiveDateTime,
+    /// The birth time was recorded (else `birth_at` is noon of the birth day, a filing time).
+    pub birth_time_known: bool,
     pub birth_date: NaiveDate,
     pub discharge_date: Option<NaiveDate>,
     pub high_risk: bool,
@@ -648,11 +650,18 @@ pub fn items<'r>(rules: &'r Rules, f: &ChildFacts, now: NaiveDateTime) -> Vec<It
         }
     }
 
-    // 预防母婴传播: what her mother's results call for.
+    // 预防母婴传播: what her mother's results call for. The hour clocks (RULES.md §7.3) run from
+    // the birth time; when it was not recorded, from the start of the birth day (China time) —
+    // the safer reading: a clock may then show late early, never on time when it is not.
+    let clock_from = if f.birth_time_known {
+        f.birth_at
+    } else {
+        f.birth_date.and_time(NaiveTime::MIN) - chrono::Duration::hours(8)
+    };
     for e in rules.pmtct.exposures.iter().filter(|e| f.exposures.contains(&e.code)) {
         for r in &e.items {
             if let Some(hours) = r.within_hours {
-                let deadline = f.birth_at + chrono::Duration::hours(hours);
+                let deadline = clock_from + chrono::Duration::hours(hours);
                 let done_at = match (&r.vaccine, r.dose) {
                     (Some(v), Some(n)) => {
                         let mut at: Vec<NaiveDateTime> =
@@ -746,6 +755,7 @@ mod tests {
         ChildFacts {
             // 10:00 China time.
             birth_at: birth_date.and_time(NaiveTime::from_hms_opt(2, 0, 0).unwrap()),
+            birth_time_known: true,
             birth_date,
             ..ChildFacts::default()
         }
@@ -916,6 +926,20 @@ mod tests {
         );
         assert!(items.iter().any(|i| i.code == "hiv_ab_18m"));
         assert!(!items.iter().any(|i| i.code.starts_with("syphilis")));
+    }
+
+    #[test]
+    fn without_a_birth_time_the_clocks_run_from_the_start_of_the_birth_day() {
+        let mut f = born("2026-01-10");
+        f.birth_time_known = false;
+        f.birth_at = crate::child::model::birth_at(f.birth_date, None);
+        f.exposures = vec!["hbsag".into()];
+        // 00:00 China on the 10th is 16:00 UTC on the 9th: HBIG (12 h) is due by 04:00 UTC, not
+        // by midnight UTC as a noon birth would have it.
+        let items = items(rules(), &f, at("2026-01-10", 5));
+        let hbig = find(&items, "hbig");
+        assert_eq!(hbig.deadline, Some(at("2026-01-10", 4)));
+        assert_eq!((hbig.status, hbig.hours_late), (Status::Overdue, Some(1)));
     }
 
     #[test]

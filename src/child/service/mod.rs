@@ -457,6 +457,7 @@ fn facts_for(
 ) -> ChildFacts {
     ChildFacts {
         birth_at: rec.birth_at,
+        birth_time_known: rec.birth_time_known,
         birth_date: rec.birth_date(),
         discharge_date: rec.discharge_date,
         high_risk: rec.is_high_risk(),
