@@ -12,6 +12,7 @@ pub mod child;
 pub mod cli;
 pub mod conditions;
 pub mod config;
+pub mod couple;
 pub mod demo;
 pub mod error;
 pub mod events;
