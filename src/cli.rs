@@ -87,6 +87,11 @@ pub enum Command {
         #[command(subcommand)]
         command: ChildCommand,
     },
+    /// The birth-registration (生育登记) policy engine.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -275,6 +280,13 @@ pub enum ChildCommand {
         #[arg(long)]
         birth_date: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Read a case as JSON on standard input (`date`, `provinces` [wife, husband], `remarriage`,
+    /// `children`) and print `{"birth_order","procedure","rule","source"}`; nothing is stored.
+    Evaluate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -620,6 +632,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(code)
         }
+        Command::Policy {
+            command: PolicyCommand::Evaluate,
+        } => {
+            let mut input = String::new();
+            std::io::stdin().read_to_string(&mut input)?;
+            let (out, code) = policy_evaluate(&input);
+            println!("{out}");
+            Ok(code)
+        }
         Command::Audit {
             command: AuditCommand::Verify { settings },
         } => {
@@ -655,6 +676,24 @@ pub fn growth_evaluate(input: &str) -> (String, i32) {
         Ok(Ok(out)) => (out, 0),
         Ok(Err(e)) => refused(e.to_string()),
         Err(e) => refused(e),
+    }
+}
+
+/// `policy evaluate`: the contract's four keys (`birth_order`, `procedure`, `rule`, `source`) on
+/// one line and exit 0, or `{"error": "…"}` and exit 1 for input that is not one usable case.
+pub fn policy_evaluate(input: &str) -> (String, i32) {
+    let refused = |message: String| (json!({ "error": message }).to_string(), 1);
+    let case: crate::policy::model::Case = match serde_json::from_str(input) {
+        Ok(c) => c,
+        Err(e) => return refused(format!("invalid case JSON: {e}")),
+    };
+    match crate::policy::model::evaluate(&case) {
+        Ok(d) => (
+            json!({"birth_order": d.birth_order, "procedure": d.procedure.as_str(), "rule": d.rule, "source": d.source})
+                .to_string(),
+            0,
+        ),
+        Err(e) => refused(e.to_string()),
     }
 }
 

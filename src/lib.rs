@@ -24,6 +24,7 @@ pub mod identity;
 pub mod ids;
 pub mod immunizations;
 pub mod observations;
+pub mod policy;
 pub mod pregnancy;
 pub mod privacy;
 pub mod reactions;

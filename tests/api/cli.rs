@@ -813,3 +813,66 @@ fn child_schedule_prints_one_item_per_line_with_the_thirteen_contacts() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8(bad.stdout).unwrap().contains("YYYY-MM-DD"));
 }
+
+/// `policy evaluate` with `input` on standard input: the exit code and the one line printed.
+fn policy_evaluate(input: &str) -> (i32, String) {
+    let mut child = bin()
+        .args(["policy", "evaluate"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "one JSON object on one line: {text}");
+    (out.status.code().unwrap(), text.trim().to_string())
+}
+
+#[test]
+fn policy_evaluate_prints_the_four_keys_of_the_contract() {
+    let (code, text) = policy_evaluate(
+        r#"{"date":"2019-06-01","provinces":["37","37"],"children":[{"born":"2012-03-01","joint":true},{"born":"2016-08-09","joint":true}]}"#,
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.starts_with(r#"{"birth_order":3,"procedure":"not_allowed","rule":"37-2016"#),
+        "{text}"
+    );
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v.as_object().unwrap().len(), 4);
+    assert!(v["source"].as_str().unwrap().contains("山东"));
+    // Guangdong 2021: a deceased child is not counted (子女死亡的，可以再生育至三个子女).
+    let (code, text) = policy_evaluate(
+        r#"{"date":"2023-03-01","provinces":["44","440106"],"children":[{"born":"2015-01-01","joint":true,"deceased":true},{"born":"2018-01-01","joint":true},{"born":"2020-01-01","joint":true}]}"#,
+    );
+    assert_eq!(code, 0, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["birth_order"], 3);
+    assert_eq!(v["procedure"], "registration");
+    assert!(v["rule"].as_str().unwrap().contains("子女死亡"));
+}
+
+#[test]
+fn policy_evaluate_refuses_bad_input_with_exit_1_and_a_message() {
+    for (input, says) in [
+        ("not json", "invalid case JSON"),
+        (r#"{"date":"2019-13-01","provinces":["37","37"]}"#, "invalid case JSON"),
+        (r#"{"date":"2019-06-01","provinces":["37"]}"#, "two codes"),
+        (r#"{"date":"2019-06-01","provinces":["37","98"]}"#, "province"),
+        (
+            r#"{"date":"2019-06-01","provinces":["37","37"],"children":[{"born":"2020-01-01","joint":true}]}"#,
+            "born after",
+        ),
+        (
+            r#"{"date":"2019-06-01","provinces":["37","37"],"children":[{"born":"2010-01-01","before_remarriage_of":"wife"}]}"#,
+            "not a remarriage",
+        ),
+    ] {
+        let (code, text) = policy_evaluate(input);
+        assert_eq!(code, 1, "{input}: {text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert!(v["error"].as_str().unwrap().contains(says), "{input}: {text}");
+    }
+}
