@@ -33,6 +33,7 @@ impl Application {
         crate::risk::model::configure(&settings.risk_rule_set).map_err(|e| anyhow::anyhow!(e))?;
         crate::referral::service::configure(settings.referral_clocks.as_deref(), settings.referral_grant_days)
             .map_err(|e| anyhow::anyhow!(e))?;
+        crate::couple::model::configure(settings.prepregnancy_rules.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
         let server = web::server(
             listener,
             db.clone(),

@@ -20,6 +20,10 @@ pub struct Settings {
     /// Risk grading rule set (rules/risk/<id>.toml): national-2017 or a regional variant.
     #[arg(long, env = "MCH_RISK_RULE_SET", default_value = crate::risk::model::DEFAULT_RULE_SET)]
     pub risk_rule_set: String,
+    /// Pre-pregnancy screening rules (same shape as rules/couple/prepregnancy-2010.toml, whose
+    /// [L] thresholds are a regional default); empty: the built-in default.
+    #[arg(long, env = "MCH_PREPREGNANCY_RULES")]
+    pub prepregnancy_rules: Option<String>,
     /// Referral clocks file (same shape as rules/referral/clocks.toml); empty: the built-in default.
     #[arg(long, env = "MCH_REFERRAL_CLOCKS")]
     pub referral_clocks: Option<String>,
@@ -95,6 +99,7 @@ impl Settings {
             risk_rule_set: crate::risk::model::DEFAULT_RULE_SET.into(),
             log_format: "text".into(),
             referral_clocks: None,
+            prepregnancy_rules: None,
             referral_grant_days: crate::referral::service::DEFAULT_GRANT_DAYS,
             mllp_max_backlog: 1000,
             mllp_idle_secs: 120,

@@ -148,11 +148,8 @@ pub struct Marriage {
     pub husband_province: String,
 }
 
-/// GB/T 2260 province-level codes (RULES.md §5.4): the first two digits of an area code.
-pub const PROVINCES: [&str; 34] = [
-    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41", "42", "43", "44",
-    "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71", "81", "82",
-];
+/// 户籍 provinces are GB/T 2260 province codes, as the policy engine reads them.
+pub use crate::policy::model::PROVINCES;
 
 fn clean(s: &Option<String>) -> Option<String> {
     s.as_ref().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())

@@ -233,7 +233,7 @@ fn province_of(raw: &str) -> Result<String, PolicyError> {
     let raw = raw.trim();
     let ok = (raw.len() == 2 || raw.len() == 6) && raw.chars().all(|c| c.is_ascii_digit());
     let p = &raw[..raw.len().min(2)];
-    if !ok || !crate_provinces().contains(&p) {
+    if !ok || !PROVINCES.contains(&p) {
         return Err(PolicyError(format!(
             "province {raw:?} is not a GB/T 2260 province code (2 digits, or a 6-digit area code)"
         )));
@@ -241,13 +241,11 @@ fn province_of(raw: &str) -> Result<String, PolicyError> {
     Ok(p.to_string())
 }
 
-/// GB/T 2260 province-level codes (RULES.md §5.4).
-fn crate_provinces() -> [&'static str; 34] {
-    [
-        "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41", "42", "43",
-        "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71", "81", "82",
-    ]
-}
+/// GB/T 2260 province-level codes (RULES.md §5.4): the first two digits of an area code.
+pub const PROVINCES: [&str; 34] = [
+    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41", "42", "43", "44",
+    "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71", "81", "82",
+];
 
 fn rule_for(province: &str, date: NaiveDate) -> Option<&'static RuleSet> {
     let sets = rule_sets();
