@@ -319,9 +319,10 @@ fn under(rule: &RuleSet, case: &Case) -> Decision {
             Some("收养的子女不计入孩次")
         } else if c.before_remarriage_of.is_some() && !rule.count_premarital {
             Some("再婚前生育的子女不计入孩次")
-        } else if !c.joint && c.before_remarriage_of.is_none() && !c.adopted {
-            Some("非夫妻共同生育的子女不计入孩次")
         } else {
+            // A child marked neither `joint` nor `before_remarriage_of` counts as the couple's:
+            // leaving out a child born to one spouse and a third person needs legal proof
+            // (孩次界定 (4)) that a roster cannot carry — the safer reading.
             None
         };
         match why {

@@ -47,6 +47,13 @@ fn the_contract_example_shandong_2016_third_child_is_not_allowed() {
     assert_eq!((r.birth_order, r.procedure), (3, Procedure::NotAllowed));
     assert!(r.rule.starts_with("37-2016"), "{}", r.rule);
     assert!(r.source.contains("山东"));
+    // Without `joint`, a child still counts as the couple's (no proof of another parent).
+    let unmarked = RosterChild {
+        joint: false,
+        ..joint("2016-08-09")
+    };
+    let r = case("2019-06-01", "37", "37", false, vec![joint("2012-03-01"), unmarked]);
+    assert_eq!((r.birth_order, r.procedure), (3, Procedure::NotAllowed));
 }
 
 #[test]
