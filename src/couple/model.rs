@@ -7,10 +7,11 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use chrono::{Datelike, NaiveDate, NaiveDateTime};
+use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{FieldError, ServiceError};
+use crate::identity::model::clean;
 use crate::observations::model::TestResult;
 
 // ------------------------------------------------------------------ couples
@@ -47,81 +48,6 @@ impl Partner {
     }
 }
 
-/// Where a couple stands: planning to marry (the marriage check comes first), married, or ended
-/// by divorce or widowhood (kept as history; each may belong to a later couple).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CoupleStatus {
-    Planned,
-    Married,
-    Ended,
-}
-
-impl CoupleStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CoupleStatus::Planned => "planned",
-            CoupleStatus::Married => "married",
-            CoupleStatus::Ended => "ended",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<CoupleStatus> {
-        match s {
-            "planned" => Some(CoupleStatus::Planned),
-            "married" => Some(CoupleStatus::Married),
-            "ended" => Some(CoupleStatus::Ended),
-            _ => None,
-        }
-    }
-
-    pub fn label_zh(self) -> &'static str {
-        match self {
-            CoupleStatus::Planned => "拟婚",
-            CoupleStatus::Married => "已婚",
-            CoupleStatus::Ended => "婚姻已终止",
-        }
-    }
-}
-
-/// A couple as stored.
-#[derive(Debug, Clone, Serialize)]
-pub struct Couple {
-    pub id: String,
-    pub wife_id: String,
-    pub husband_id: String,
-    pub status: CoupleStatus,
-    pub marriage_date: Option<NaiveDate>,
-    pub marriage_cert_no: Option<String>,
-    pub wife_remarriage: bool,
-    pub husband_remarriage: bool,
-    /// 户籍 province of each spouse (2 digits of GB/T 2260).
-    pub wife_province: String,
-    pub husband_province: String,
-    pub ended_on: Option<NaiveDate>,
-    pub end_reason: Option<String>,
-    pub jurisdiction: String,
-    pub township_code: Option<String>,
-    pub created_by: String,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
-    pub version: i32,
-}
-
-impl Couple {
-    /// Either spouse married before (再婚): the policy's remarriage arithmetic applies.
-    pub fn remarriage(&self) -> bool {
-        self.wife_remarriage || self.husband_remarriage
-    }
-
-    pub fn partner_id(&self, p: Partner) -> &str {
-        match p {
-            Partner::Wife => &self.wife_id,
-            Partner::Husband => &self.husband_id,
-        }
-    }
-}
-
 /// The marriage facts typed at the desk.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -150,10 +76,6 @@ pub struct Marriage {
 
 /// 户籍 provinces are GB/T 2260 province codes, as the policy engine reads them.
 pub use crate::policy::model::PROVINCES;
-
-fn clean(s: &Option<String>) -> Option<String> {
-    s.as_ref().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
-}
 
 impl MarriageInput {
     /// Check the facts; `wife_id_number` / `husband_id_number` give the default 户籍 provinces.
@@ -499,50 +421,6 @@ impl Findings {
             errors.push(FieldError::new(&field("note"), "too_long", "备注不超过 2000 字"));
         }
         errors
-    }
-
-    /// The items of §3.2 this record holds (for the form's completeness line).
-    pub fn items_done(&self, partner: Partner) -> Vec<u8> {
-        let mut done = vec![1, 18, 19];
-        let history = !self.diseases.is_empty()
-            || self.genetic_disease
-            || self.consanguineous
-            || self.miscarriages.is_some()
-            || self.caesareans.is_some()
-            || self.smoking
-            || self.alcohol
-            || !self.toxic_exposures.is_empty()
-            || self.medications.is_some();
-        let checks: [(u8, bool); 16] = [
-            (2, history),
-            (
-                3,
-                self.height_cm.is_some() || self.weight_kg.is_some() || self.genital_exam.is_some(),
-            ),
-            (
-                4,
-                self.vaginal_discharge.is_some() || self.gonorrhoea.is_some() || self.chlamydia.is_some(),
-            ),
-            (5, self.hb_g_l.is_some() || self.wbc_10e9_l.is_some()),
-            (6, self.urine.is_some()),
-            (7, self.abo.is_some()),
-            (8, self.glucose_mmol_l.is_some()),
-            (9, self.alt_u_l.is_some()),
-            (10, self.hbsag.is_some()),
-            (11, self.creatinine_umol_l.is_some()),
-            (12, self.tsh_miu_l.is_some()),
-            (13, self.syphilis.is_some()),
-            (14, self.rubella_igg.is_some()),
-            (15, self.cmv_igm.is_some() || self.cmv_igg.is_some()),
-            (16, self.toxo_igm.is_some() || self.toxo_igg.is_some()),
-            (17, self.ultrasound.is_some() || self.fibroid_mm.is_some()),
-        ];
-        done.extend(checks.iter().filter(|(_, d)| *d).map(|(n, _)| *n));
-        if partner == Partner::Husband {
-            done.retain(|n| !matches!(n, 4 | 12 | 14..=17));
-        }
-        done.sort_unstable();
-        done
     }
 }
 
@@ -1087,159 +965,6 @@ impl FollowupResult {
     }
 }
 
-/// A follow-up as stored.
-#[derive(Debug, Clone, Serialize)]
-pub struct Followup {
-    pub id: String,
-    pub exam_id: String,
-    pub couple_id: String,
-    pub kind: FollowupKind,
-    pub due_on: NaiveDate,
-    pub result: Option<FollowupResult>,
-    pub done_on: Option<NaiveDate>,
-    pub details: Option<FollowupDetails>,
-    pub pregnancy_id: Option<String>,
-    pub recorded_by: Option<String>,
-    pub recorded_at: Option<NaiveDateTime>,
-    pub jurisdiction: String,
-    pub township_code: Option<String>,
-    pub version: i32,
-}
-
-impl Followup {
-    pub fn overdue(&self, today: NaiveDate) -> bool {
-        self.result.is_none() && self.due_on < today
-    }
-}
-
-/// What the follow-up form records beside the result (§3.4 record types [V code]).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FollowupDetails {
-    /// 确诊早孕机构: this_facility / transcribed / other.
-    pub confirmed_at: Option<String>,
-    /// 停经后疾病: bleeding / fever / diarrhoea / abdominal_pain / influenza / hepatitis / other.
-    #[serde(default)]
-    pub illnesses: Vec<String>,
-    /// 有害因素暴露: pets / pesticide / radiation / passive_smoking / other.
-    #[serde(default)]
-    pub exposures: Vec<String>,
-    /// 叶酸服用时间: none / before_3m / before_1_2m / after.
-    pub folic_acid: Option<String>,
-    pub note: Option<String>,
-}
-
-pub const CONFIRMED_AT: [(&str, &str); 3] = [
-    ("this_facility", "本机构"),
-    ("transcribed", "转录其他机构确诊结果"),
-    ("other", "其他"),
-];
-pub const ILLNESSES: [(&str, &str); 7] = [
-    ("bleeding", "阴道流血"),
-    ("fever", "发热≥38.5℃"),
-    ("diarrhoea", "腹泻"),
-    ("abdominal_pain", "腹痛"),
-    ("influenza", "流感"),
-    ("hepatitis", "病毒性肝炎"),
-    ("other", "其他"),
-];
-pub const FOLLOWUP_EXPOSURES: [(&str, &str); 5] = [
-    ("pets", "猫狗"),
-    ("pesticide", "农药"),
-    ("radiation", "放射线"),
-    ("passive_smoking", "被动吸烟"),
-    ("other", "其他"),
-];
-pub const FOLIC_ACID: [(&str, &str); 4] = [
-    ("none", "未服"),
-    ("before_3m", "停经前≥3月"),
-    ("before_1_2m", "停经前1–2月"),
-    ("after", "停经后"),
-];
-
-/// A follow-up result typed by a doctor.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FollowupInput {
-    pub result: String,
-    pub done_on: Option<String>,
-    #[serde(default)]
-    pub details: FollowupDetails,
-}
-
-impl FollowupInput {
-    pub fn validate(
-        &self,
-        f: &Followup,
-        exam_date: NaiveDate,
-        today: NaiveDate,
-    ) -> Result<(FollowupResult, NaiveDate, FollowupDetails), ServiceError> {
-        let mut errors = Vec::new();
-        let result = FollowupResult::parse(self.result.trim());
-        match result {
-            None => errors.push(FieldError::new("result", "unknown", "随访结果无效")),
-            Some(r) if !r.fits(f.kind) => errors.push(FieldError::new(
-                "result",
-                "kind",
-                format!(
-                    "{}的结果只能是{}",
-                    f.kind.label_zh(),
-                    match f.kind {
-                        FollowupKind::EarlyPregnancy => "已孕、未孕或失访",
-                        FollowupKind::Outcome => "已分娩、未分娩或失访",
-                    }
-                ),
-            )),
-            Some(_) => {}
-        }
-        let done_on = match clean(&self.done_on) {
-            None => today,
-            Some(d) => match NaiveDate::parse_from_str(&d, "%Y-%m-%d") {
-                Ok(d) => d,
-                Err(_) => {
-                    errors.push(FieldError::new("done_on", "format", "随访日期格式应为 YYYY-MM-DD"));
-                    today
-                }
-            },
-        };
-        if done_on > today {
-            errors.push(FieldError::new("done_on", "future", "随访日期不能晚于今天"));
-        }
-        if done_on < exam_date {
-            errors.push(FieldError::new(
-                "done_on",
-                "before_exam",
-                "随访日期不能早于孕前检查日期",
-            ));
-        }
-        let d = &self.details;
-        let known = |list: &[(&str, &str)], v: &str| list.iter().any(|(c, _)| *c == v);
-        if let Some(c) = &d.confirmed_at
-            && !known(&CONFIRMED_AT, c)
-        {
-            errors.push(FieldError::new("details.confirmed_at", "unknown", "确诊早孕机构无效"));
-        }
-        if d.illnesses.iter().any(|i| !known(&ILLNESSES, i)) {
-            errors.push(FieldError::new("details.illnesses", "unknown", "停经后疾病代码无效"));
-        }
-        if d.exposures.iter().any(|i| !known(&FOLLOWUP_EXPOSURES, i)) {
-            errors.push(FieldError::new("details.exposures", "unknown", "有害因素暴露代码无效"));
-        }
-        if let Some(c) = &d.folic_acid
-            && !known(&FOLIC_ACID, c)
-        {
-            errors.push(FieldError::new("details.folic_acid", "unknown", "叶酸服用时间无效"));
-        }
-        if d.note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
-            errors.push(FieldError::new("details.note", "too_long", "备注不超过 2000 字"));
-        }
-        match result {
-            Some(r) if errors.is_empty() => Ok((r, done_on, d.clone())),
-            _ => Err(ServiceError::Invalid(errors)),
-        }
-    }
-}
-
 /// The next 早孕随访 after a 未孕 answer: `recontact_days` later, unless that passes
 /// `stop_after_days` from the exam (then nothing more is due; a new screening starts again).
 pub fn next_early_followup(rules: &FollowupRules, exam_date: NaiveDate, done_on: NaiveDate) -> Option<NaiveDate> {
@@ -1250,134 +975,6 @@ pub fn next_early_followup(rules: &FollowupRules, exam_date: NaiveDate, done_on:
 /// The 妊娠结局随访 due date: `outcome_after_edd_days` after her due date.
 pub fn outcome_due(rules: &FollowupRules, edd: NaiveDate) -> NaiveDate {
     edd + chrono::Duration::days(rules.outcome_after_edd_days)
-}
-
-// ------------------------------------------------------------------ exams
-
-/// The couple's pre-pregnancy screening typed by a doctor.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PrepregnancyInput {
-    pub exam_date: Option<String>,
-    pub wife: Findings,
-    pub husband: Option<Findings>,
-}
-
-/// A pre-pregnancy screening as stored, with its evaluation.
-#[derive(Debug, Clone, Serialize)]
-pub struct PrepregnancyExam {
-    pub id: String,
-    pub couple_id: String,
-    pub exam_date: NaiveDate,
-    pub wife: Findings,
-    pub husband: Option<Findings>,
-    pub risk_class: RiskClass,
-    pub factors: Vec<FoundFactor>,
-    pub advice: String,
-    pub rule_set: String,
-    pub facility_id: String,
-    pub recorded_by: String,
-    pub recorded_at: NaiveDateTime,
-    pub jurisdiction: String,
-    pub township_code: Option<String>,
-}
-
-/// The doctor's medical advice on the marriage check (《婚前医学检查证明》).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MarriageAdvice {
-    NoFinding,
-    DeferMarriage,
-    NotAdvisedToBear,
-    MedicalMeasures,
-}
-
-impl MarriageAdvice {
-    pub const ALL: [MarriageAdvice; 4] = [
-        MarriageAdvice::NoFinding,
-        MarriageAdvice::DeferMarriage,
-        MarriageAdvice::NotAdvisedToBear,
-        MarriageAdvice::MedicalMeasures,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MarriageAdvice::NoFinding => "no_finding",
-            MarriageAdvice::DeferMarriage => "defer_marriage",
-            MarriageAdvice::NotAdvisedToBear => "not_advised_to_bear",
-            MarriageAdvice::MedicalMeasures => "medical_measures",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<MarriageAdvice> {
-        Self::ALL.into_iter().find(|a| a.as_str() == s)
-    }
-
-    pub fn label_zh(self) -> &'static str {
-        match self {
-            MarriageAdvice::NoFinding => "未发现医学上不宜结婚的情形",
-            MarriageAdvice::DeferMarriage => "建议暂缓结婚",
-            MarriageAdvice::NotAdvisedToBear => "建议不宜生育",
-            MarriageAdvice::MedicalMeasures => "建议采取医学措施，尊重受检者意愿",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PremaritalInput {
-    pub partner: String,
-    pub exam_date: Option<String>,
-    pub findings: Findings,
-    pub advice: String,
-    pub advice_note: Option<String>,
-}
-
-/// One partner's marriage check as stored.
-#[derive(Debug, Clone, Serialize)]
-pub struct PremaritalExam {
-    pub id: String,
-    pub couple_id: String,
-    pub person_id: String,
-    pub partner: Partner,
-    pub exam_date: NaiveDate,
-    pub findings: Findings,
-    pub advice: MarriageAdvice,
-    pub advice_label: &'static str,
-    pub advice_note: Option<String>,
-    pub certificate_no: String,
-    pub facility_id: String,
-    pub recorded_by: String,
-    pub recorded_at: NaiveDateTime,
-}
-
-/// An exam date as typed (today when absent): not in the future, not over a year back.
-pub fn exam_date(raw: &Option<String>, today: NaiveDate) -> Result<NaiveDate, FieldError> {
-    let d = match clean(raw) {
-        None => return Ok(today),
-        Some(d) => NaiveDate::parse_from_str(&d, "%Y-%m-%d")
-            .map_err(|_| FieldError::new("exam_date", "format", "检查日期格式应为 YYYY-MM-DD"))?,
-    };
-    if d > today {
-        return Err(FieldError::new("exam_date", "future", "检查日期不能晚于今天"));
-    }
-    if d < today - chrono::Duration::days(366) {
-        return Err(FieldError::new(
-            "exam_date",
-            "too_old",
-            "检查日期超过一年，请核对（补录历史检查请联系管理员）",
-        ));
-    }
-    Ok(d)
-}
-
-/// Whole years between two dates.
-pub fn age_on(birth: NaiveDate, on: NaiveDate) -> f64 {
-    let mut age = on.year() - birth.year();
-    if (on.month(), on.day()) < (birth.month(), birth.day()) {
-        age -= 1;
-    }
-    f64::from(age)
 }
 
 #[cfg(test)]

@@ -296,7 +296,8 @@ pub struct NewPerson {
     pub address: Option<String>,
 }
 
-fn clean(s: &Option<String>) -> Option<String> {
+/// A typed text, trimmed; `None` when empty.
+pub fn clean(s: &Option<String>) -> Option<String> {
     s.as_ref().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
 }
 

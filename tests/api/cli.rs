@@ -35,10 +35,10 @@ fn id_check_prints_the_contract_and_exits_by_validity() {
     assert!(v.get("normalized").is_none());
 }
 
-/// `growth evaluate` with `input` on standard input: the exit code and the one JSON object printed.
-fn growth_evaluate(input: &str) -> (i32, Value) {
+/// A command with `input` on standard input: the exit code and the one line it printed.
+fn with_stdin(args: &[&str], input: &str) -> (i32, String) {
     let mut child = bin()
-        .args(["growth", "evaluate"])
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -48,7 +48,13 @@ fn growth_evaluate(input: &str) -> (i32, Value) {
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(text.lines().count(), 1, "one JSON object on one line: {text}");
-    (out.status.code().unwrap(), serde_json::from_str(&text).unwrap())
+    (out.status.code().unwrap(), text.trim().to_string())
+}
+
+/// `growth evaluate` with `input` on standard input: the exit code and the one JSON object printed.
+fn growth_evaluate(input: &str) -> (i32, Value) {
+    let (code, text) = with_stdin(&["growth", "evaluate"], input);
+    (code, serde_json::from_str(&text).unwrap())
 }
 
 #[test]
@@ -816,18 +822,7 @@ fn child_schedule_prints_one_item_per_line_with_the_thirteen_contacts() {
 
 /// `policy evaluate` with `input` on standard input: the exit code and the one line printed.
 fn policy_evaluate(input: &str) -> (i32, String) {
-    let mut child = bin()
-        .args(["policy", "evaluate"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(text.lines().count(), 1, "one JSON object on one line: {text}");
-    (out.status.code().unwrap(), text.trim().to_string())
+    with_stdin(&["policy", "evaluate"], input)
 }
 
 #[test]
