@@ -3,7 +3,7 @@
 //! `app`, `cli`, `demo`): every entry point that runs services calls [`wire`] before the first
 //! request, and publishing on an unwired topic is refused, so a reaction is never skipped.
 
-use crate::{child, hl7, identity, observations, pregnancy, referral, risk, visits};
+use crate::{child, couple, hl7, identity, observations, pregnancy, referral, risk, visits};
 
 /// Set every topic's reactions (idempotent: the first call wins, later calls change nothing).
 pub fn wire() {
@@ -12,9 +12,16 @@ pub fn wire() {
     identity::events::PERSONS_MERGING.subscribe(&[
         pregnancy::service::refuse_merging_two_active_pregnancies,
         child::service::refuse_merging_two_children,
+        couple::service::refuse_merging_two_current_couples,
     ]);
+    // pregnancy → couple: booking closes the 早孕随访 as 已孕 and links her registration.
+    pregnancy::events::PREGNANCY_BOOKED.subscribe(&[couple::service::close_followup_on_booking]);
     // pregnancy → risk: a maternal death closes her high-risk case.
-    pregnancy::events::DELIVERY_RECORDED.subscribe(&[risk::service::close_case_on_maternal_death]);
+    // pregnancy → couple: a delivery answers her 妊娠结局随访 as 已分娩.
+    pregnancy::events::DELIVERY_RECORDED.subscribe(&[
+        risk::service::close_case_on_maternal_death,
+        couple::service::close_outcome_on_delivery,
+    ]);
     // visits, results → risk: new data may call for a re-grade proposal; a visit is a case follow-up.
     visits::events::VISIT_RECORDED.subscribe(&[risk::service::regrade_after_visit]);
     // results → risk (re-grade) and child (a positive HIV / syphilis / HBsAg result of the mother
@@ -33,6 +40,7 @@ pub fn wired_topics() -> Vec<&'static str> {
     vec![
         identity::events::PERSONS_MERGING.name(),
         pregnancy::events::DELIVERY_RECORDED.name(),
+        pregnancy::events::PREGNANCY_BOOKED.name(),
         visits::events::VISIT_RECORDED.name(),
         observations::events::RESULTS_RECORDED.name(),
         referral::events::REFERRAL_CHANGED.name(),
@@ -75,6 +83,7 @@ mod tests {
         for t in [
             &crate::identity::events::PERSONS_MERGING.is_wired(),
             &crate::pregnancy::events::DELIVERY_RECORDED.is_wired(),
+            &crate::pregnancy::events::PREGNANCY_BOOKED.is_wired(),
             &crate::visits::events::VISIT_RECORDED.is_wired(),
             &crate::observations::events::RESULTS_RECORDED.is_wired(),
             &crate::referral::events::REFERRAL_CHANGED.is_wired(),

@@ -64,7 +64,7 @@ pub struct MarriageInput {
 }
 
 /// Validated marriage facts.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Marriage {
     pub marriage_date: Option<NaiveDate>,
     pub marriage_cert_no: Option<String>,
@@ -261,7 +261,7 @@ pub const EXPOSURES: [(&str, &str); 5] = [
 ];
 
 /// Fields a man's findings cannot hold: the woman's examinations and history.
-const WOMAN_ONLY: [&str; 13] = [
+pub const WOMAN_ONLY: [&str; 13] = [
     "vaginal_discharge",
     "rubella_igg",
     "cmv_igm",
@@ -975,6 +975,589 @@ pub fn next_early_followup(rules: &FollowupRules, exam_date: NaiveDate, done_on:
 /// The 妊娠结局随访 due date: `outcome_after_edd_days` after her due date.
 pub fn outcome_due(rules: &FollowupRules, edd: NaiveDate) -> NaiveDate {
     edd + chrono::Duration::days(rules.outcome_after_edd_days)
+}
+
+// ------------------------------------------------------------------ stored records
+
+/// A couple is current until divorce or widowhood ends it; an ended couple stays as history and
+/// each partner may belong to a later one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CoupleStatus {
+    Current,
+    Ended,
+}
+
+impl CoupleStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CoupleStatus::Current => "current",
+            CoupleStatus::Ended => "ended",
+        }
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            CoupleStatus::Current => "在婚",
+            CoupleStatus::Ended => "婚姻已终止",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    Divorce,
+    Widowhood,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Divorce => "divorce",
+            EndReason::Widowhood => "widowhood",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EndReason> {
+        match s {
+            "divorce" => Some(EndReason::Divorce),
+            "widowhood" => Some(EndReason::Widowhood),
+            _ => None,
+        }
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            EndReason::Divorce => "离婚",
+            EndReason::Widowhood => "丧偶",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Couple {
+    pub id: String,
+    pub wife_id: String,
+    pub husband_id: String,
+    pub marriage: Marriage,
+    pub status: CoupleStatus,
+    pub ended_on: Option<NaiveDate>,
+    pub end_reason: Option<EndReason>,
+    /// The wife's area: who may see the couple (the man's findings are read only through it).
+    pub jurisdiction: String,
+    pub township_code: Option<String>,
+    pub created_at: chrono::NaiveDateTime,
+    pub created_by: String,
+    pub version: i32,
+}
+
+impl Couple {
+    /// Either spouse remarried: the policy's remarriage rules apply (RULES.md §8.2).
+    pub fn remarriage(&self) -> bool {
+        self.marriage.wife_remarriage || self.marriage.husband_remarriage
+    }
+}
+
+/// Ending a couple: the day and why.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndInput {
+    pub ended_on: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl EndInput {
+    pub fn validate(
+        &self,
+        today: NaiveDate,
+        married: Option<NaiveDate>,
+    ) -> Result<(NaiveDate, EndReason), ServiceError> {
+        let mut errors = Vec::new();
+        let on = match day(&self.ended_on, "ended_on", "终止日期", today, &mut errors) {
+            Some(d) if married.is_some_and(|m| d < m) => {
+                errors.push(FieldError::new(
+                    "ended_on",
+                    "before_marriage",
+                    "终止日期不能早于结婚日期",
+                ));
+                None
+            }
+            d => d,
+        };
+        let reason = match clean(&self.reason).as_deref().map(EndReason::parse) {
+            Some(Some(r)) => Some(r),
+            _ => {
+                errors.push(FieldError::new("reason", "required", "请选择终止原因（离婚或丧偶）"));
+                None
+            }
+        };
+        match (on, reason) {
+            (Some(on), Some(r)) if errors.is_empty() => Ok((on, r)),
+            _ => Err(ServiceError::Invalid(errors)),
+        }
+    }
+}
+
+/// A day typed as `YYYY-MM-DD`, not in the future and not before 1950; absent: today.
+fn day(
+    given: &Option<String>,
+    field: &str,
+    label: &str,
+    today: NaiveDate,
+    errors: &mut Vec<FieldError>,
+) -> Option<NaiveDate> {
+    let Some(text) = clean(given) else {
+        return Some(today);
+    };
+    match NaiveDate::parse_from_str(&text, "%Y-%m-%d") {
+        Ok(d) if d > today => {
+            errors.push(FieldError::new(field, "future", format!("{label}不能晚于今天")));
+            None
+        }
+        Ok(d) if d.year() < 1950 => {
+            errors.push(FieldError::new(field, "implausible", format!("{label}不合理")));
+            None
+        }
+        Ok(d) => Some(d),
+        Err(_) => {
+            errors.push(FieldError::new(field, "format", format!("{label}格式应为 YYYY-MM-DD")));
+            None
+        }
+    }
+}
+
+// ------------------------------------------------------------------ the marriage check
+
+/// The doctor's medical advice on the 婚前医学检查证明 (母婴保健法 Arts. 9–10; the four outcomes
+/// of the national certificate, issue 12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarriageAdvice {
+    /// 未发现医学上不宜结婚的情形.
+    NoContraindication,
+    /// 建议暂缓结婚 (Art. 9: 指定传染病在传染期内、有关精神病在发病期内).
+    Postpone,
+    /// 建议不宜生育 (Art. 10: 严重遗传性疾病).
+    NotAdvisedToBear,
+    /// 建议采取医学措施，尊重受检者意愿.
+    MedicalMeasures,
+}
+
+impl MarriageAdvice {
+    pub const ALL: [MarriageAdvice; 4] = [
+        MarriageAdvice::NoContraindication,
+        MarriageAdvice::Postpone,
+        MarriageAdvice::NotAdvisedToBear,
+        MarriageAdvice::MedicalMeasures,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MarriageAdvice::NoContraindication => "no_contraindication",
+            MarriageAdvice::Postpone => "postpone",
+            MarriageAdvice::NotAdvisedToBear => "not_advised_to_bear",
+            MarriageAdvice::MedicalMeasures => "medical_measures",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MarriageAdvice> {
+        MarriageAdvice::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            MarriageAdvice::NoContraindication => "未发现医学上不宜结婚的情形",
+            MarriageAdvice::Postpone => "建议暂缓结婚",
+            MarriageAdvice::NotAdvisedToBear => "建议不宜生育",
+            MarriageAdvice::MedicalMeasures => "建议采取医学措施，尊重受检者意愿",
+        }
+    }
+}
+
+/// What the doctor records at a partner's marriage check.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PremaritalInput {
+    pub partner: Option<String>,
+    pub exam_date: Option<String>,
+    #[serde(default)]
+    pub findings: Findings,
+    pub advice: Option<String>,
+    /// The medical reason: required for every advice but 未发现医学上不宜结婚的情形.
+    pub advice_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedPremarital {
+    pub partner: Partner,
+    pub exam_date: NaiveDate,
+    pub findings: Findings,
+    pub advice: MarriageAdvice,
+    pub advice_reason: Option<String>,
+}
+
+impl PremaritalInput {
+    pub fn validate(&self, rules: &RuleSet, today: NaiveDate) -> Result<CheckedPremarital, ServiceError> {
+        let mut errors = Vec::new();
+        let partner = clean(&self.partner).as_deref().and_then(Partner::parse);
+        if partner.is_none() {
+            errors.push(FieldError::new("partner", "required", "请选择受检者（女方或男方）"));
+        }
+        let exam_date = day(&self.exam_date, "exam_date", "检查日期", today, &mut errors);
+        if let Some(p) = partner {
+            errors.extend(self.findings.check(rules, p, "findings"));
+        }
+        let advice = clean(&self.advice).as_deref().and_then(MarriageAdvice::parse);
+        if advice.is_none() {
+            errors.push(FieldError::new("advice", "required", "请选择医学意见"));
+        }
+        let advice_reason = clean(&self.advice_reason);
+        if advice.is_some_and(|a| a != MarriageAdvice::NoContraindication) && advice_reason.is_none() {
+            errors.push(FieldError::new(
+                "advice_reason",
+                "required",
+                "医学意见不是“未发现医学上不宜结婚的情形”时，须写明医学理由",
+            ));
+        }
+        if advice_reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
+            errors.push(FieldError::new("advice_reason", "too_long", "医学理由不超过 500 字"));
+        }
+        match (partner, exam_date, advice) {
+            (Some(partner), Some(exam_date), Some(advice)) if errors.is_empty() => Ok(CheckedPremarital {
+                partner,
+                exam_date,
+                findings: self.findings.clone(),
+                advice,
+                advice_reason,
+            }),
+            _ => Err(ServiceError::Invalid(errors)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PremaritalExam {
+    pub id: String,
+    pub couple_id: String,
+    pub partner: Partner,
+    pub exam_date: NaiveDate,
+    pub findings: Findings,
+    pub advice: MarriageAdvice,
+    pub advice_reason: Option<String>,
+    /// 婚前医学检查证明 number.
+    pub certificate_no: String,
+    pub facility_id: String,
+    pub recorded_by: String,
+    pub created_at: chrono::NaiveDateTime,
+}
+
+// ------------------------------------------------------------------ the screening
+
+/// What the doctor records at the couple's 孕前优生健康检查: the wife's findings and, when he
+/// came, the husband's.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrepregnancyInput {
+    pub exam_date: Option<String>,
+    #[serde(default)]
+    pub wife: Findings,
+    pub husband: Option<Findings>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedPrepregnancy {
+    pub exam_date: NaiveDate,
+    pub wife: Findings,
+    pub husband: Option<Findings>,
+}
+
+impl PrepregnancyInput {
+    pub fn validate(&self, rules: &RuleSet, today: NaiveDate) -> Result<CheckedPrepregnancy, ServiceError> {
+        let mut errors = Vec::new();
+        let exam_date = day(&self.exam_date, "exam_date", "检查日期", today, &mut errors);
+        errors.extend(self.wife.check(rules, Partner::Wife, "wife"));
+        if let Some(h) = &self.husband {
+            errors.extend(h.check(rules, Partner::Husband, "husband"));
+        }
+        match exam_date {
+            Some(exam_date) if errors.is_empty() => Ok(CheckedPrepregnancy {
+                exam_date,
+                wife: self.wife.clone(),
+                husband: self.husband.clone(),
+            }),
+            _ => Err(ServiceError::Invalid(errors)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PrepregnancyExam {
+    pub id: String,
+    pub couple_id: String,
+    pub exam_date: NaiveDate,
+    pub wife: Findings,
+    pub husband: Option<Findings>,
+    pub risk_class: RiskClass,
+    pub factors: Vec<FoundFactor>,
+    pub advice: String,
+    pub rule_set: String,
+    pub facility_id: String,
+    pub recorded_by: String,
+    pub created_at: chrono::NaiveDateTime,
+}
+
+// ------------------------------------------------------------------ follow-ups
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Followup {
+    pub id: String,
+    pub couple_id: String,
+    pub exam_id: String,
+    pub kind: FollowupKind,
+    pub due: NaiveDate,
+    pub done_on: Option<NaiveDate>,
+    pub result: Option<FollowupResult>,
+    pub note: Option<String>,
+    pub pregnancy_id: Option<String>,
+    pub recorded_by: Option<String>,
+    pub jurisdiction: String,
+    pub township_code: Option<String>,
+}
+
+/// A follow-up answered by phone or visit.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowupInput {
+    pub result: Option<String>,
+    pub done_on: Option<String>,
+    /// For 已孕 when she has not booked with us: her expected date of delivery, if known.
+    pub edd: Option<String>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedFollowup {
+    pub result: FollowupResult,
+    pub done_on: NaiveDate,
+    pub edd: Option<NaiveDate>,
+    pub note: Option<String>,
+}
+
+impl FollowupInput {
+    pub fn validate(&self, kind: FollowupKind, today: NaiveDate) -> Result<CheckedFollowup, ServiceError> {
+        let mut errors = Vec::new();
+        let result = match clean(&self.result).as_deref().map(FollowupResult::parse) {
+            Some(Some(r)) if r.fits(kind) => Some(r),
+            Some(Some(r)) => {
+                errors.push(FieldError::new(
+                    "result",
+                    "kind",
+                    format!("“{}”不是{}的结果", r.label_zh(), kind.label_zh()),
+                ));
+                None
+            }
+            _ => {
+                errors.push(FieldError::new("result", "required", "请选择随访结果"));
+                None
+            }
+        };
+        let done_on = day(&self.done_on, "done_on", "随访日期", today, &mut errors);
+        let edd = match clean(&self.edd) {
+            None => None,
+            Some(t) => match NaiveDate::parse_from_str(&t, "%Y-%m-%d") {
+                Ok(e) if e < today - chrono::Duration::days(30) || e > today + chrono::Duration::days(300) => {
+                    errors.push(FieldError::new("edd", "implausible", "预产期不合理，请核对"));
+                    None
+                }
+                Ok(e) => Some(e),
+                Err(_) => {
+                    errors.push(FieldError::new("edd", "format", "预产期格式应为 YYYY-MM-DD"));
+                    None
+                }
+            },
+        };
+        let note = clean(&self.note);
+        if note.as_ref().is_some_and(|n| n.chars().count() > 1000) {
+            errors.push(FieldError::new("note", "too_long", "备注不超过 1000 字"));
+        }
+        match (result, done_on) {
+            (Some(result), Some(done_on)) if errors.is_empty() => Ok(CheckedFollowup {
+                result,
+                done_on,
+                edd,
+                note,
+            }),
+            _ => Err(ServiceError::Invalid(errors)),
+        }
+    }
+}
+
+/// The 妊娠结局随访 due date when she reported 已孕 without a booked pregnancy or a known EDD: the
+/// latest EDD if she was at least 6 weeks pregnant when she told us (pregnancy is rarely confirmed
+/// earlier), so the follow-up is never due later than her real outcome allows — the safer
+/// reading of §3.4's [?] timing.
+pub fn assumed_edd(reported_on: NaiveDate) -> NaiveDate {
+    reported_on + chrono::Duration::days(280 - 42)
+}
+
+// ------------------------------------------------------------------ birth registration
+
+/// What became of a registration: 生育登记 is done at once; 再生育 waits on its approval;
+/// a birth outside the policy is recorded as such — none of them ever gates care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationStatus {
+    Registered,
+    AwaitingApproval,
+    Approved,
+    Refused,
+    OutsidePolicy,
+}
+
+impl RegistrationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegistrationStatus::Registered => "registered",
+            RegistrationStatus::AwaitingApproval => "awaiting_approval",
+            RegistrationStatus::Approved => "approved",
+            RegistrationStatus::Refused => "refused",
+            RegistrationStatus::OutsidePolicy => "outside_policy",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RegistrationStatus> {
+        [
+            RegistrationStatus::Registered,
+            RegistrationStatus::AwaitingApproval,
+            RegistrationStatus::Approved,
+            RegistrationStatus::Refused,
+            RegistrationStatus::OutsidePolicy,
+        ]
+        .into_iter()
+        .find(|s2| s2.as_str() == s)
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            RegistrationStatus::Registered => "已登记",
+            RegistrationStatus::AwaitingApproval => "再生育审批中",
+            RegistrationStatus::Approved => "再生育已批准",
+            RegistrationStatus::Refused => "再生育未批准",
+            RegistrationStatus::OutsidePolicy => "不符合生育政策（已记录，不影响保健服务）",
+        }
+    }
+
+    pub fn of(procedure: crate::policy::model::Procedure) -> RegistrationStatus {
+        use crate::policy::model::Procedure;
+        match procedure {
+            Procedure::Registration => RegistrationStatus::Registered,
+            Procedure::Approval => RegistrationStatus::AwaitingApproval,
+            Procedure::NotAllowed => RegistrationStatus::OutsidePolicy,
+        }
+    }
+}
+
+/// The desk's registration request: the day (default today) and the couple's child roster.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationInput {
+    pub date: Option<String>,
+    #[serde(default)]
+    pub children: Vec<crate::policy::model::RosterChild>,
+    /// Override of the marriage facts' remarriage (either spouse remarried).
+    pub remarriage: Option<bool>,
+}
+
+impl RegistrationInput {
+    pub fn validate(&self, today: NaiveDate) -> Result<NaiveDate, ServiceError> {
+        let mut errors = Vec::new();
+        let on = day(&self.date, "date", "登记日期", today, &mut errors);
+        for (i, c) in self.children.iter().enumerate() {
+            if c.born > today {
+                errors.push(FieldError::new(
+                    &format!("children[{i}].born"),
+                    "future",
+                    "子女出生日期不能晚于今天",
+                ));
+            }
+            if c.joint && c.before_remarriage_of.is_some() {
+                errors.push(FieldError::new(
+                    &format!("children[{i}].joint"),
+                    "contradiction",
+                    "同一子女不能既是夫妻共同生育又是再婚前一方所生",
+                ));
+            }
+        }
+        if self.children.len() > 20 {
+            errors.push(FieldError::new("children", "too_many", "子女人数不合理"));
+        }
+        match on {
+            Some(on) if errors.is_empty() => Ok(on),
+            _ => Err(ServiceError::Invalid(errors)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BirthRegistration {
+    pub id: String,
+    pub couple_id: String,
+    /// 生育服务登记 number.
+    pub registration_no: String,
+    /// 母子健康手册 number, issued in the same step (多证合一, RULES.md §6.1).
+    pub handbook_no: String,
+    pub registered_on: NaiveDate,
+    pub birth_order: i32,
+    pub procedure: crate::policy::model::Procedure,
+    pub status: RegistrationStatus,
+    pub rule: String,
+    pub source: String,
+    pub province: String,
+    pub decision_due: Option<NaiveDate>,
+    pub decided_on: Option<NaiveDate>,
+    pub children: Vec<crate::policy::model::RosterChild>,
+    /// How the order was counted and, across provinces, why this rule (for the desk and the print).
+    pub explanation: Vec<String>,
+    pub pregnancy_id: Option<String>,
+    pub facility_id: String,
+    pub recorded_by: String,
+    pub created_at: chrono::NaiveDateTime,
+}
+
+/// The explanation lines of a decision: each child counted or not and why, the provinces compared.
+pub fn explain(
+    decision: &crate::policy::model::Decision,
+    children: &[crate::policy::model::RosterChild],
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    for i in &decision.counted {
+        if let Some(c) = children.get(*i) {
+            lines.push(format!("第 {} 个子女（{} 出生）计入孩次", i + 1, c.born));
+        }
+    }
+    for (i, why) in &decision.excluded {
+        if let Some(c) = children.get(*i) {
+            lines.push(format!("第 {} 个子女（{} 出生）不计入孩次：{why}", i + 1, c.born));
+        }
+    }
+    lines.extend(decision.considered.iter().cloned());
+    for s in &decision.steps {
+        lines.push(format!(
+            "审批环节：{}，{} 个{}日内",
+            s.name,
+            s.days,
+            if s.working { "工作" } else { "自然" }
+        ));
+    }
+    lines
+}
+
+/// A registry number: a two-letter kind, the 6-digit area, the year and a 5-digit serial —
+/// `SY420704202600012` (生育服务登记), `MZ…` (母子健康手册), `HJ…` (婚前医学检查证明).
+pub fn registry_number(kind: &str, area: &str, year: i32, serial: i64) -> String {
+    let area: String = area.chars().take(6).collect();
+    format!("{kind}{area:0<6}{year:04}{serial:05}")
 }
 
 #[cfg(test)]

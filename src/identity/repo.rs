@@ -408,6 +408,30 @@ pub fn move_to_jurisdiction(
             ))
             .execute(conn)?;
     }
+    {
+        // Her couples follow her (a couple lives where the wife's record lives), with their
+        // follow-ups and registrations.
+        use crate::storage::schema::{birth_registrations, couples, prepregnancy_followups};
+        let ids: Vec<String> = couples::table
+            .filter(couples::wife_id.eq(person_id))
+            .select(couples::id)
+            .load(conn)?;
+        diesel::update(couples::table.filter(couples::id.eq_any(&ids)))
+            .set((couples::jurisdiction.eq(jurisdiction), couples::township_code.eq(&none)))
+            .execute(conn)?;
+        diesel::update(prepregnancy_followups::table.filter(prepregnancy_followups::couple_id.eq_any(&ids)))
+            .set((
+                prepregnancy_followups::jurisdiction.eq(jurisdiction),
+                prepregnancy_followups::township_code.eq(&none),
+            ))
+            .execute(conn)?;
+        diesel::update(birth_registrations::table.filter(birth_registrations::couple_id.eq_any(&ids)))
+            .set((
+                birth_registrations::jurisdiction.eq(jurisdiction),
+                birth_registrations::township_code.eq(&none),
+            ))
+            .execute(conn)?;
+    }
     snapshot(conn, person_id)
 }
 
@@ -462,6 +486,17 @@ pub fn repoint(conn: &mut AnyConnection, from: &str, to: &str) -> QueryResult<Ve
     diesel::update(child_services::table.filter(child_services::child_id.eq(from)))
         .set(child_services::child_id.eq(to))
         .execute(conn)?;
+    // Her couples follow her (the couple feature refuses a merge of two current couples first).
+    use crate::storage::schema::couples;
+    moved.push((
+        "couples",
+        diesel::update(couples::table.filter(couples::wife_id.eq(from)))
+            .set(couples::wife_id.eq(to))
+            .execute(conn)?
+            + diesel::update(couples::table.filter(couples::husband_id.eq(from)))
+                .set(couples::husband_id.eq(to))
+                .execute(conn)?,
+    ));
     // The survivor's record now holds the merged person's identifiers: a new version of it.
     bump(conn, to)?;
     Ok(moved)

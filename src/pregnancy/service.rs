@@ -104,6 +104,14 @@ pub async fn book(db: &Db, actor: &Actor, person_id: String, input: BookingInput
             e => e.into(),
         })?;
         record(c, actor, "create", pregnancy_target(&p), "pregnancy booked")?;
+        // The features above react in this transaction (couple: the 早孕随访 closes as 已孕).
+        super::events::PREGNANCY_BOOKED.publish(
+            c,
+            &super::events::PregnancyBooked {
+                actor: actor.clone(),
+                pregnancy: p.clone(),
+            },
+        )?;
         Ok(p)
     })
     .await

@@ -727,3 +727,110 @@ diesel::table! {
 diesel::joinable!(children -> persons (person_id));
 diesel::allow_tables_to_appear_in_same_query!(children, persons, child_visits, child_services, immunizations);
 diesel::allow_tables_to_appear_in_same_query!(frail_cases, frail_case_events);
+
+diesel::table! {
+    couples (id) {
+        id -> Text,
+        wife_id -> Text,
+        husband_id -> Text,
+        marriage_date -> Nullable<Date>,
+        marriage_cert_no -> Nullable<Text>,
+        wife_remarriage -> Bool,
+        husband_remarriage -> Bool,
+        wife_province -> Text,
+        husband_province -> Text,
+        status -> Text,
+        ended_on -> Nullable<Date>,
+        end_reason -> Nullable<Text>,
+        jurisdiction -> Text,
+        township_code -> Nullable<Text>,
+        created_at -> Timestamp,
+        created_by -> Text,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    premarital_exams (id) {
+        id -> Text,
+        couple_id -> Text,
+        partner -> Text,
+        exam_date -> Date,
+        findings -> Text,
+        advice -> Text,
+        advice_reason -> Nullable<Text>,
+        certificate_no -> Text,
+        facility_id -> Text,
+        recorded_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    prepregnancy_exams (id) {
+        id -> Text,
+        couple_id -> Text,
+        exam_date -> Date,
+        wife_findings -> Text,
+        husband_findings -> Nullable<Text>,
+        risk_class -> Text,
+        factors -> Text,
+        advice -> Text,
+        rule_set -> Text,
+        facility_id -> Text,
+        recorded_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    prepregnancy_followups (id) {
+        id -> Text,
+        couple_id -> Text,
+        exam_id -> Text,
+        kind -> Text,
+        due -> Date,
+        done_on -> Nullable<Date>,
+        result -> Nullable<Text>,
+        note -> Nullable<Text>,
+        pregnancy_id -> Nullable<Text>,
+        recorded_by -> Nullable<Text>,
+        jurisdiction -> Text,
+        township_code -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    birth_registrations (id) {
+        id -> Text,
+        couple_id -> Text,
+        registration_no -> Text,
+        handbook_no -> Text,
+        registered_on -> Date,
+        birth_order -> Integer,
+        procedure -> Text,
+        status -> Text,
+        rule -> Text,
+        source -> Text,
+        province -> Text,
+        decision_due -> Nullable<Date>,
+        decided_on -> Nullable<Date>,
+        children -> Text,
+        explanation -> Text,
+        pregnancy_id -> Nullable<Text>,
+        facility_id -> Text,
+        recorded_by -> Text,
+        created_at -> Timestamp,
+        jurisdiction -> Text,
+        township_code -> Nullable<Text>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    couples,
+    premarital_exams,
+    prepregnancy_exams,
+    prepregnancy_followups,
+    birth_registrations,
+    persons
+);
