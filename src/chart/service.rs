@@ -42,6 +42,8 @@ pub struct PregnancyChart {
     pub children: Vec<crate::child::service::ChildSummary>,
     /// Results received from hospitals, newest first (never a fetal-sex finding, RULES.md §9.1).
     pub results: Vec<crate::observations::model::Observation>,
+    /// Her 母子健康手册 number, issued with the birth registration (多证合一, RULES.md §6.1).
+    pub handbook_no: Option<String>,
 }
 
 /// Open the pregnancy page: one audited read of everything the page shows, in one transaction.
@@ -120,7 +122,9 @@ pub async fn pregnancy(db: &Db, actor: &Actor, pregnancy_id: String) -> Result<P
         let referrals = crate::referral::service::for_person(c, &p.person_id)?;
         let results = crate::observations::repo::for_pregnancy(c, &p.id)?;
         let children = crate::child::service::children_of_pregnancy_in(c, actor, &p.id)?;
+        let handbook_no = crate::couple::service::handbook_of_pregnancy(c, &p.id)?;
         Ok(PregnancyChart {
+            handbook_no,
             children,
             results,
             risk,

@@ -348,6 +348,8 @@ pub struct ChildChart {
     pub charts: Vec<GrowthSeries>,
     /// Her open frail-child case (体弱儿专案), if any.
     pub frail_case: Option<FrailSummary>,
+    /// The 母子健康手册 number of the pregnancy she was born of (多证合一, RULES.md §6.1).
+    pub handbook_no: Option<String>,
 }
 
 /// The mother's positive results (HBsAg, HIV, syphilis) as her record shows them (results and the
@@ -637,7 +639,12 @@ pub async fn open(db: &Db, actor: &Actor, child_id: String) -> Result<ChildChart
             })
             .collect();
         let frail_case = frail_cases::open_case_summary(c, &rec.person_id)?;
+        let handbook_no = match rec.pregnancy_id.as_deref() {
+            Some(p) => crate::couple::service::handbook_of_pregnancy(c, p)?,
+            None => None,
+        };
         Ok(ChildChart {
+            handbook_no,
             frail_case,
             mother: PersonSummary::of(&mother, today),
             sex_label: person.sex.label_zh(),

@@ -109,6 +109,25 @@ pub(super) fn known_facts_dated(
         }
         sources.push(m);
     }
+    // The pre-pregnancy screening (孕前优生健康检查, issue 12 §4) within the pre-fill window
+    // before booking: the oldest source, so anything measured in pregnancy wins over it.
+    let screening = crate::couple::service::screening_for_prefill(conn, &person.id, p.booking_date)?;
+    if let Some(e) = &screening {
+        let w = &e.wife;
+        sources.push(Measured {
+            day: e.exam_date,
+            at: e.created_at,
+            label: PREPREGNANCY_SOURCE,
+            weight_kg: w.weight_kg,
+            height_cm: w.height_cm,
+            hb_g_l: w.hb_g_l,
+            bp: w.systolic_mmhg.zip(w.diastolic_mmhg),
+            platelets_10e9_l: w.platelets_10e9_l,
+            hiv: w.hiv,
+            syphilis: w.syphilis,
+            hbsag: w.hbsag,
+        });
+    }
     // Newest first: the newest source that measured a value decides it, unless it is older than
     // the last grading and that grading recorded the value itself.
     sources.sort_by_key(|m| std::cmp::Reverse((m.day, m.at)));
@@ -144,7 +163,86 @@ pub(super) fn known_facts_dated(
             }
         }
     }
+    // Previous caesareans are history, not a measurement: the screening's count fills what the
+    // record does not hold yet.
+    if let Some(e) = &screening
+        && f.previous_caesareans.is_none()
+        && let Some(n) = e.wife.caesareans
+    {
+        f.previous_caesareans = Some(n);
+        dated.push(("previous_caesareans", e.exam_date, PREPREGNANCY_SOURCE));
+    }
     Ok((f, dated))
+}
+
+/// The source label of values pre-filled from the pre-pregnancy screening.
+pub(super) const PREPREGNANCY_SOURCE: &str = "孕前优生检查";
+
+/// Where a pre-filled value on the screening or grading form came from.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FactSource {
+    pub fact: &'static str,
+    pub label: &'static str,
+    pub day: NaiveDate,
+    pub source: &'static str,
+}
+
+/// What the pre-pregnancy screening tells the forms beyond values: its date and class, and her
+/// chronic diseases as prompts to consider — never ticked for the clinician.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PrepregnancyNote {
+    pub couple_id: String,
+    pub exam_date: NaiveDate,
+    pub class_label: &'static str,
+    pub diseases: Vec<String>,
+    pub factors: Vec<String>,
+}
+
+fn fact_label(fact: &str) -> &'static str {
+    match fact {
+        "weight_kg" => "体重",
+        "height_cm" => "身高",
+        "hb_g_l" => "血红蛋白",
+        "platelets_10e9_l" => "血小板",
+        "systolic_mmhg" => "收缩压",
+        "diastolic_mmhg" => "舒张压",
+        "hiv" => "HIV",
+        "syphilis" => "梅毒",
+        "hbsag" => "乙肝表面抗原",
+        "previous_caesareans" => "剖宫产次数",
+        _ => "其他",
+    }
+}
+
+/// The sources of the pre-filled values, and the screening's note (for the forms).
+pub(super) fn sources_of(
+    conn: &mut AnyConnection,
+    p: &Pregnancy,
+    dated: &Dated,
+) -> Result<(Vec<FactSource>, Option<PrepregnancyNote>), ServiceError> {
+    let sources = dated
+        .iter()
+        .map(|(fact, day, source)| FactSource {
+            fact,
+            label: fact_label(fact),
+            day: *day,
+            source,
+        })
+        .collect();
+    let note =
+        crate::couple::service::screening_for_prefill(conn, &p.person_id, p.booking_date)?.map(|e| PrepregnancyNote {
+            couple_id: e.couple_id.clone(),
+            exam_date: e.exam_date,
+            class_label: e.risk_class.label_zh(),
+            diseases: crate::couple::service::disease_names(&e.wife),
+            factors: e
+                .factors
+                .iter()
+                .filter(|f| f.partner == crate::couple::model::Partner::Wife)
+                .map(|f| format!("{}（{}）", f.name, f.category_label))
+                .collect(),
+        });
+    Ok((sources, note))
 }
 
 /// Say when a data-decided factor was measured ("血红蛋白 58 g/L（…）· 2026-03-02 随访").

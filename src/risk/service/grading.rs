@@ -20,7 +20,7 @@ use crate::risk::model::{
 use crate::risk::repo;
 use crate::storage::{AnyConnection, Db};
 
-use super::facts::{annotate_dates, assess, known_facts, known_facts_dated};
+use super::facts::{annotate_dates, assess, known_facts, known_facts_dated, sources_of};
 use super::shared::{case_target, config_error, pregnancy_target, row_scope};
 
 /// The grading form: what data shows, proposed factors with their reasons, the catalogue.
@@ -34,6 +34,9 @@ pub struct GradingForm {
     pub current: Option<AssessmentRecord>,
     pub catalogue: Vec<CatalogueGroup>,
     pub rule_set_name: String,
+    /// Where each pre-filled value came from (visit, result, pre-pregnancy screening).
+    pub sources: Vec<super::facts::FactSource>,
+    pub prepregnancy: Option<super::facts::PrepregnancyNote>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -62,6 +65,7 @@ pub async fn grading_form(
         )?;
         let rules = rule_set(&rule_set_id).map_err(config_error)?;
         let (facts, dated) = known_facts_dated(c, &p, &person)?;
+        let (sources, prepregnancy) = sources_of(c, &p, &dated)?;
         let history = repo::assessments(c, &p.id)?;
         let mut proposal = assess(&p, &history, rules, &facts)?;
         annotate_dates(&mut proposal, rules, &facts, &dated);
@@ -96,6 +100,8 @@ pub async fn grading_form(
             current,
             catalogue,
             rule_set_name: rules.name.clone(),
+            sources,
+            prepregnancy,
         })
     })
     .await

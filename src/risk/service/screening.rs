@@ -16,7 +16,7 @@ use crate::risk::model::{
 use crate::risk::repo;
 use crate::storage::Db;
 
-use super::facts::known_facts;
+use super::facts::{known_facts, known_facts_dated, sources_of};
 use super::shared::{config_error, pregnancy_target, row_scope};
 
 /// The screening form: the table, what data already shows.
@@ -28,6 +28,9 @@ pub struct ScreeningForm {
     pub facts: Facts,
     pub found: Vec<ScreeningFinding>,
     pub latest: Option<ScreeningRecord>,
+    /// Where each pre-filled value came from (visit, result, pre-pregnancy screening).
+    pub sources: Vec<super::facts::FactSource>,
+    pub prepregnancy: Option<super::facts::PrepregnancyNote>,
 }
 
 pub async fn screening_form(db: &Db, actor: &Actor, pregnancy_id: String) -> Result<ScreeningForm, ServiceError> {
@@ -42,7 +45,8 @@ pub async fn screening_form(db: &Db, actor: &Actor, pregnancy_id: String) -> Res
             pregnancy_target(&p, "pregnancy", None),
             "risk screening form",
         )?;
-        let facts = known_facts(c, &p, &person)?;
+        let (facts, dated) = known_facts_dated(c, &p, &person)?;
+        let (sources, prepregnancy) = sources_of(c, &p, &dated)?;
         let table = screening_table().map_err(config_error)?;
         let found = screen_facts(table, &facts, &[]).map_err(|e| ServiceError::invalid("facts", "facts", e))?;
         Ok(ScreeningForm {
@@ -52,6 +56,8 @@ pub async fn screening_form(db: &Db, actor: &Actor, pregnancy_id: String) -> Res
             facts,
             found,
             latest: repo::latest_screening(c, &p.id)?,
+            sources,
+            prepregnancy,
         })
     })
     .await
