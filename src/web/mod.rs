@@ -7,6 +7,7 @@ mod api;
 mod charts;
 mod child;
 mod context;
+mod couple;
 mod frail;
 mod hl7;
 mod pages;
@@ -244,6 +245,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/children/{id}/visits", web::post().to(child::record_visit))
         .route("/children/{id}/print", web::get().to(child::print))
         .route("/children/{id}/{action}", web::post().to(child::action))
+        .route("/couples", web::get().to(couple::worklist))
+        .route("/couples", web::post().to(couple::create))
+        .route("/couples/{id}", web::get().to(couple::show))
+        .route("/couples/{id}", web::post().to(couple::action))
+        .route("/couples/{id}/{which}", web::get().to(couple::exam_form))
+        .route("/couples/{id}/{which}", web::post().to(couple::record_exam))
+        .route("/couples/{id}/{kind}/{item}/{doc}", web::get().to(couple::print))
         .route("/admin/login-locks", web::get().to(admin::login_locks))
         .route("/admin/login-locks/clear", web::post().to(admin::clear_login_locks))
         .service(api_scope())

@@ -404,11 +404,13 @@ pub struct PersonQuery {
     existing: Option<String>,
 }
 
-fn empty_booking() -> Value {
+pub(super) fn empty_booking() -> Value {
     json!({"booking_date": "", "lmp": "", "ultrasound_date": "", "ultrasound_ga": "", "gravidity": "", "parity": ""})
 }
 
-async fn person_page(
+/// The person page; `couple_error`: why her couple form was refused (`POST /couples`).
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn person_page(
     st: &AppState,
     ctx: &Ctx,
     id: String,
@@ -416,8 +418,12 @@ async fn person_page(
     notice: Value,
     booking: Value,
     errors: Vec<FieldError>,
+    couple_error: Option<String>,
 ) -> PageResult {
     let record = pregnancy::person_record(&st.db, &ctx.actor, id)
+        .await
+        .map_err(|e| st.error(Some(ctx), e))?;
+    let couples = crate::couple::service::couples_of_person(&st.db, &ctx.actor, record.view.person.id.clone())
         .await
         .map_err(|e| st.error(Some(ctx), e))?;
     let title = record.view.person.name.clone();
@@ -426,7 +432,8 @@ async fn person_page(
         "pages/person",
         Some(ctx),
         &title,
-        json!({"record": record, "notice": notice, "booking": booking, "errors": errors}),
+        json!({"record": record, "notice": notice, "booking": booking, "errors": errors, "couples": couples,
+               "couple_error": couple_error, "today": crate::ids::today_china()}),
     )
 }
 
@@ -445,7 +452,7 @@ pub async fn person(
     } else {
         Value::Null
     };
-    person_page(&st, &ctx, id, StatusCode::OK, notice, empty_booking(), Vec::new()).await
+    person_page(&st, &ctx, id, StatusCode::OK, notice, empty_booking(), Vec::new(), None).await
 }
 
 #[derive(Deserialize)]
@@ -478,6 +485,7 @@ pub async fn book_pregnancy(
                 Value::Null,
                 booking,
                 errors,
+                None,
             )
             .await
         }

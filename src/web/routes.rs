@@ -20,7 +20,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
 
 use super::context::{self, ApiError};
-use super::{AppState, api, child, frail, referral, risk};
+use super::{AppState, api, child, couple, frail, referral, risk};
 use crate::audit::service as audit;
 use crate::auth::model::Role::{self, *};
 use crate::error::{AuditTarget, ServiceError};
@@ -99,6 +99,7 @@ impl ApiRoute {
             "referral" => crate::referral::service::refusal_target(db, id).await,
             "child" => Ok(Some(crate::child::service::child_target(&id))),
             "frail_case" => crate::child::service::frail_refusal_target(db, id).await,
+            "couple" => crate::couple::service::refusal_target(db, id).await,
             _ => Ok(None),
         };
         found.ok().flatten().unwrap_or(asked)
@@ -106,8 +107,9 @@ impl ApiRoute {
 }
 
 /// The record kinds an `{id}` may name: the gate knows whose record each is.
-pub const RECORD_KINDS: [&str; 8] = [
+pub const RECORD_KINDS: [&str; 9] = [
     "person",
+    "couple",
     "child",
     "frail_case",
     "audit_log",
@@ -181,6 +183,15 @@ pub static API: &[ApiRoute] = &[
     route!(Post "/api/persons", DESK, "create" on "person" => api::register_person),
     route!(Get "/api/persons/{id}", RECORD_STAFF, "read" on "person" => api::person),
     route!(Post "/api/persons/{id}/pregnancies", DESK, "create" on "person" => api::book_pregnancy),
+    route!(Post "/api/couples", DESK, "create" on "couple" => couple::api_create),
+    route!(Get "/api/couples/worklist", RECORD_STAFF, "search" on "couple_worklist" => couple::api_worklist),
+    route!(Get "/api/couples/{id}", RECORD_STAFF, "read" on "couple" => couple::api_show),
+    route!(Post "/api/couples/{id}/premarital-exams", CLINICIANS, "create" on "couple" => couple::api_premarital),
+    route!(Post "/api/couples/{id}/prepregnancy-exams", CLINICIANS, "create" on "couple" => couple::api_prepregnancy),
+    route!(Post "/api/couples/{id}/followups/{followup}", CLINICIANS, "update" on "couple" => couple::api_followup),
+    route!(Post "/api/couples/{id}/birth-registrations", DESK, "create" on "couple" => couple::api_register),
+    route!(Post "/api/couples/{id}/birth-registrations/{registration}/decision", DESK, "update" on "couple" => couple::api_decide),
+    route!(Post "/api/couples/{id}/end", DESK, "update" on "couple" => couple::api_end),
     route!(Get "/api/pregnancies/{id}", RECORD_STAFF, "read" on "pregnancy" => api::pregnancy),
     route!(Post "/api/pregnancies/{id}/visits", CLINICIANS, "create" on "pregnancy" => api::record_visit),
     route!(Post "/api/pregnancies/{id}/delivery", CLINICIANS, "create" on "pregnancy" => api::record_delivery),

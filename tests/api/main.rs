@@ -10,6 +10,7 @@ mod auth;
 mod child;
 mod child_exchange;
 mod cli;
+mod couple;
 mod fetal_sex;
 mod fhir;
 mod fhir_bundle;

@@ -24,6 +24,8 @@ pub struct Fixture {
     pub child: String,
     /// The baby's frail-child case (a visit found her underweight).
     pub frail_case: String,
+    /// Her couple (husband 周建国), screened before the pregnancy.
+    pub couple: String,
 }
 
 pub async fn fixture(app: &TestApp) -> Fixture {
@@ -69,7 +71,16 @@ pub async fn fixture(app: &TestApp) -> Fixture {
     assert_eq!(s, 201, "{v}");
     let (_, chart) = town.get_json(&format!("/api/children/{child}")).await;
     let frail_case = chart["frail_case"]["id"].as_str().unwrap().to_string();
+    let (s, couple) = town
+        .post_json(
+            "/api/couples",
+            &json!({"wife": {"person_id": person},
+                    "husband": {"person": {"name": "周建国", "id_number": id_number("340524", "1992-03-01", 71)}}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{couple}");
     Fixture {
+        couple: couple["couple"]["id"].as_str().unwrap().to_string(),
         child,
         frail_case,
         name,
@@ -298,6 +309,7 @@ fn fill(route: &mch_chain::web::routes::ApiRoute, f: &Fixture) -> String {
         "risk_case" => f.case.clone(),
         "risk_report" => f.report.clone(),
         "referral" => f.referral.clone(),
+        "couple" => f.couple.clone(),
         _ => uuid::Uuid::new_v4().to_string(),
     };
     let mut path = route.path.replace("{id}", &id).replace("{action}", "acknowledge");
