@@ -267,6 +267,7 @@ pub async fn seed_if_empty(db: &Db) -> Result<Option<DemoSeed>, ServiceError> {
     }
     grade_some(db, &facilities, &pregnancies, &mut rng).await?;
     seed_children(db, &homes, &facilities, &mut rng).await?;
+    seed_couples(db, &homes, &mut rng).await?;
     seed_network(db, &facilities).await?;
     seed_referrals(db, &facilities, &pregnancies).await?;
     // Bearer tokens to try the FHIR interface with: the county hospital's system and an auditor's
@@ -869,6 +870,144 @@ async fn seed_referrals(
                 ..ActionInput::default()
             };
             referral::act(db, actor, id.clone(), *verb, input).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Couples at each step before pregnancy (issue 12), in every township: screened and waiting for
+/// the 早孕随访, screened high risk, registered (多证合一), booked (the follow-up closed itself
+/// as 已孕 and her grading starts from the screening), lost (失访), and remarried couples with her
+/// earlier child on the roster.
+async fn seed_couples(db: &Db, homes: &[&Facility], rng: &mut StdRng) -> Result<(), ServiceError> {
+    use crate::couple::model::{FollowupInput, MarriageInput, PrepregnancyInput, RegistrationInput};
+    use crate::couple::service::{self as couple, CoupleInput, PartnerRef};
+    let today = today_china();
+    for i in 0..30usize {
+        let home = homes[i % homes.len()].clone();
+        let actor = system_actor(home.clone(), Role::Clinician);
+        let birth = today - Days::new(rng.gen_range(22..36) * 365);
+        let his_birth = birth - Days::new(rng.gen_range(0..5) * 365);
+        let mut his_number = demo_id_number(rng, &home.jurisdiction, his_birth);
+        // An odd sequence digit: male (GB 11643), with the check digit recomputed.
+        let body: String = his_number.chars().take(16).collect::<String>() + "1";
+        let weights = [7u32, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+        let sum: u32 = body.bytes().zip(weights).map(|(b, w)| u32::from(b - b'0') * w).sum();
+        his_number = format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char);
+        let person = |name: String, id: String| PersonInput {
+            name,
+            id_number: Some(id),
+            phone: Some(format!("137{:08}", i * 7919)),
+            ..Default::default()
+        };
+        let her = format!(
+            "{}{}",
+            SURNAMES[rng.gen_range(0..SURNAMES.len())],
+            GIVEN[rng.gen_range(0..GIVEN.len())]
+        );
+        let him = format!(
+            "{}{}",
+            SURNAMES[rng.gen_range(0..SURNAMES.len())],
+            ["建国", "志强", "伟", "磊", "军"][i % 5]
+        );
+        let step = i % 6;
+        let married = today - Days::new(rng.gen_range(200..2000));
+        let Ok(view) = couple::create_couple(
+            db,
+            &actor,
+            CoupleInput {
+                wife: PartnerRef {
+                    person_id: None,
+                    person: Some(person(her, demo_id_number(rng, &home.jurisdiction, birth))),
+                },
+                husband: PartnerRef {
+                    person_id: None,
+                    person: Some(person(him, his_number)),
+                },
+                marriage: MarriageInput {
+                    marriage_date: Some(married.to_string()),
+                    wife_remarriage: step == 5,
+                    ..Default::default()
+                },
+            },
+        )
+        .await
+        else {
+            continue; // a demo ID number drawn twice
+        };
+        let id = view.couple.id.clone();
+        let exam_days_ago = match step {
+            0 | 1 => rng.gen_range(60..120),
+            _ => rng.gen_range(100..300),
+        };
+        let high = step == 1 || i % 4 == 0;
+        let wife: crate::couple::model::Findings = serde_json::from_value(serde_json::json!({
+            "height_cm": 158, "weight_kg": if high { 78 } else { 55 }, "systolic_mmhg": 118, "diastolic_mmhg": 76,
+            "hb_g_l": if high { 86 } else { 128 }, "hbsag": if i % 7 == 0 { "positive" } else { "negative" },
+            "syphilis": "negative", "rubella_igg": "positive", "tsh_miu_l": 2.1,
+            "diseases": if step == 1 { vec!["hypertension"] } else { Vec::new() }
+        }))
+        .unwrap_or_default();
+        let husband: crate::couple::model::Findings =
+            serde_json::from_value(serde_json::json!({"smoking": high, "hbsag": "negative", "syphilis": "negative"}))
+                .unwrap_or_default();
+        couple::record_prepregnancy(
+            db,
+            &actor,
+            id.clone(),
+            PrepregnancyInput {
+                exam_date: Some((today - Days::new(exam_days_ago)).to_string()),
+                wife,
+                husband: Some(husband),
+            },
+        )
+        .await?;
+        let children = match step {
+            5 => serde_json::json!([{"born": "2015-05-01", "before_remarriage_of": "wife"}]),
+            _ => serde_json::json!([]),
+        };
+        let register = || RegistrationInput {
+            date: None,
+            children: serde_json::from_value(children.clone()).unwrap_or_default(),
+            remarriage: None,
+        };
+        match step {
+            2 | 5 => {
+                couple::register_birth(db, &actor, id.clone(), register()).await?;
+            }
+            3 => {
+                couple::register_birth(db, &actor, id.clone(), register()).await?;
+                pregnancy::service::book(
+                    db,
+                    &actor,
+                    view.wife.id.clone(),
+                    BookingInput {
+                        lmp: Some((today - Days::new(rng.gen_range(50..90))).to_string()),
+                        gravidity: Some("1".into()),
+                        parity: Some("0".into()),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            }
+            4 => {
+                let v = couple::couple_view(db, &actor, id.clone()).await?;
+                if let Some(f) = v.followups.iter().find(|f| f.open) {
+                    couple::answer_followup(
+                        db,
+                        &actor,
+                        id.clone(),
+                        f.followup.id.clone(),
+                        FollowupInput {
+                            result: Some("lost".into()),
+                            note: Some("电话停机，入户未遇".into()),
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                }
+            }
+            _ => {}
         }
     }
     Ok(())

@@ -527,10 +527,19 @@ fn the_demo_region_seeds_on_an_empty_database() {
             .unwrap()[0]
             .n
     };
-    // 300 women of the pregnancy pathway, 120 mothers of children, and each child's own record.
+    // 300 women of the pregnancy pathway, 120 mothers of children, each child's own record, and
+    // both partners of the couples before pregnancy.
     let children = count(&mut conn, "children");
     assert!(children >= 120, "a child of every age: {children}");
-    assert_eq!(count(&mut conn, "persons"), 300 + 120 + children);
+    let couples = count(&mut conn, "couples");
+    assert!(couples >= 25, "couples at each step before pregnancy: {couples}");
+    assert_eq!(count(&mut conn, "persons"), 300 + 120 + children + 2 * couples);
+    assert_eq!(count(&mut conn, "prepregnancy_exams"), couples);
+    assert!(count(&mut conn, "birth_registrations") >= 10);
+    assert!(
+        count(&mut conn, "prepregnancy_followups") > couples,
+        "booked couples have an outcome follow-up"
+    );
     assert!(
         count(&mut conn, "child_visits") > 300,
         "children's visits along their schedules"
