@@ -637,6 +637,43 @@ pub async fn exam_view(
     .await
 }
 
+/// Her screenings as the wife of any couple the actor may read (her FHIR `$everything`), each
+/// access audited against her. The husband's findings stay in the couple's record.
+pub fn screenings_of_wife_in(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    person_id: &str,
+) -> Result<Vec<PrepregnancyExam>, ServiceError> {
+    let mut out = Vec::new();
+    for couple in repo::couples_of(c, person_id)? {
+        if couple.wife_id != person_id
+            || !may_on_person(
+                c,
+                actor,
+                Action::ReadRecord,
+                &couple.jurisdiction,
+                couple.township_code.as_deref(),
+                &couple.wife_id,
+                None,
+            )?
+        {
+            continue;
+        }
+        let exams = repo::exams_of(c, &couple.id)?;
+        if !exams.is_empty() {
+            record(
+                c,
+                actor,
+                "read",
+                couple_target(&couple),
+                "screening results by interface",
+            )?;
+        }
+        out.extend(exams);
+    }
+    Ok(out)
+}
+
 /// The latest screening of a woman within the pre-fill window before `on` (the booking day):
 /// what her first five-colour screening and grading start from. Read inside the caller's
 /// transaction (the caller has checked access to her pregnancy and audits the form).

@@ -341,9 +341,11 @@ impl Kind for EncounterKind {
             };
             out.extend(observations(v, dating.as_ref()).into_iter().map(|o| ("Observation", o)));
         }
-        // A child's own packet: her health visits and their measurements.
+        // A child's own packet: her health visits and their measurements; a woman's: her
+        // pre-pregnancy screenings (before any pregnancy, so not in a pregnancy's packet).
         if pregnancy_id.is_none() {
             out.extend(super::child_visit::everything(c, actor, person_id)?);
+            out.extend(super::prepregnancy::everything(c, actor, person_id)?);
         }
         Ok(out)
     }

@@ -29,6 +29,7 @@ mod flag;
 mod immunization;
 mod observation;
 mod patient;
+mod prepregnancy;
 mod referral;
 mod related_person;
 mod risk_assessment;

@@ -133,6 +133,43 @@ async fn a_screened_couple_is_followed_up_and_her_booking_starts_from_the_screen
     assert_eq!(list["townships"][0]["screened"], json!(1), "{list}");
     assert_eq!(list["townships"][0]["high_risk"], json!(1), "{list}");
 
+    // Her screening is in her FHIR $everything as Observations (his findings are not).
+    let his = crate::fhir_support::Fhir::new(&app, "COUNTY").await;
+    let e = his.get(&format!("Patient/{wife}/$everything")).await;
+    assert_eq!(e.status, 200, "{}", e.body);
+    let exam_id = exam["exam"]["id"].as_str().unwrap();
+    let obs: Vec<Value> = e.body["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["resource"].clone())
+        .filter(|r| r["resourceType"] == "Observation" && r["id"].as_str().unwrap_or("").starts_with(exam_id))
+        .collect();
+    let hb = obs
+        .iter()
+        .find(|o| o["id"] == json!(format!("{exam_id}.hb-g-l")))
+        .expect("Hb");
+    assert_eq!(hb["code"]["coding"][0]["code"], json!("718-7"));
+    assert_eq!(hb["valueQuantity"]["value"], json!(88.0));
+    let class = obs
+        .iter()
+        .find(|o| o["id"] == json!(format!("{exam_id}.risk-class")))
+        .expect("class");
+    assert_eq!(class["valueCodeableConcept"]["coding"][0]["code"], json!("high"));
+    assert_eq!(
+        class["component"].as_array().unwrap().len(),
+        3,
+        "her three factors, not his: {class}"
+    );
+    for o in &obs {
+        crate::fhir_support::assert_valid(o);
+        assert_eq!(o["subject"]["reference"], json!(format!("Patient/{wife}")));
+    }
+    assert!(
+        !obs.iter().any(|o| o.to_string().contains("吸烟")),
+        "the man's findings stay in the couple"
+    );
+
     // She books: the follow-up closes itself as 已孕; the outcome follow-up is due from her EDD.
     let (s, p) = town
         .post_json(
