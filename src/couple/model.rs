@@ -1751,4 +1751,137 @@ mod tests {
         };
         assert!(future.validate(d("2026-12-07"), None, None).is_err());
     }
+
+    fn fields(e: ServiceError) -> Vec<String> {
+        match e {
+            ServiceError::Invalid(f) => f.into_iter().map(|f| f.field).collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_marriage_ends_on_a_day_after_it_began_for_a_named_reason() {
+        let today = d("2026-12-07");
+        let ok = EndInput {
+            ended_on: Some("2024-01-01".into()),
+            reason: Some("widowhood".into()),
+        };
+        assert_eq!(
+            ok.validate(today, Some(d("2020-01-01"))).unwrap(),
+            (d("2024-01-01"), EndReason::Widowhood)
+        );
+        let before = EndInput {
+            ended_on: Some("2019-01-01".into()),
+            reason: Some("divorce".into()),
+        };
+        assert_eq!(
+            fields(before.validate(today, Some(d("2020-01-01"))).unwrap_err()),
+            ["ended_on"]
+        );
+        assert_eq!(
+            fields(EndInput::default().validate(today, None).unwrap_err()),
+            ["reason"]
+        );
+    }
+
+    #[test]
+    fn every_marriage_advice_but_no_contraindication_needs_its_reason() {
+        let today = d("2026-12-07");
+        let input = |advice: &str, reason: Option<&str>| PremaritalInput {
+            partner: Some("husband".into()),
+            advice: Some(advice.into()),
+            advice_reason: reason.map(str::to_string),
+            ..PremaritalInput::default()
+        };
+        assert!(input("no_contraindication", None).validate(rules(), today).is_ok());
+        for a in ["postpone", "not_advised_to_bear", "medical_measures"] {
+            assert_eq!(
+                fields(input(a, None).validate(rules(), today).unwrap_err()),
+                ["advice_reason"],
+                "{a}"
+            );
+            assert!(input(a, Some("传染期内")).validate(rules(), today).is_ok(), "{a}");
+        }
+        assert_eq!(
+            fields(input("maybe", None).validate(rules(), today).unwrap_err()),
+            ["advice"]
+        );
+        // His marriage check holds none of the woman's items.
+        let mut his = input("no_contraindication", None);
+        his.findings.rubella_igg = Some(TestResult::Negative);
+        assert_eq!(
+            fields(his.validate(rules(), today).unwrap_err()),
+            ["findings.rubella_igg"]
+        );
+    }
+
+    #[test]
+    fn a_follow_up_answer_fits_its_kind_and_a_given_edd_is_plausible() {
+        let today = d("2026-12-07");
+        let answer = |result: &str, edd: Option<&str>| FollowupInput {
+            result: Some(result.into()),
+            edd: edd.map(str::to_string),
+            ..FollowupInput::default()
+        };
+        let ok = answer("pregnant", Some("2027-06-01"))
+            .validate(FollowupKind::EarlyPregnancy, today)
+            .unwrap();
+        assert_eq!(
+            (ok.result, ok.done_on, ok.edd),
+            (FollowupResult::Pregnant, today, Some(d("2027-06-01")))
+        );
+        assert_eq!(
+            fields(
+                answer("delivered", None)
+                    .validate(FollowupKind::EarlyPregnancy, today)
+                    .unwrap_err()
+            ),
+            ["result"]
+        );
+        assert_eq!(
+            fields(
+                answer("pregnant", Some("2030-01-01"))
+                    .validate(FollowupKind::EarlyPregnancy, today)
+                    .unwrap_err()
+            ),
+            ["edd"]
+        );
+        // Without a known EDD the outcome follow-up is never due later than her real outcome allows.
+        assert_eq!(assumed_edd(d("2026-01-01")), d("2026-08-27"));
+    }
+
+    #[test]
+    fn a_registration_roster_is_checked_and_numbers_have_their_shape() {
+        use crate::policy::model::{RosterChild, Spouse};
+        let today = d("2026-12-07");
+        let child = |born: &str| RosterChild {
+            born: d(born),
+            joint: true,
+            before_remarriage_of: None,
+            adopted: false,
+            deceased: false,
+            disabled_certified: false,
+        };
+        let ok = RegistrationInput {
+            children: vec![child("2020-01-01")],
+            ..RegistrationInput::default()
+        };
+        assert_eq!(ok.validate(today).unwrap(), today);
+        let mut both = child("2019-01-01");
+        both.before_remarriage_of = Some(Spouse::Wife);
+        let bad = RegistrationInput {
+            children: vec![child("2027-01-01"), both],
+            ..RegistrationInput::default()
+        };
+        assert_eq!(
+            fields(bad.validate(today).unwrap_err()),
+            ["children[0].born", "children[1].joint"]
+        );
+        assert_eq!(registry_number("SY", "340524", 2026, 12), "SY340524202600012");
+        assert_eq!(registry_number("MZ", "3405", 2026, 1), "MZ340500202600001");
+        assert_eq!(
+            RegistrationStatus::of(crate::policy::model::Procedure::Approval),
+            RegistrationStatus::AwaitingApproval
+        );
+    }
 }

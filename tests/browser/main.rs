@@ -575,3 +575,91 @@ async fn a_delivery_makes_the_babys_record_and_her_page_draws_her_on_the_who_gro
     std::fs::write(dir.join("child-page.png"), &png).unwrap();
     b.quit().await;
 }
+
+/// Issue 12: a township doctor registers the couple on her page, records the pre-pregnancy
+/// screening in the 19-item form, books her pregnancy; the 早孕随访 closes itself as 已孕 and the
+/// county's grading form opens pre-filled from the screening, each value's source shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_screened_woman_books_and_her_grading_form_starts_from_the_screening() {
+    if !webdriver::available() {
+        return;
+    }
+    let app = helpers::spawn_app().await;
+    let mut town = app.login("clinician", "TWN-A").await;
+    let (status, person) = town
+        .post_json(
+            "/api/persons",
+            &json!({"name": "陶慧", "id_number": helpers::id_number("340524", "1996-07-07", 30)}),
+        )
+        .await;
+    assert_eq!(status, 201, "{person}");
+    let person_id = person["person_id"].as_str().unwrap().to_string();
+
+    let base = browser_base(&app);
+    let b = Browser::start().await;
+    log_in(&b, &base, "clinician.twn-a").await;
+    b.goto(&format!("{base}/persons/{person_id}")).await;
+    b.type_into("#couple-form input[name=husband_name]", "常浩").await;
+    b.type_into(
+        "#couple-form input[name=husband_id_number]",
+        &helpers::id_number("340524", "1994-01-01", 31),
+    )
+    .await;
+    b.click_and_wait("#couple-submit").await;
+    assert!(path(&b, &base).await.starts_with("/couples/"), "on the couple page");
+    let couple_path = path(&b, &base).await;
+    assert!(b.text("#husband").await.contains("常浩"));
+
+    // The screening, 200 days ago: Hb 86 g/L, HBsAg positive, his smoking.
+    b.click_and_wait("#new-screening").await;
+    b.execute(
+        "document.querySelector('#exam-form input[name=exam_date]').value = arguments[0];",
+        json!([helpers::days_ago(200)]),
+    )
+    .await;
+    b.type_into("#wife-hb_g_l", "86").await;
+    b.type_into("#wife-height_cm", "158").await;
+    b.type_into("#wife-weight_kg", "52").await;
+    b.execute("document.querySelector('#wife-hbsag').value = 'positive';", json!([]))
+        .await;
+    b.click("#findings-husband input[name='husband.smoking']").await;
+    b.click_and_wait("#exam-submit").await;
+    assert_eq!(b.text("#advice-class").await, "高风险人群");
+
+    // She books at her township.
+    b.goto(&format!("{base}/persons/{person_id}")).await;
+    b.execute(
+        "document.querySelector('#lmp').value = arguments[0];",
+        json!([helpers::days_ago(63)]),
+    )
+    .await;
+    b.type_into("#gravidity", "1").await;
+    b.type_into("#parity", "0").await;
+    b.click_and_wait("#booking-submit").await;
+    let pregnancy_path = path(&b, &base).await;
+    assert!(pregnancy_path.starts_with("/pregnancies/"), "{pregnancy_path}");
+    b.goto(&format!("{base}{couple_path}")).await;
+    let followups = b.text("#followups").await;
+    assert!(followups.contains("已孕"), "the 早孕随访 closed itself: {followups}");
+    assert!(followups.contains("妊娠结局随访"), "{followups}");
+    b.quit().await;
+
+    // The county grades: the form starts from the screening, each value's source named.
+    let b = Browser::start().await;
+    log_in(&b, &base, "clinician.county").await;
+    b.goto(&format!("{base}{pregnancy_path}/risk/grade")).await;
+    b.find("#grade-form").await;
+    let hb = b
+        .execute("return document.querySelector('#hb_g_l').value;", json!([]))
+        .await;
+    assert_eq!(hb, "86");
+    assert!(b.text("#prepregnancy-prefill").await.contains("高风险人群"));
+    let sources = b.text("#prefill-sources").await;
+    assert!(sources.contains("血红蛋白 — 孕前优生检查"), "{sources}");
+    let proposed = b.text("#proposed-factors").await;
+    assert!(
+        proposed.contains("孕前优生检查"),
+        "the factor says where its value came from: {proposed}"
+    );
+    b.quit().await;
+}
