@@ -291,7 +291,7 @@ pub async fn home(st: web::Data<AppState>, PageCtx(ctx): PageCtx) -> PageResult 
             "工作台",
             json!({"worklist": [], "card_reads": [], "scope": scope_label(&ctx), "overdue": 0, "due": 0,
                    "children": {"items": [], "overdue_total": 0, "due_total": 0, "pmtct_late": 0},
-                   "risk": crate::risk::service::RiskTasks::default(), "frail_tasks": []}),
+                   "risk": crate::risk::service::RiskTasks::default(), "frail_tasks": [], "couple_tasks": []}),
         );
     }
     let worklist = visits::worklist(&st.db, &ctx.actor, 100)
@@ -309,6 +309,23 @@ pub async fn home(st: web::Data<AppState>, PageCtx(ctx): PageCtx) -> PageResult 
     let frail_tasks = crate::child::service::frail_tasks(&st.db, &ctx.actor)
         .await
         .map_err(|e| st.error(Some(&ctx), e))?;
+    // Before pregnancy: overdue screening follow-ups and approvals past their deadline (issue 12).
+    let couples = crate::couple::service::worklist(&st.db, &ctx.actor)
+        .await
+        .map_err(|e| st.error(Some(&ctx), e))?;
+    let couple_tasks: Vec<Value> = couples
+        .followups
+        .iter()
+        .filter(|f| f.followup.overdue)
+        .map(|f| {
+            json!({"link": format!("/couples/{}", f.followup.followup.couple_id), "name": f.wife_name,
+                   "what": format!("{}逾期（应于 {}）", f.followup.kind_label, f.followup.followup.due)})
+        })
+        .chain(couples.registrations.iter().filter(|r| r.overdue).map(|r| {
+            json!({"link": format!("/couples/{}", r.registration.registration.couple_id), "name": r.wife_name,
+                   "what": "再生育审批已超过办理时限"})
+        }))
+        .collect();
     let (overdue, due) = (worklist.overdue_total, worklist.due_total);
     let worklist = worklist.items;
     let cards: Vec<Value> = card_reads
@@ -321,7 +338,7 @@ pub async fn home(st: web::Data<AppState>, PageCtx(ctx): PageCtx) -> PageResult 
         Some(&ctx),
         "工作台",
         json!({"worklist": worklist, "card_reads": cards, "scope": scope_label(&ctx), "overdue": overdue, "due": due, "risk": risk_tasks,
-               "children": children, "frail_tasks": frail_tasks}),
+               "children": children, "frail_tasks": frail_tasks, "couple_tasks": couple_tasks}),
     )
 }
 

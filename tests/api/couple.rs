@@ -592,3 +592,56 @@ async fn the_pages_register_screen_and_print() {
         page.body
     );
 }
+
+#[tokio::test]
+async fn a_merge_moves_her_couples_to_the_survivor_but_not_two_current_marriages() {
+    use mch_chain::auth::model::Role;
+    let app = spawn_app().await;
+    let mut desk = app.login("registrar", "TWN-A").await;
+    let (survivor, _) = couple_of(&mut desk, "钱红", 20, "李明", json!({})).await;
+    // The same woman registered again without her ID number, married to the same man's namesake.
+    let (s, r) = desk
+        .post_json(
+            "/api/persons",
+            &json!({"name": "钱小红", "sex": "female", "birth_date": "1995-04-02"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let merged = r["person_id"].as_str().unwrap().to_string();
+    let (s, second) = desk
+        .post_json(
+            "/api/couples",
+            &json!({"wife": {"person_id": merged},
+                    "husband": {"person": {"name": "李明明", "id_number": id_number("340524", "1993-09-09", 23)}},
+                    "marriage": {"wife_province": "34"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{second}");
+    let second = second["couple"]["id"].as_str().unwrap().to_string();
+    let actor = app.system_actor("TWN-A", Role::Registrar).await;
+    let merge = |actor: mch_chain::auth::model::Actor, survivor: String, merged: String| {
+        app.db.write(move |c| {
+            let s = mch_chain::identity::repo::by_id(c, &survivor)?.unwrap();
+            let m = mch_chain::identity::repo::by_id(c, &merged)?.unwrap();
+            mch_chain::identity::service::merge(c, &actor, &s, &m, None)
+        })
+    };
+    let refused = merge(actor.clone(), survivor.clone(), merged.clone()).await;
+    assert!(
+        matches!(&refused, Err(mch_chain::error::ServiceError::Conflict(m)) if m.contains("在婚")),
+        "{refused:?}"
+    );
+    let (s, r) = desk
+        .post_json(&format!("/api/couples/{second}/end"), &json!({"reason": "divorce"}))
+        .await;
+    assert_eq!(s, 200, "{r}");
+    merge(actor, survivor.clone(), merged).await.unwrap();
+    let (s, moved) = desk.get_json(&format!("/api/couples/{second}")).await;
+    assert_eq!(s, 200, "{moved}");
+    assert_eq!(
+        moved["wife"]["id"],
+        json!(survivor),
+        "her ended couple is now the survivor's: {moved}"
+    );
+    assert_eq!(moved["other_couples"].as_array().unwrap().len(), 1, "{moved}");
+}
