@@ -393,6 +393,13 @@ async fn registration_issues_both_numbers_at_once_and_an_approval_waits_on_its_d
     assert_eq!(r["registration"]["decision_due"], json!("2019-07-01"), "{r}");
     assert!(r["registration"]["source"].as_str().unwrap().contains("山东"), "{r}");
     let rid = r["registration"]["id"].as_str().unwrap().to_string();
+    let page = desk.get(&format!("/couples/{id2}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("记录审批结果") && page.body.contains("2019-07-01"),
+        "{}",
+        page.body
+    );
     let (_, list) = desk.get_json("/api/couples/worklist").await;
     assert_eq!(list["registrations_total"], json!(1), "{list}");
     assert_eq!(
