@@ -27,6 +27,33 @@ impl Outcome {
     }
 }
 
+/// How the zh-CN pages name an audit event's action, outcome and the actor's role (the stored
+/// codes stay English: they are the log's vocabulary for tools and auditors' exports).
+pub fn label_zh(kind: &str, code: &str) -> String {
+    let known = match (kind, code) {
+        ("action", "read") => "查看",
+        ("action", "search") => "查询",
+        ("action", "create") => "新建",
+        ("action", "update") => "修改",
+        ("action", "delete") => "删除",
+        ("action", "execute") => "执行",
+        ("action", "login") => "登录",
+        ("action", "logout") => "退出",
+        ("outcome", "success") => "成功",
+        ("outcome", "denied") => "被拒绝",
+        ("outcome", "failure") => "失败",
+        ("role", r) => {
+            return crate::auth::model::Role::parse(r).map_or_else(|| r.to_string(), |r| r.label_zh().to_string());
+        }
+        _ => "",
+    };
+    if known.is_empty() {
+        code.to_string()
+    } else {
+        known.to_string()
+    }
+}
+
 /// One audit event as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditEvent {
@@ -163,6 +190,18 @@ impl ChainVerifier {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_pages_name_actions_outcomes_and_roles_in_chinese_and_keep_unknown_codes() {
+        assert_eq!(label_zh("action", "read"), "查看");
+        assert_eq!(label_zh("outcome", "denied"), "被拒绝");
+        assert_eq!(
+            label_zh("role", "clinician"),
+            crate::auth::model::Role::Clinician.label_zh()
+        );
+        assert_eq!(label_zh("action", "replay"), "replay");
+    }
+
     use super::*;
 
     fn event(seq: i64, prev: &str) -> AuditEvent {

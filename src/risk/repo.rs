@@ -240,27 +240,40 @@ pub fn dismiss_proposals(conn: &mut AnyConnection, pregnancy_id: &str, by: &str,
 }
 
 /// Proposals waiting for a clinician in an area.
+/// Re-grade proposals waiting for a grader in an area, oldest first: `limit` of them from
+/// `offset`, and how many there are in all.
 pub fn pending_proposals(
     conn: &mut AnyConnection,
     township: Option<&str>,
     prefix: Option<&str>,
-) -> QueryResult<Vec<AssessmentRecord>> {
-    let mut q = risk_assessments::table
-        .filter(risk_assessments::status.eq("proposed"))
-        .into_boxed();
-    if let Some(t) = township {
-        q = q.filter(risk_assessments::township_code.eq(t.to_string()));
+    offset: i64,
+    limit: i64,
+) -> QueryResult<(Vec<AssessmentRecord>, i64)> {
+    macro_rules! scoped {
+        () => {{
+            let mut q = risk_assessments::table
+                .filter(risk_assessments::status.eq("proposed"))
+                .into_boxed();
+            if let Some(t) = township {
+                q = q.filter(risk_assessments::township_code.eq(t.to_string()));
+            }
+            if let Some(p) = prefix {
+                q = q.filter(risk_assessments::jurisdiction.like(format!("{p}%")));
+            }
+            q
+        }};
     }
-    if let Some(p) = prefix {
-        q = q.filter(risk_assessments::jurisdiction.like(format!("{p}%")));
-    }
-    Ok(q.order(risk_assessments::created_at.asc())
-        .limit(200)
+    let total: i64 = scoped!().count().get_result(conn)?;
+    let rows = scoped!()
+        .order((risk_assessments::created_at.asc(), risk_assessments::id.asc()))
+        .offset(offset)
+        .limit(limit)
         .select(AssessmentRow::as_select())
         .load(conn)?
         .into_iter()
         .map(AssessmentRecord::from)
-        .collect())
+        .collect();
+    Ok((rows, total))
 }
 
 // ---------------------------------------------------------------- cases

@@ -274,7 +274,19 @@ pub async fn logout(st: web::Data<AppState>, PageCtx(ctx): PageCtx, form: web::F
         .finish())
 }
 
-pub async fn home(st: web::Data<AppState>, PageCtx(ctx): PageCtx) -> PageResult {
+/// The home page's paging: `proposals` is the page (from 1) of the grade confirmations.
+#[derive(Deserialize)]
+pub struct HomeQuery {
+    proposals: Option<i64>,
+}
+
+/// At most `n` of a list, with how many there are (every list on the home page is bounded and
+/// says so).
+fn bounded<T: Serialize>(items: &[T], n: usize) -> Value {
+    json!({"rows": items.iter().take(n).collect::<Vec<_>>(), "total": items.len(), "more": items.len() > n})
+}
+
+pub async fn home(st: web::Data<AppState>, PageCtx(ctx): PageCtx, q: web::Query<HomeQuery>) -> PageResult {
     if !ctx.actor.may(Action::ReadRecord) {
         let target = if ctx.actor.may(Action::ReadAudit) {
             "/audit"
@@ -289,9 +301,11 @@ pub async fn home(st: web::Data<AppState>, PageCtx(ctx): PageCtx) -> PageResult 
             "pages/home",
             Some(&ctx),
             "工作台",
-            json!({"worklist": [], "card_reads": [], "scope": scope_label(&ctx), "overdue": 0, "due": 0,
+            json!({"worklist": [], "worklist_capped": false, "worklist_total": 0, "card_reads": [], "scope": scope_label(&ctx), "overdue": 0, "due": 0,
                    "children": {"items": [], "overdue_total": 0, "due_total": 0, "pmtct_late": 0},
-                   "risk": crate::risk::service::RiskTasks::default(), "frail_tasks": [], "couple_tasks": []}),
+                   "proposals": {"rows": [], "total": 0, "page": 1, "pages": 1, "prev": null, "next": null},
+                   "screenings": bounded::<Value>(&[], 0), "cases": bounded::<Value>(&[], 0),
+                   "frail_tasks": bounded::<Value>(&[], 0), "couple_tasks": bounded::<Value>(&[], 0)}),
         );
     }
     let worklist = visits::worklist(&st.db, &ctx.actor, 100)
@@ -300,7 +314,8 @@ pub async fn home(st: web::Data<AppState>, PageCtx(ctx): PageCtx) -> PageResult 
     let card_reads = identity::recent_card_reads(&st.db, &ctx.actor)
         .await
         .map_err(|e| st.error(Some(&ctx), e))?;
-    let risk_tasks = crate::risk::service::tasks(&st.db, &ctx.actor)
+    let proposals_page = q.proposals.unwrap_or(1).clamp(1, 10_000);
+    let risk_tasks = crate::risk::service::tasks(&st.db, &ctx.actor, proposals_page - 1)
         .await
         .map_err(|e| st.error(Some(&ctx), e))?;
     let children = crate::child::service::worklist(&st.db, &ctx.actor, 100)
@@ -328,6 +343,14 @@ pub async fn home(st: web::Data<AppState>, PageCtx(ctx): PageCtx) -> PageResult 
         .collect();
     let (overdue, due) = (worklist.overdue_total, worklist.due_total);
     let worklist = worklist.items;
+    let per = crate::risk::service::PROPOSALS_PER_PAGE;
+    let pages = ((risk_tasks.proposals_total + per - 1) / per).max(1);
+    let proposals = json!({
+        "rows": risk_tasks.proposals, "total": risk_tasks.proposals_total,
+        "page": proposals_page, "pages": pages,
+        "prev": (proposals_page > 1).then(|| proposals_page - 1),
+        "next": (proposals_page < pages).then(|| proposals_page + 1),
+    });
     let cards: Vec<Value> = card_reads
         .iter()
         .map(|(at, p)| json!({"at": at, "person": p}))
@@ -337,8 +360,10 @@ pub async fn home(st: web::Data<AppState>, PageCtx(ctx): PageCtx) -> PageResult 
         "pages/home",
         Some(&ctx),
         "工作台",
-        json!({"worklist": worklist, "card_reads": cards, "scope": scope_label(&ctx), "overdue": overdue, "due": due, "risk": risk_tasks,
-               "children": children, "frail_tasks": frail_tasks, "couple_tasks": couple_tasks}),
+        json!({"worklist_capped": worklist.len() >= 100, "worklist": worklist, "worklist_total": overdue + due, "card_reads": cards, "scope": scope_label(&ctx),
+               "overdue": overdue, "due": due, "children": children, "proposals": proposals,
+               "screenings": bounded(&risk_tasks.screenings, 10), "cases": bounded(&risk_tasks.cases, 10),
+               "frail_tasks": bounded(&frail_tasks, 10), "couple_tasks": bounded(&couple_tasks, 10)}),
     )
 }
 

@@ -87,6 +87,20 @@ fn dt_helper(h: &Helper, _: &Handlebars, _: &Context, _: &mut RenderContext, out
     Ok(())
 }
 
+/// `{{audit-zh "action" action}}`: an audit code as the pages name it (`audit::model::label_zh`).
+fn audit_zh_helper(
+    h: &Helper,
+    _: &Handlebars,
+    _: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let kind = h.param(0).and_then(|p| p.value().as_str()).unwrap_or("");
+    let code = h.param(1).and_then(|p| p.value().as_str()).unwrap_or("");
+    out.write(&handlebars::html_escape(&crate::audit::model::label_zh(kind, code)))?;
+    Ok(())
+}
+
 /// `{{opt value}}`: the value, or a dash when absent.
 fn opt_helper(h: &Helper, _: &Handlebars, _: &Context, _: &mut RenderContext, out: &mut dyn Output) -> HelperResult {
     let v = h.param(0).map(|p| p.value().clone()).unwrap_or_default();
@@ -116,6 +130,7 @@ pub fn registry() -> anyhow::Result<Handlebars<'static>> {
     hb.register_helper("err", Box::new(err_helper));
     hb.register_helper("dt", Box::new(dt_helper));
     hb.register_helper("opt", Box::new(opt_helper));
+    hb.register_helper("audit-zh", Box::new(audit_zh_helper));
     hb.register_helper("opt-empty", Box::new(opt_empty_helper));
     hb.register_helper("concat", Box::new(concat));
     hb.register_helper("contains", Box::new(contains));

@@ -196,6 +196,14 @@ async fn a_screened_couple_is_followed_up_and_her_booking_starts_from_the_screen
     );
     assert_eq!(view["pregnancy_id"], json!(pregnancy));
 
+    // Her record's access log speaks Chinese (issue 16: one language).
+    let page = town.get(&format!("/pregnancies/{pregnancy}")).await;
+    let log = &page.body[page.body.find("id=\"access-log\"").unwrap()..];
+    assert!(
+        log.contains("<td>查看</td><td>成功</td>") && !log.contains("<td>success</td>"),
+        "{log}"
+    );
+
     // Her first screening and grading start from the screening's findings, each with its source.
     let page = town.get(&format!("/pregnancies/{pregnancy}/risk/screen")).await;
     assert_eq!(page.status, 200, "{}", page.body);

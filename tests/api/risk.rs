@@ -206,7 +206,10 @@ async fn a_worse_result_at_a_visit_proposes_a_regrade_and_a_colour_never_drops_s
         "the grade does not change without a clinician"
     );
     assert_eq!(risk["pending"]["colour"], "orange");
-    assert!(risk["pending"]["trigger"].as_str().unwrap().starts_with("visit"));
+    assert!(
+        risk["pending"]["trigger"].as_str().unwrap().starts_with("产前检查"),
+        "{risk}"
+    );
     let hb = risk["pending"]["factors"]
         .as_array()
         .unwrap()
@@ -223,6 +226,15 @@ async fn a_worse_result_at_a_visit_proposes_a_regrade_and_a_colour_never_drops_s
         home.body.contains("risk-proposals") && home.body.contains("李敏"),
         "the grader is notified"
     );
+    // The worklist comes first; the confirmations are one paged table that says how many.
+    let at = |id: &str| home.body.find(id).unwrap_or_else(|| panic!("{id} on the home page"));
+    assert!(
+        at("id=\"worklist-card\"") < at("id=\"risk-proposals\""),
+        "the worklist first"
+    );
+    assert!(home.body.contains("第 1 / 1 页，共 1 项"), "{}", home.body);
+    assert!(home.body.contains("待确认评估 1"), "counted at the top");
+    assert!(!home.body.contains("visit 20"), "one language: {}", home.body);
     // The same visit data again does not pile up proposals.
     town.post_json(&format!("/api/pregnancies/{preg}/visits"), &json!({"weight_kg": "60"}))
         .await;
@@ -310,7 +322,12 @@ async fn a_positive_screen_is_followed_up_by_the_township_until_graded() {
         (mch_chain::ids::today_china() + chrono::Duration::days(14)).to_string()
     );
     let home = town.get("/").await;
-    assert!(home.body.contains("risk-screenings") && home.body.contains("赵静"));
+    assert!(
+        home.body.contains("risk-screenings") && home.body.contains("赵静"),
+        "{} {}",
+        home.status,
+        home.body
+    );
     let (s, _) = town
         .post_json(
             &format!("/api/pregnancies/{preg}/risk/screen"),

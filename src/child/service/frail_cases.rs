@@ -886,6 +886,8 @@ pub async fn frail_tasks(db: &Db, actor: &Actor) -> Result<Vec<crate::risk::serv
                     esc.label_zh()
                 ),
                 late: true,
+                colour: None,
+                since: Some(case.next_follow_up),
             });
             targets.push(frail_target(&case));
         }

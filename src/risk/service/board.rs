@@ -174,8 +174,10 @@ pub async fn board(db: &Db, actor: &Actor, filter: BoardFilter) -> Result<Board,
 /// Risk work waiting for this user on the home page.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RiskTasks {
-    /// Re-grade proposals to confirm (graders) — pregnancy ids with names.
+    /// Re-grade proposals to confirm (graders), one page of them, oldest first.
     pub proposals: Vec<TaskLine>,
+    /// How many proposals wait in all.
+    pub proposals_total: i64,
     /// Positive screenings waiting for a grading result (the township follows up).
     pub screenings: Vec<TaskLine>,
     /// Cases overdue or escalated to me (as case manager, supervisor or district).
@@ -188,9 +190,17 @@ pub struct TaskLine {
     pub name: String,
     pub what: String,
     pub late: bool,
+    /// The colour it concerns (a proposal's), for its badge.
+    pub colour: Option<String>,
+    /// Since when it waits.
+    pub since: Option<chrono::NaiveDate>,
 }
 
-pub async fn tasks(db: &Db, actor: &Actor) -> Result<RiskTasks, ServiceError> {
+/// Proposals shown per page of the home page's table.
+pub const PROPOSALS_PER_PAGE: i64 = 20;
+
+/// The risk work on the home page; `proposals_page` (from 0) pages the proposals table.
+pub async fn tasks(db: &Db, actor: &Actor, proposals_page: i64) -> Result<RiskTasks, ServiceError> {
     let actor2 = actor.clone();
     guarded(db, actor, "search", move |c| {
         let actor = &actor2;
@@ -221,18 +231,28 @@ pub async fn tasks(db: &Db, actor: &Actor) -> Result<RiskTasks, ServiceError> {
             Ok(p.map(|p| p.name).unwrap_or_default())
         };
         if actor.may(Action::Grade) {
-            for a in repo::pending_proposals(c, township, prefix)? {
+            let (page, total) = repo::pending_proposals(
+                c,
+                township,
+                prefix,
+                proposals_page.max(0) * PROPOSALS_PER_PAGE,
+                PROPOSALS_PER_PAGE,
+            )?;
+            out.proposals_total = total;
+            for a in page {
                 let name = name_of(c, &a.person_id)?;
                 out.proposals.push(TaskLine {
                     link: format!("/pregnancies/{}/risk/grade", a.pregnancy_id),
                     name,
                     what: format!(
-                        "系统建议{}{}，待确认（{}）",
+                        "系统建议{}{}（{}）",
                         a.colour_label,
                         if a.purple { "+紫色" } else { "" },
                         a.trigger
                     ),
                     late: false,
+                    colour: Some(a.colour.as_str().to_string()),
+                    since: Some((a.created_at + chrono::Duration::hours(8)).date()),
                 });
             }
         }
@@ -249,6 +269,8 @@ pub async fn tasks(db: &Db, actor: &Actor) -> Result<RiskTasks, ServiceError> {
                     s.follow_up_due.map(|d| d.to_string()).unwrap_or_default()
                 ),
                 late: s.follow_up_due.is_some_and(|d| d < today),
+                colour: None,
+                since: s.follow_up_due,
             });
         }
         for case in repo::open_cases(c, township, prefix)? {
@@ -281,6 +303,8 @@ pub async fn tasks(db: &Db, actor: &Actor) -> Result<RiskTasks, ServiceError> {
                         esc.label_zh()
                     ),
                     late: true,
+                    colour: Some(case.colour.as_str().to_string()),
+                    since: Some(case.next_follow_up),
                 });
             }
         }

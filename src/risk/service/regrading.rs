@@ -102,10 +102,11 @@ pub fn regrade_after_visit(
     c: &mut AnyConnection,
     e: &crate::visits::events::VisitRecorded,
 ) -> Result<(), ServiceError> {
+    // What the page shows as the proposal's cause (zh-CN: users read it).
     let what = if e.kind.is_postpartum() {
-        "postpartum visit"
+        "产后访视"
     } else {
-        "visit"
+        "产前检查"
     };
     after_new_data(
         c,
