@@ -4,3 +4,4 @@ pub mod model;
 pub mod repo;
 pub mod schedule;
 pub mod service;
+pub mod weight_gain;

@@ -638,17 +638,78 @@ async fn pregnancy_page(
         .as_ref()
         .map(|d| label_of(&DELIVERY_MODES, &d.mode))
         .unwrap_or("");
+    let trend_charts = trend_charts(&record.trends);
     st.page(
         status,
         "pages/pregnancy",
         Some(ctx),
         &title,
-        json!({"record": record, "labels": visit_labels, "notice": notice, "dating_label": record.pregnancy.dating.method.label_zh(),
+        json!({"record": record, "labels": visit_labels, "trend_charts": trend_charts, "notice": notice, "dating_label": record.pregnancy.dating.method.label_zh(),
                "active": active, "delivered": delivered, "mode_label": mode_label, "delivery_form": delivery_form,
                "baby_slots": baby_slots(&delivery_form, &delivery_errors),
                "sexes": choices(crate::child::model::SEXES), "newborn_conditions": choices(crate::child::model::NEWBORN_CONDITIONS),
                "delivery_errors": delivery_errors, "delivery_modes": choices(&DELIVERY_MODES)}),
     )
+}
+
+/// The pregnancy page's trend charts (issue 16): weight gain against the band for her BMI class,
+/// BP with the 140/90 lines, Hb with the 110/100/70 g/L lines (RULES.md §1.3 anaemia bands),
+/// fundal height, and the five-colour timeline — each only when there is something to draw.
+fn trend_charts(t: &chart::Trends) -> Vec<Value> {
+    use super::charts::{Series, grade_strip_svg, trend_svg};
+    let mut out = Vec::new();
+    if !t.weight_gain.is_empty() {
+        let note = match (&t.baseline, &t.band_label) {
+            (Some((w, from)), Some(band)) => format!("孕前体重 {w} kg（{from}）；绿色区域为推荐增重范围：{band}"),
+            (Some((w, from)), None) => format!("孕前体重 {w} kg（{from}）；缺身高，无法给出推荐范围"),
+            _ => String::new(),
+        };
+        let series = [Series {
+            name: "体重增长",
+            colour: "#2b6cb0",
+            points: &t.weight_gain,
+        }];
+        out.push(json!({"id": "chart-weight", "label": "孕期体重增长", "note": note,
+                        "svg": trend_svg("孕期体重增长", "kg", &series, &[], &t.band)}));
+    }
+    if !t.systolic.is_empty() {
+        let series = [
+            Series {
+                name: "收缩压",
+                colour: "#c05621",
+                points: &t.systolic,
+            },
+            Series {
+                name: "舒张压",
+                colour: "#2c7a7b",
+                points: &t.diastolic,
+            },
+        ];
+        out.push(json!({"id": "chart-bp", "label": "血压", "note": "虚线：140/90 mmHg",
+                        "svg": trend_svg("血压", "mmHg", &series, &[(140.0, "140"), (90.0, "90")], &[])}));
+    }
+    if !t.hb.is_empty() {
+        let series = [Series {
+            name: "血红蛋白",
+            colour: "#b83280",
+            points: &t.hb,
+        }];
+        out.push(json!({"id": "chart-hb", "label": "血红蛋白", "note": "虚线：110 g/L（贫血）、100、70 g/L",
+                        "svg": trend_svg("血红蛋白", "g/L", &series, &[(110.0, "110"), (100.0, "100"), (70.0, "70")], &[])}));
+    }
+    if !t.fundal_height.is_empty() {
+        let series = [Series {
+            name: "宫底高度",
+            colour: "#4a5568",
+            points: &t.fundal_height,
+        }];
+        out.push(json!({"id": "chart-fundal", "label": "宫底高度", "note": "",
+                        "svg": trend_svg("宫底高度", "cm", &series, &[], &[])}));
+    }
+    if !t.grades.is_empty() {
+        out.push(json!({"id": "chart-grades", "label": "五色分级", "note": "", "svg": grade_strip_svg(&t.grades)}));
+    }
+    out
 }
 
 /// How many babies the delivery form has fields for (more are completed on each child's page).

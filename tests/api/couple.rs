@@ -223,6 +223,34 @@ async fn a_screened_couple_is_followed_up_and_her_booking_starts_from_the_screen
     assert!(page.body.contains("value=\"88\""), "Hb pre-filled: {}", page.body);
     assert!(page.body.contains("剖宫产次数 — 孕前优生检查"), "{}", page.body);
 
+    // Her trends are drawn (issue 16): weight gain over the screening's weight in the band for
+    // her BMI class, BP with its 140/90 lines, Hb with its lines.
+    for (day, w, sbp, hb) in [(30, "72.5", "118", "105"), (0, "74", "142", "98")] {
+        let (s, v) = town
+            .post_json(
+                &format!("/api/pregnancies/{pregnancy}/visits"),
+                &json!({"visit_date": days_ago(day), "weight_kg": w, "systolic_mmhg": sbp, "diastolic_mmhg": "85", "hb_g_l": hb}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+    }
+    let page = town.get(&format!("/pregnancies/{pregnancy}")).await;
+    for id in ["chart-weight", "chart-bp", "chart-hb"] {
+        assert!(page.body.contains(&format!("id=\"{id}\"")), "{id}: {}", page.body);
+    }
+    assert!(
+        page.body.contains("孕前体重 70 kg（孕前优生健康检查") && page.body.contains("WS/T 801"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("class=\"band\"") && page.body.contains("体重增长 34+5"),
+        "{}",
+        page.body
+    );
+    let (_, chart) = town.get_json(&format!("/api/pregnancies/{pregnancy}")).await;
+    assert_eq!(chart["trends"]["weight_gain"][1][1], json!(4.0), "74 − 70 kg: {chart}");
+
     // The delivery answers the outcome follow-up as 已分娩.
     let (s, r) = town
         .post_json(
