@@ -172,7 +172,12 @@ const GIVEN: &[&str] = &[
 
 /// A valid 18-digit ID number for a woman of `county` born on `birth`.
 fn demo_id_number(rng: &mut StdRng, county: &str, birth: chrono::NaiveDate) -> String {
-    let seq = rng.gen_range(0..500) * 2; // even sequence code: female
+    demo_id_number_of(rng, county, birth, false)
+}
+
+/// A valid demo ID number; the sequence code's parity gives the sex (odd: male, GB 11643).
+fn demo_id_number_of(rng: &mut StdRng, county: &str, birth: chrono::NaiveDate, male: bool) -> String {
+    let seq = rng.gen_range(0..500) * 2 + u32::from(male);
     let body = format!("{county}{}{:03}", birth.format("%Y%m%d"), seq);
     let weights = [7u32, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     let sum: u32 = body.bytes().zip(weights).map(|(b, w)| u32::from(b - b'0') * w).sum();
@@ -886,14 +891,10 @@ async fn seed_couples(db: &Db, homes: &[&Facility], rng: &mut StdRng) -> Result<
     for i in 0..30usize {
         let home = homes[i % homes.len()].clone();
         let actor = system_actor(home.clone(), Role::Clinician);
-        let birth = today - Days::new(rng.gen_range(22..36) * 365);
-        let his_birth = birth - Days::new(rng.gen_range(0..5) * 365);
-        let mut his_number = demo_id_number(rng, &home.jurisdiction, his_birth);
-        // An odd sequence digit: male (GB 11643), with the check digit recomputed.
-        let body: String = his_number.chars().take(16).collect::<String>() + "1";
-        let weights = [7u32, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-        let sum: u32 = body.bytes().zip(weights).map(|(b, w)| u32::from(b - b'0') * w).sum();
-        his_number = format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char);
+        // Old enough at the marriage (≤ 5.5 years ago) for the legal ages of 20 and 22.
+        let birth = today - Days::new(rng.gen_range(26..36) * 365);
+        let his_birth = birth - Days::new(rng.gen_range(2..6) * 365);
+        let his_number = demo_id_number_of(rng, &home.jurisdiction, his_birth, true);
         let person = |name: String, id: String| PersonInput {
             name,
             id_number: Some(id),

@@ -74,6 +74,27 @@ pub struct Marriage {
     pub husband_province: String,
 }
 
+/// The legal marriage age (民法典 Art. 1047: men 22, women 20 full years).
+pub fn legal_marriage_age(partner: Partner) -> i32 {
+    match partner {
+        Partner::Wife => 20,
+        Partner::Husband => 22,
+    }
+}
+
+/// The wife's own part of a couple's evaluation, for her record outside the couple (her FHIR
+/// packet, her pregnancy forms): her factors only, and her class from them — his findings are
+/// his and are read only in the couple's context.
+pub fn her_part(factors: &[FoundFactor]) -> (RiskClass, Vec<&FoundFactor>) {
+    let hers: Vec<&FoundFactor> = factors.iter().filter(|f| f.partner == Partner::Wife).collect();
+    let class = if hers.is_empty() {
+        RiskClass::General
+    } else {
+        RiskClass::High
+    };
+    (class, hers)
+}
+
 /// 户籍 provinces are GB/T 2260 province codes, as the policy engine reads them.
 pub use crate::policy::model::PROVINCES;
 
@@ -420,7 +441,21 @@ impl Findings {
         {
             errors.push(FieldError::new(&field("note"), "too_long", "备注不超过 2000 字"));
         }
+        if let Some(m) = &self.medications
+            && m.chars().count() > 500
+        {
+            errors.push(FieldError::new(
+                &field("medications"),
+                "too_long",
+                "用药史不超过 500 字",
+            ));
+        }
         errors
+    }
+
+    /// Whether anything at all was recorded.
+    pub fn is_empty(&self) -> bool {
+        *self == Findings::default()
     }
 }
 
@@ -1277,6 +1312,10 @@ impl PrepregnancyInput {
         let mut errors = Vec::new();
         let exam_date = day(&self.exam_date, "exam_date", "检查日期", today, &mut errors);
         errors.extend(self.wife.check(rules, Partner::Wife, "wife"));
+        if self.wife.is_empty() {
+            // An empty exam would be classed 一般人群 and advised to plan a pregnancy.
+            errors.push(FieldError::new("wife", "required", "请至少填写女方的一项检查结果"));
+        }
         if let Some(h) = &self.husband {
             errors.extend(h.check(rules, Partner::Husband, "husband"));
         }
@@ -1284,7 +1323,7 @@ impl PrepregnancyInput {
             Some(exam_date) if errors.is_empty() => Ok(CheckedPrepregnancy {
                 exam_date,
                 wife: self.wife.clone(),
-                husband: self.husband.clone(),
+                husband: self.husband.clone().filter(|h| !h.is_empty()),
             }),
             _ => Err(ServiceError::Invalid(errors)),
         }

@@ -508,6 +508,8 @@ pub fn due_followups(
                 .inner_join(persons::table.on(persons::id.eq(couples::wife_id)))
                 .filter(prepregnancy_followups::done_on.is_null())
                 .filter(prepregnancy_followups::due.le(until))
+                // An ended marriage's follow-up stays as history, off the worklists.
+                .filter(couples::status.eq("current"))
                 .into_boxed();
             if let Some(t) = township {
                 q = q.filter(prepregnancy_followups::township_code.eq(t.to_string()));
@@ -536,11 +538,11 @@ pub fn due_followups(
     ))
 }
 
-/// (township, screening id, risk class, an answered 早孕随访's result).
-pub type ScreeningCountRow = (Option<String>, String, String, Option<String>);
+/// (township, couple id, screening date, its risk class, an answered 早孕随访's result).
+pub type ScreeningCountRow = (Option<String>, String, NaiveDate, String, Option<String>);
 
-/// Per township: couples screened, of them high risk, booked (已孕), lost (失访) — over the
-/// screenings dated in `[from, to]` in an area.
+/// The screenings dated in `[from, to]` in an area, each with every answered 早孕随访 of its
+/// couple (the service counts couples: screened, high risk, pregnant, lost).
 pub fn township_counts(
     conn: &mut AnyConnection,
     township: Option<&str>,
@@ -551,8 +553,8 @@ pub fn township_counts(
     let mut q = prepregnancy_exams::table
         .inner_join(couples::table.on(couples::id.eq(prepregnancy_exams::couple_id)))
         .left_join(
-            prepregnancy_followups::table.on(prepregnancy_followups::exam_id
-                .eq(prepregnancy_exams::id)
+            prepregnancy_followups::table.on(prepregnancy_followups::couple_id
+                .eq(prepregnancy_exams::couple_id)
                 .and(prepregnancy_followups::kind.eq("early_pregnancy"))
                 .and(prepregnancy_followups::done_on.is_not_null())),
         )
@@ -567,7 +569,8 @@ pub fn township_counts(
     }
     q.select((
         couples::township_code,
-        prepregnancy_exams::id,
+        couples::id,
+        prepregnancy_exams::exam_date,
         prepregnancy_exams::risk_class,
         prepregnancy_followups::result.nullable(),
     ))

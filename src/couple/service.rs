@@ -20,7 +20,7 @@ use crate::audit::service::{guarded, record, record_many};
 use crate::auth::model::{Action, Actor};
 use crate::error::{AuditTarget, FieldError, ServiceError};
 use crate::identity::model::{Person, PersonInput, Sex};
-use crate::identity::service::{PersonSummary, may_on_person, person_for};
+use crate::identity::service::{PersonSummary, person_for};
 use crate::ids::{new_id, now_utc, today_china};
 use crate::policy::model::{Case, HonourCertificate, Procedure, decision_due, honour_certificate};
 use crate::pregnancy::model::PregnancyStatus;
@@ -47,18 +47,17 @@ fn both(c: &Couple) -> Vec<AuditTarget> {
     ]
 }
 
-/// Load a couple the actor may act on (by the wife's record), or refuse.
+/// Who may act on a couple: role and the wife's area. A referral's access grant does not reach
+/// it — a grant is for her pregnancy's care, and the couple holds her husband's findings (the
+/// safer reading of issue 12's "visible only in the couple's context to those who may see it").
+fn may_on_couple(actor: &Actor, action: Action, couple: &Couple) -> bool {
+    actor.may_on(action, &couple.jurisdiction, couple.township_code.as_deref())
+}
+
+/// Load a couple the actor may act on (by the wife's area), or refuse.
 fn couple_for(c: &mut AnyConnection, actor: &Actor, action: Action, id: &str) -> Result<Couple, ServiceError> {
     let couple = repo::couple_by_id(c, id)?.ok_or(ServiceError::NotFound("没有找到该夫妻档案"))?;
-    if !may_on_person(
-        c,
-        actor,
-        action,
-        &couple.jurisdiction,
-        couple.township_code.as_deref(),
-        &couple.wife_id,
-        None,
-    )? {
+    if !may_on_couple(actor, action, &couple) {
         return Err(ServiceError::forbidden(couple_target(&couple)));
     }
     Ok(couple)
@@ -169,12 +168,16 @@ pub async fn create_couple(db: &Db, actor: &Actor, input: CoupleInput) -> Result
             .validate(today, wife.id_number.as_deref(), husband.id_number.as_deref())?;
         for (p, who) in [(&wife, Partner::Wife), (&husband, Partner::Husband)] {
             if let Some(d) = marriage.marriage_date
-                && p.age_on(d) < 18
+                && p.age_on(d) < model::legal_marriage_age(who)
             {
                 return Err(ServiceError::invalid(
                     "marriage.marriage_date",
                     "age",
-                    format!("结婚日期时{}未满 18 周岁，请核对", who.label_zh()),
+                    format!(
+                        "结婚日期时{}未达法定婚龄（{} 周岁，《民法典》第一千零四十七条），请核对",
+                        who.label_zh(),
+                        model::legal_marriage_age(who)
+                    ),
                 ));
             }
             if repo::current_couple_of(c, &p.id)?.is_some() {
@@ -332,7 +335,7 @@ fn brief(c: &Couple) -> CoupleBrief {
 }
 
 /// The couple's whole record (the caller audits the access).
-fn view_in(c: &mut AnyConnection, _actor: &Actor, couple: Couple) -> Result<CoupleView, ServiceError> {
+fn view_in(c: &mut AnyConnection, actor: &Actor, couple: Couple) -> Result<CoupleView, ServiceError> {
     let today = today_china();
     let wife = crate::identity::repo::by_id(c, &couple.wife_id)?.ok_or(ServiceError::NotFound("没有找到女方档案"))?;
     let husband =
@@ -370,7 +373,17 @@ fn view_in(c: &mut AnyConnection, _actor: &Actor, couple: Couple) -> Result<Coup
     let mut other_couples = Vec::new();
     for p in [&couple.wife_id, &couple.husband_id] {
         for o in repo::couples_of(c, p)? {
-            if o.id != couple.id && !other_couples.iter().any(|b: &CoupleBrief| b.id == o.id) {
+            if o.id != couple.id
+                && !other_couples.iter().any(|b: &CoupleBrief| b.id == o.id)
+                && may_on_couple(actor, Action::ReadRecord, &o)
+            {
+                record(
+                    c,
+                    actor,
+                    "read",
+                    couple_target(&o),
+                    "listed as a partner's other marriage",
+                )?;
                 other_couples.push(brief(&o));
             }
         }
@@ -411,15 +424,7 @@ pub fn couples_of_person_in(
 ) -> Result<Vec<CoupleBrief>, ServiceError> {
     let mut out = Vec::new();
     for couple in repo::couples_of(c, person_id)? {
-        if may_on_person(
-            c,
-            actor,
-            Action::ReadRecord,
-            &couple.jurisdiction,
-            couple.township_code.as_deref(),
-            &couple.wife_id,
-            None,
-        )? {
+        if may_on_couple(actor, Action::ReadRecord, &couple) {
             record(c, actor, "read", couple_target(&couple), "couple listed on person page")?;
             out.push(brief(&couple));
         }
@@ -535,6 +540,15 @@ pub async fn record_prepregnancy(
                     "男方备注",
                     checked.husband.as_ref().and_then(|h| h.note.as_deref()).unwrap_or(""),
                 ),
+                (
+                    "husband.medications",
+                    "男方用药史",
+                    checked
+                        .husband
+                        .as_ref()
+                        .and_then(|h| h.medications.as_deref())
+                        .unwrap_or(""),
+                ),
             ],
             couple_target(&couple),
         )?;
@@ -568,7 +582,15 @@ pub async fn record_prepregnancy(
         let due = exam.exam_date + chrono::Duration::days(rules.followup.early_pregnancy_due_days);
         let pregnant_now = crate::pregnancy::repo::active_for_person(c, &couple.wife_id)?.is_some();
         match repo::open_followup_of(c, &couple.id)? {
-            Some(f) if f.kind == FollowupKind::EarlyPregnancy => repo::restart_followup(c, &f.id, &exam.id, due)?,
+            // A newer screening restarts the open 早孕随访; a back-dated one leaves it be.
+            Some(f) if f.kind == FollowupKind::EarlyPregnancy => {
+                let current = repo::exam_by_id(c, &f.exam_id)?;
+                if current.is_none_or(|e| exam.exam_date >= e.exam_date) {
+                    repo::restart_followup(c, &f.id, &exam.id, due)?;
+                }
+            }
+            // Her outcome follow-up is still open: answering it starts the 早孕随访 of this
+            // screening (see `complete`).
             Some(_) => {}
             // Already booked: nothing to follow up before pregnancy.
             None if pregnant_now => {}
@@ -646,17 +668,7 @@ pub fn screenings_of_wife_in(
 ) -> Result<Vec<PrepregnancyExam>, ServiceError> {
     let mut out = Vec::new();
     for couple in repo::couples_of(c, person_id)? {
-        if couple.wife_id != person_id
-            || !may_on_person(
-                c,
-                actor,
-                Action::ReadRecord,
-                &couple.jurisdiction,
-                couple.township_code.as_deref(),
-                &couple.wife_id,
-                None,
-            )?
-        {
+        if couple.wife_id != person_id || !may_on_couple(actor, Action::ReadRecord, &couple) {
             continue;
         }
         let exams = repo::exams_of(c, &couple.id)?;
@@ -792,6 +804,20 @@ fn complete(
                 )?;
             }
         }
+        // The outcome answered: a screening recorded since (she plans again) starts its own
+        // 早孕随访 now, unless she is already booked.
+        _ if f.kind == FollowupKind::Outcome && pregnancy.is_none() => {
+            if let Some(newer) = repo::exams_of(c, &couple.id)?.into_iter().next()
+                && newer.id != f.exam_id
+                && newer.exam_date > exam_date
+            {
+                let due = newer.exam_date + chrono::Duration::days(rules.early_pregnancy_due_days);
+                repo::insert_followup(
+                    c,
+                    &new_followup(couple, &newer.id, FollowupKind::EarlyPregnancy, due, None),
+                )?;
+            }
+        }
         _ => {}
     }
     record_many(c, actor, "update", both(couple), "screening follow-up answered")?;
@@ -836,10 +862,21 @@ pub fn close_followup_on_booking(
         }
         touched = true;
     }
-    if let Some(r) = repo::registrations_of(c, &couple.id)?
-        .into_iter()
-        .find(|r| r.pregnancy_id.is_none() && r.status != RegistrationStatus::Refused)
-    {
+    // Only a registration made since her last delivery is for this pregnancy (an older unlinked
+    // one was for a child born outside the system).
+    let mut last_delivery = None;
+    for earlier in crate::pregnancy::repo::for_person(c, &p.person_id)? {
+        if earlier.id != p.id
+            && let Some(d) = crate::pregnancy::repo::delivery_for(c, &earlier.id)?
+        {
+            last_delivery = last_delivery.max(Some(d.delivery_date));
+        }
+    }
+    if let Some(r) = repo::registrations_of(c, &couple.id)?.into_iter().find(|r| {
+        r.pregnancy_id.is_none()
+            && r.status != RegistrationStatus::Refused
+            && last_delivery.is_none_or(|d| r.registered_on > d)
+    }) {
         repo::link_registration(c, &r.id, &p.id)?;
         touched = true;
     }
@@ -862,10 +899,7 @@ pub fn close_outcome_on_delivery(
     e: &crate::pregnancy::events::DeliveryRecorded,
 ) -> Result<(), ServiceError> {
     let p = &e.pregnancy;
-    let Some(couple) = repo::couples_of(c, &p.person_id)?
-        .into_iter()
-        .find(|x| x.wife_id == p.person_id && x.status == CoupleStatus::Current)
-    else {
+    let Some(couple) = repo::current_couple_of(c, &p.person_id)?.filter(|x| x.wife_id == p.person_id) else {
         return Ok(());
     };
     if let Some(f) = repo::open_followup_of(c, &couple.id)?
@@ -935,17 +969,28 @@ pub async fn register_birth(
         let decision =
             crate::policy::model::evaluate(&case).map_err(|e| ServiceError::invalid("date", "policy", e.0))?;
         let order = i32::try_from(decision.birth_order).unwrap_or(i32::MAX);
-        if repo::registrations_of(c, &couple.id)?
-            .iter()
-            .any(|r| r.birth_order == order && r.status != RegistrationStatus::Refused)
-        {
+        // The same birth order again is a duplicate while the earlier registration is still in
+        // use (not refused, and unlinked or linked to an active pregnancy); after a loss or a
+        // child's death (广东 2021 再生育) the order may come again.
+        let mut in_use = false;
+        for r in repo::registrations_of(c, &couple.id)? {
+            if r.birth_order != order || r.status == RegistrationStatus::Refused {
+                continue;
+            }
+            in_use |= match &r.pregnancy_id {
+                None => true,
+                Some(pid) => {
+                    crate::pregnancy::repo::by_id(c, pid)?.is_some_and(|p| p.status == PregnancyStatus::Active)
+                }
+            };
+        }
+        if in_use {
             return Err(ServiceError::Conflict(format!(
                 "该夫妻第 {order} 孩已有生育登记，可继续使用（子女出生后再登记下一孩）"
             )));
         }
         let status = RegistrationStatus::of(decision.procedure);
-        let pregnancy = crate::pregnancy::repo::active_for_person(c, &couple.wife_id)?
-            .filter(|p| p.status == PregnancyStatus::Active);
+        let pregnancy = crate::pregnancy::repo::active_for_person(c, &couple.wife_id)?;
         let area = &actor.facility.jurisdiction;
         let r = BirthRegistration {
             id: new_id(),
@@ -1108,41 +1153,7 @@ pub async fn worklist(db: &Db, actor: &Actor) -> Result<Worklist, ServiceError> 
         let (rows, followups_total) = repo::due_followups(c, township, prefix, today + chrono::Duration::days(7), 200)?;
         let (waiting, registrations_total) = repo::waiting_registrations(c, township, prefix, 200)?;
         let counted = repo::township_counts(c, township, prefix, today - chrono::Duration::days(365), today)?;
-        // One row per screening and answered 早孕随访: a screening counts once, by its best answer
-        // (已孕 over 失访 over 未孕 / none).
-        let mut exams: Vec<(Option<String>, String, bool, u8)> = Vec::new();
-        for (code, exam_id, class, result) in counted {
-            let rank = match result.as_deref() {
-                Some("pregnant") => 2,
-                Some("lost") => 1,
-                _ => 0,
-            };
-            match exams.iter_mut().find(|e| e.1 == exam_id) {
-                Some(e) => e.3 = e.3.max(rank),
-                None => exams.push((code, exam_id, class == RiskClass::High.as_str(), rank)),
-            }
-        }
-        let mut townships: Vec<TownshipCount> = Vec::new();
-        for (code, _, high, rank) in exams {
-            let i = match townships.iter().position(|t| t.township_code == code) {
-                Some(i) => i,
-                None => {
-                    townships.push(TownshipCount {
-                        township_code: code,
-                        ..TownshipCount::default()
-                    });
-                    townships.len() - 1
-                }
-            };
-            let t = &mut townships[i];
-            t.screened += 1;
-            t.high_risk += i64::from(high);
-            match rank {
-                2 => t.pregnant += 1,
-                1 => t.lost += 1,
-                _ => t.open += 1,
-            }
-        }
+        let townships = count_by_township(counted);
         let mut targets: Vec<AuditTarget> = rows
             .iter()
             .map(|r| AuditTarget {
@@ -1178,6 +1189,106 @@ pub async fn worklist(db: &Db, actor: &Actor) -> Result<Worklist, ServiceError> 
                 .collect(),
             registrations_total,
             townships,
+        })
+    })
+    .await
+}
+
+/// Per township, couples (not screenings) screened in the period: a couple counts once, high
+/// risk by its latest screening, pregnant / lost by its best answered 早孕随访 (已孕 over 失访),
+/// open otherwise (screened, not yet pregnant or booked).
+fn count_by_township(rows: Vec<repo::ScreeningCountRow>) -> Vec<TownshipCount> {
+    use std::collections::BTreeMap;
+    // couple → (township, latest exam date, high risk, rank)
+    let mut couples: BTreeMap<String, (Option<String>, NaiveDate, bool, u8)> = BTreeMap::new();
+    for (township, couple, exam_date, class, result) in rows {
+        let rank = match result.as_deref() {
+            Some("pregnant") => 2,
+            Some("lost") => 1,
+            _ => 0,
+        };
+        let high = class == RiskClass::High.as_str();
+        let e = couples.entry(couple).or_insert((township, exam_date, high, rank));
+        if exam_date > e.1 {
+            (e.1, e.2) = (exam_date, high);
+        }
+        e.3 = e.3.max(rank);
+    }
+    let mut out: BTreeMap<Option<String>, TownshipCount> = BTreeMap::new();
+    for (_, (township, _, high, rank)) in couples {
+        let t = out.entry(township.clone()).or_insert_with(|| TownshipCount {
+            township_code: township,
+            ..TownshipCount::default()
+        });
+        t.screened += 1;
+        t.high_risk += i64::from(high);
+        match rank {
+            2 => t.pregnant += 1,
+            1 => t.lost += 1,
+            _ => t.open += 1,
+        }
+    }
+    out.into_values().collect()
+}
+
+/// The home page's share of the worklist: overdue follow-ups and approvals past their deadline,
+/// at most `limit` of each with their totals; only those shown are read and audited.
+pub async fn overdue_tasks(db: &Db, actor: &Actor, limit: i64) -> Result<Worklist, ServiceError> {
+    let actor2 = actor.clone();
+    guarded(db, actor, "search", move |c| {
+        let actor = &actor2;
+        if !actor.may(Action::ReadRecord) {
+            return Ok(Worklist {
+                followups: Vec::new(),
+                followups_total: 0,
+                registrations: Vec::new(),
+                registrations_total: 0,
+                townships: Vec::new(),
+            });
+        }
+        let today = today_china();
+        let (township, prefix) = actor.scope.filters();
+        let (rows, followups_total) =
+            repo::due_followups(c, township, prefix, today - chrono::Duration::days(1), limit)?;
+        let (waiting, _) = repo::waiting_registrations(c, township, prefix, 500)?;
+        let late: Vec<repo::WaitingRow> = waiting
+            .into_iter()
+            .filter(|(r, _, _)| r.decision_due.is_some_and(|d| d < today))
+            .collect();
+        let registrations_total = late.len() as i64;
+        let late: Vec<repo::WaitingRow> = late.into_iter().take(usize::try_from(limit).unwrap_or(0)).collect();
+        let targets = rows
+            .iter()
+            .map(|r| (r.followup.couple_id.clone(), r.wife_id.clone()))
+            .chain(late.iter().map(|(r, _, w)| (r.couple_id.clone(), w.clone())))
+            .map(|(couple, wife)| AuditTarget {
+                entity_type: "couple",
+                entity_id: Some(couple),
+                person_id: Some(wife),
+            })
+            .collect();
+        record_many(c, actor, "search", targets, "before-pregnancy tasks")?;
+        Ok(Worklist {
+            followups: rows
+                .into_iter()
+                .map(|r| DueFollowup {
+                    followup: followup_view(r.followup, today),
+                    wife_name: r.wife_name,
+                    wife_id: r.wife_id,
+                })
+                .collect(),
+            followups_total,
+            registrations: late
+                .into_iter()
+                .map(|(r, wife_name, wife_id)| WaitingRegistration {
+                    overdue: true,
+                    registration: registration_view(r),
+                    wife_name,
+                    wife_id,
+                })
+                .collect(),
+            registrations_total,
+            townships: Vec::new(),
         })
     })
     .await

@@ -1,8 +1,8 @@
 //! The pre-pregnancy screening (孕前优生健康检查, issue 12) in a woman's `$everything`: one
 //! Observation per item recorded for her (`<exam id>.<item>`; LOINC where a code is certain, our
 //! code system `prepregnancy-item` otherwise; UCUM units; qualitative results as SNOMED CT
-//! positive / negative) and the couple's risk class (`<exam id>.risk-class`) naming each factor
-//! of hers in a component. Her husband's findings stay in the couple's record: they are his,
+//! positive / negative) and her risk class (`<exam id>.risk-class`: from her own factors, each
+//! a component — the couple's class may rest on his). Her husband's findings stay in the couple's record: they are his,
 //! not hers, and have no Patient here to hang from. Read-only.
 
 use serde_json::{Value, json};
@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::terms::{LOINC, code_system, concept, date, quantity, reference};
 use super::{FhirError, Res};
 use crate::auth::model::Actor;
-use crate::couple::model::{Findings, Normality, Partner, PrepregnancyExam};
+use crate::couple::model::{Findings, Normality, PrepregnancyExam};
 use crate::observations::model::TestResult;
 use crate::storage::AnyConnection;
 
@@ -144,10 +144,10 @@ pub fn observations(e: &PrepregnancyExam, person_id: &str) -> Vec<Res> {
             }
         })
         .collect();
-    let components: Vec<Value> = e
-        .factors
+    // Her part only: her class from her own factors, and no couple advice (it names his).
+    let (class, hers) = crate::couple::model::her_part(&e.factors);
+    let components: Vec<Value> = hers
         .iter()
-        .filter(|x| x.partner == Partner::Wife)
         .map(|x| {
             json!({"code": concept(&code_system("prepregnancy-risk-factor"), &x.code, &x.name),
                    "valueCodeableConcept": concept(&code_system("prepregnancy-risk-category"), &x.category, &x.category_label)})
@@ -164,9 +164,8 @@ pub fn observations(e: &PrepregnancyExam, person_id: &str) -> Vec<Res> {
             "subject": reference("Patient", person_id),
             "effectiveDateTime": date(e.exam_date),
             "performer": [reference("Organization", &e.facility_id)],
-            "valueCodeableConcept": concept(&code_system("prepregnancy-risk-class"), e.risk_class.as_str(), e.risk_class.label_zh()),
+            "valueCodeableConcept": concept(&code_system("prepregnancy-risk-class"), class.as_str(), class.label_zh()),
             "component": components,
-            "note": [{"text": e.advice}],
         }),
         patient: Some(person_id.to_string()),
     });

@@ -132,8 +132,9 @@ const BOOLS: [(&str, &str); 5] = [
     ("smoking", "吸烟"),
     ("alcohol", "饮酒"),
 ];
+/// The counts of the history (次), before the measured values.
 const COUNTS: [&str; 4] = ["miscarriages", "preterm_births", "stillbirths", "caesareans"];
-const NUMBERS: [(&str, &str); 14] = [
+const NUMBERS: [(&str, &str); 13] = [
     ("height_cm", "cm"),
     ("weight_kg", "kg"),
     ("systolic_mmhg", "mmHg"),
@@ -147,7 +148,6 @@ const NUMBERS: [(&str, &str); 14] = [
     ("tsh_miu_l", "mIU/L"),
     ("fibroid_mm", "mm"),
     ("adnexal_cyst_mm", "mm"),
-    ("stillbirths", "次"),
 ];
 const TESTS: [(&str, &str); 14] = [
     ("gonorrhoea", "淋球菌"),
@@ -183,7 +183,7 @@ fn findings_fields(partner: Partner, typed: &[(String, String)]) -> Value {
     let numbers: Vec<Value> = COUNTS
         .iter()
         .map(|f| (*f, "次"))
-        .chain(NUMBERS.iter().copied().filter(|(f, _)| *f != "stillbirths"))
+        .chain(NUMBERS.iter().copied())
         .filter(|(f, _)| keep(f))
         .map(|(f, unit)| json!({"name": f, "label": rules.label(f), "unit": unit, "value": value(f)}))
         .collect();
@@ -200,7 +200,11 @@ fn findings_fields(partner: Partner, typed: &[(String, String)]) -> Value {
     json!({
         "prefix": prefix,
         "label": partner.label_zh(),
-        "bools": BOOLS.iter().map(|(f, l)| json!({"name": f, "label": l, "checked": !value(f).is_empty()})).collect::<Vec<_>>(),
+        // The history of a child with a birth defect is the wife's (the model refuses it for him).
+        "bools": BOOLS.iter()
+            .filter(|(f, _)| partner == Partner::Wife || *f != "birth_defect_child")
+            .map(|(f, l)| json!({"name": f, "label": l, "checked": !value(f).is_empty()}))
+            .collect::<Vec<_>>(),
         "diseases": rules.diseases.iter()
             .map(|d| json!({"code": d.code, "name": d.name, "checked": ticked("diseases", &d.code)}))
             .collect::<Vec<_>>(),
@@ -729,5 +733,6 @@ mod tests {
         let woman = findings_fields(Partner::Wife, &pairs(&[("wife.hb_g_l", "101")])).to_string();
         assert!(woman.contains("\"value\":\"101\""), "what was typed is shown again");
         assert!(woman.contains("\"rubella_igg\"") && woman.contains("\"caesareans\""));
+        assert!(woman.contains("\"birth_defect_child\"") && !man.contains("\"birth_defect_child\""));
     }
 }

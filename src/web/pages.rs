@@ -325,18 +325,18 @@ pub async fn home(st: web::Data<AppState>, PageCtx(ctx): PageCtx, q: web::Query<
         .await
         .map_err(|e| st.error(Some(&ctx), e))?;
     // Before pregnancy: overdue screening follow-ups and approvals past their deadline (issue 12).
-    let couples = crate::couple::service::worklist(&st.db, &ctx.actor)
+    let couples = crate::couple::service::overdue_tasks(&st.db, &ctx.actor, 10)
         .await
         .map_err(|e| st.error(Some(&ctx), e))?;
+    let couple_total = usize::try_from(couples.followups_total + couples.registrations_total).unwrap_or(0);
     let couple_tasks: Vec<Value> = couples
         .followups
         .iter()
-        .filter(|f| f.followup.overdue)
         .map(|f| {
             json!({"link": format!("/couples/{}", f.followup.followup.couple_id), "name": f.wife_name,
                    "what": format!("{}逾期（应于 {}）", f.followup.kind_label, f.followup.followup.due)})
         })
-        .chain(couples.registrations.iter().filter(|r| r.overdue).map(|r| {
+        .chain(couples.registrations.iter().map(|r| {
             json!({"link": format!("/couples/{}", r.registration.registration.couple_id), "name": r.wife_name,
                    "what": "再生育审批已超过办理时限"})
         }))
@@ -363,7 +363,7 @@ pub async fn home(st: web::Data<AppState>, PageCtx(ctx): PageCtx, q: web::Query<
         json!({"worklist_capped": worklist.len() >= 100, "worklist": worklist, "worklist_total": overdue + due, "card_reads": cards, "scope": scope_label(&ctx),
                "overdue": overdue, "due": due, "children": children, "proposals": proposals,
                "screenings": bounded(&risk_tasks.screenings, 10), "cases": bounded(&risk_tasks.cases, 10),
-               "frail_tasks": bounded(&frail_tasks, 10), "couple_tasks": bounded(&couple_tasks, 10)}),
+               "frail_tasks": bounded(&frail_tasks, 10), "couple_tasks": {"rows": couple_tasks, "total": couple_total, "more": couple_total > couple_tasks.len()}}),
     )
 }
 

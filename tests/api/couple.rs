@@ -412,7 +412,7 @@ async fn registration_issues_both_numbers_at_once_and_an_approval_waits_on_its_d
         "郑红",
         60,
         "王强",
-        json!({"marriage_date": "2015-01-01", "wife_remarriage": true, "wife_province": "37", "husband_province": "37"}),
+        json!({"marriage_date": "2016-01-01", "wife_remarriage": true, "wife_province": "37", "husband_province": "37"}),
     )
     .await;
     let id2 = couple["couple"]["id"].as_str().unwrap().to_string();
@@ -464,7 +464,7 @@ async fn registration_issues_both_numbers_at_once_and_an_approval_waits_on_its_d
 async fn a_partner_joins_a_later_couple_only_after_the_first_marriage_ends_and_history_is_kept() {
     let app = spawn_app().await;
     let mut desk = app.login("registrar", "TWN-A").await;
-    let (wife, couple) = couple_of(&mut desk, "冯晓", 70, "陈军", json!({"marriage_date": "2015-03-03"})).await;
+    let (wife, couple) = couple_of(&mut desk, "冯晓", 70, "陈军", json!({"marriage_date": "2016-03-03"})).await;
     let id = couple["couple"]["id"].as_str().unwrap().to_string();
     let second = json!({"wife": {"person_id": wife},
                         "husband": {"person": {"name": "褚明", "id_number": id_number("340524", "1990-01-01", 73)}}});
@@ -687,4 +687,134 @@ async fn a_merge_moves_her_couples_to_the_survivor_but_not_two_current_marriages
         "her ended couple is now the survivor's: {moved}"
     );
     assert_eq!(moved["other_couples"].as_array().unwrap().len(), 1, "{moved}");
+}
+
+#[tokio::test]
+async fn a_referral_grant_for_her_pregnancy_does_not_open_the_couple() {
+    let app = spawn_app().await;
+    let mut town = app.login("clinician", "TWN-A").await;
+    let (wife, couple) = couple_of(&mut town, "严洁", 100, "华勇", json!({})).await;
+    let id = couple["couple"]["id"].as_str().unwrap().to_string();
+    let (s, r) = town
+        .post_json(&format!("/api/couples/{id}/prepregnancy-exams"), &screening())
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let (s, p) = town
+        .post_json(
+            &format!("/api/persons/{wife}/pregnancies"),
+            &json!({"lmp": days_ago(200), "gravidity": "1", "parity": "0"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{p}");
+    // An emergency referral accepted by a centre of the neighbouring county: it may now read
+    // her pregnancy, never the couple's record (his findings) nor her screening by FHIR.
+    let (s, r) = town
+        .post_json(
+            "/api/referrals",
+            &json!({"person_id": wife, "urgency": "emergency", "reason": "产前出血", "to_facility": "NBR", "send": true}),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let mut centre = app.login("clinician", "NBR").await;
+    let (s, _) = centre
+        .post_json(
+            &format!("/api/referrals/{}/accept", r["id"].as_str().unwrap()),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        centre
+            .get_json(&format!("/api/pregnancies/{}", p["id"].as_str().unwrap()))
+            .await
+            .0,
+        200
+    );
+    let (s, body) = centre.get_json(&format!("/api/couples/{id}")).await;
+    assert_eq!(s, 403, "{body}");
+    assert!(!body.to_string().contains("华勇"), "{body}");
+    let (s, _) = centre
+        .post_json(&format!("/api/couples/{id}/prepregnancy-exams"), &screening())
+        .await;
+    assert_eq!(s, 403);
+}
+
+#[tokio::test]
+async fn the_legal_marriage_age_an_empty_screening_and_a_back_dated_one_are_handled_safely() {
+    let app = spawn_app().await;
+    let mut town = app.login("clinician", "TWN-A").await;
+    // She was born 1995-04-02: 19 on 2015-01-01, under the legal age of 20 (民法典 Art. 1047).
+    let (s, r) = town
+        .post_json(
+            "/api/persons",
+            &json!({"name": "卫玲", "id_number": id_number("340524", "1995-04-02", 110)}),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let wife = r["person_id"].as_str().unwrap().to_string();
+    let husband = json!({"person": {"name": "沈涛", "id_number": id_number("340524", "1990-01-01", 111)}});
+    let (s, r) = town
+        .post_json(
+            "/api/couples",
+            &json!({"wife": {"person_id": wife}, "husband": husband, "marriage": {"marriage_date": "2015-01-01"}}),
+        )
+        .await;
+    assert_eq!(s, 422, "{r}");
+    assert!(r.to_string().contains("法定婚龄"), "{r}");
+    let (s, couple) = town
+        .post_json(
+            "/api/couples",
+            &json!({"wife": {"person_id": wife}, "husband": husband, "marriage": {"marriage_date": "2016-01-01"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{couple}");
+    let id = couple["couple"]["id"].as_str().unwrap().to_string();
+    // Nothing recorded for her: refused, not classed 一般人群.
+    let (s, r) = town
+        .post_json(
+            &format!("/api/couples/{id}/prepregnancy-exams"),
+            &json!({"husband": {"smoking": true}}),
+        )
+        .await;
+    assert_eq!(s, 422, "{r}");
+    assert_eq!(r["fields"][0]["field"], json!("wife"), "{r}");
+    // A screening, then a back-dated one: the follow-up stays due from the newer.
+    let (s, _) = town
+        .post_json(
+            &format!("/api/couples/{id}/prepregnancy-exams"),
+            &json!({"exam_date": days_ago(10), "wife": {"hb_g_l": 120}}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, _) = town
+        .post_json(
+            &format!("/api/couples/{id}/prepregnancy-exams"),
+            &json!({"exam_date": days_ago(200), "wife": {"hb_g_l": 118}}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (_, view) = town.get_json(&format!("/api/couples/{id}")).await;
+    let open: Vec<&Value> = view["followups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["open"] == json!(true))
+        .collect();
+    assert_eq!(open.len(), 1, "{view}");
+    assert_eq!(open[0]["followup"]["due"], json!(days_ago(10 - 90)), "{view}");
+    // The couple counts once on the worklist, though screened twice.
+    let (_, list) = town.get_json("/api/couples/worklist").await;
+    assert_eq!(list["townships"][0]["screened"], json!(1), "{list}");
+    // When the marriage ends, its follow-up leaves the worklists (kept as history).
+    let (s, _) = town
+        .post_json(&format!("/api/couples/{id}/end"), &json!({"reason": "divorce"}))
+        .await;
+    assert_eq!(s, 200);
+    let (s, r) = town
+        .post_json(
+            &format!("/api/couples/{id}/prepregnancy-exams"),
+            &json!({"wife": {"hb_g_l": 120}}),
+        )
+        .await;
+    assert_eq!(s, 409, "no screening of an ended marriage: {r}");
 }
