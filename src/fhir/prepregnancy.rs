@@ -188,6 +188,7 @@ pub fn everything(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::couple::model::{FoundFactor, Partner};
 
     #[test]
     fn her_items_become_observations_with_loinc_where_certain_and_the_class_last() {
@@ -201,7 +202,18 @@ mod tests {
             wife,
             husband: None,
             risk_class: crate::couple::model::RiskClass::High,
-            factors: Vec::new(),
+            factors: [Partner::Wife, Partner::Husband]
+                .into_iter()
+                .map(|partner| FoundFactor {
+                    code: "x".into(),
+                    name: "因素".into(),
+                    category: "infection".into(),
+                    category_label: "感染".into(),
+                    partner,
+                    finding: String::new(),
+                    tag: "R".into(),
+                })
+                .collect(),
             advice: "建议".into(),
             rule_set: "prepregnancy-2010".into(),
             facility_id: "f1".into(),
@@ -221,6 +233,7 @@ mod tests {
             json!("10828004")
         );
         assert_eq!(obs[4].body["valueCodeableConcept"]["coding"][0]["code"], json!("high"));
+        assert_eq!(obs[4].body["component"].as_array().unwrap().len(), 1, "hers, not his");
         assert_eq!(obs[4].body["subject"]["reference"], json!("Patient/p1"));
     }
 }
