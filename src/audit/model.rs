@@ -42,6 +42,11 @@ pub fn label_zh(kind: &str, code: &str) -> String {
         ("outcome", "success") => "成功",
         ("outcome", "denied") => "被拒绝",
         ("outcome", "failure") => "失败",
+        ("purpose", "treatment") => "诊疗",
+        ("purpose", "care_coordination") => "转诊协调",
+        ("purpose", "operations") => "管理运维",
+        ("purpose", "audit") => "审计",
+        ("entity", e) => return entity_zh(e).to_string(),
         ("role", r) => {
             return crate::auth::model::Role::parse(r).map_or_else(|| r.to_string(), |r| r.label_zh().to_string());
         }
@@ -51,6 +56,48 @@ pub fn label_zh(kind: &str, code: &str) -> String {
         code.to_string()
     } else {
         known.to_string()
+    }
+}
+
+/// What kind of record an audit row names, as the pages say it. Every `entity_type` the services
+/// write has a name here (a unit test reads the sources); an unknown one reads as 记录, never as
+/// the English code.
+pub fn entity_zh(entity_type: &str) -> &'static str {
+    match entity_type {
+        "person" => "个人档案",
+        "pregnancy" => "孕产期档案",
+        "visit" => "产检/产后访视",
+        "observation" => "检验结果",
+        "condition" => "诊断",
+        "immunization" => "预防接种",
+        "risk_screening" => "妊娠风险筛查",
+        "risk_assessment" => "妊娠风险评估",
+        "risk_flag" => "高危标识",
+        "risk_case" => "高危专案",
+        "risk_board" => "高危孕产妇看板",
+        "risk_evaluation" => "妊娠风险试算",
+        "risk_report" => "高危个案报告",
+        "referral" => "转诊",
+        "referral_measures" => "转诊处置措施",
+        "referral_board" => "转诊看板",
+        "child" => "儿童档案",
+        "child_visit" => "儿童健康检查",
+        "child_service" => "儿童保健服务",
+        "frail_case" => "体弱儿专案",
+        "frail_board" => "体弱儿看板",
+        "couple" => "夫妇档案",
+        "premarital_exam" => "婚前医学检查",
+        "couple_worklist" => "孕前随访清单",
+        "card_read" => "读卡记录",
+        "facility" => "机构",
+        "worklist" => "工作清单",
+        "page" => "页面",
+        "session" => "登录会话",
+        "login_throttle" => "登录限制",
+        "audit_log" => "审计日志",
+        "hl7_message" => "HL7 消息",
+        "hl7_outbox" => "HL7 待发消息",
+        _ => "记录",
     }
 }
 
@@ -200,6 +247,65 @@ mod tests {
             crate::auth::model::Role::Clinician.label_zh()
         );
         assert_eq!(label_zh("action", "replay"), "replay");
+        assert_eq!(label_zh("purpose", "care_coordination"), "转诊协调");
+        assert_eq!(label_zh("entity", "pregnancy"), "孕产期档案");
+        assert_eq!(label_zh("entity", "something_new"), "记录");
+    }
+
+    /// Every record kind the services, routes and searches name in an audit row has a Chinese
+    /// name (read from the sources, so a new kind without one fails here).
+    #[test]
+    fn every_audited_record_kind_has_a_chinese_name() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let path = e.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|x| x == "rs") {
+                    out.push(std::fs::read_to_string(&path).unwrap());
+                }
+            }
+        }
+        let mut sources = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut sources,
+        );
+        let mut kinds = std::collections::BTreeSet::new();
+        for text in &sources {
+            for (marker, line_must_have) in [
+                ("entity_type: \"", None),
+                ("\" on \"", Some("route!(")),
+                ("pregnancy_target(", None),
+                ("search_reach(", None),
+            ] {
+                for line in text.lines().filter(|l| line_must_have.is_none_or(|m| l.contains(m))) {
+                    let Some(at) = line.find(marker) else { continue };
+                    let rest = &line[at + marker.len()..];
+                    let rest = if marker.ends_with('"') {
+                        rest
+                    } else {
+                        rest.split_once('"').map_or("", |(_, r)| r)
+                    };
+                    let kind: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                        .collect();
+                    if !kind.is_empty() && rest[kind.len()..].starts_with('"') {
+                        kinds.insert(kind);
+                    }
+                }
+            }
+        }
+        assert!(kinds.len() > 25, "the sources name {} kinds: {kinds:?}", kinds.len());
+        let unnamed: Vec<_> = kinds
+            .iter()
+            .filter(|k| *k != "unknown" && entity_zh(k) == "记录")
+            .collect();
+        assert!(
+            unnamed.is_empty(),
+            "audited record kinds without a Chinese name: {unnamed:?}"
+        );
     }
 
     use super::*;

@@ -20,7 +20,7 @@ use crate::identity::service::{self as identity, Registration};
 use crate::ids::is_id;
 use crate::pregnancy::model::{BookingInput, DELIVERY_MODES, DeliveryInput, PregnancyStatus};
 use crate::pregnancy::service as pregnancy;
-use crate::visits::model::{OEDEMA, PRESENTATIONS, URINE_PROTEIN, VisitInput, label_of};
+use crate::visits::model::{OEDEMA, PRESENTATIONS, URINE_PROTEIN, VisitInput, VisitKind, label_of};
 use crate::visits::service as visits;
 
 type PageResult = Result<HttpResponse, PageError>;
@@ -855,7 +855,19 @@ fn empty_visit_form() -> Value {
            "kind": "", "postpartum_recovered": ""})
 }
 
-pub async fn new_visit_form(st: web::Data<AppState>, PageCtx(ctx): PageCtx, path: web::Path<String>) -> PageResult {
+/// `?kind=postpartum_home`: the kind of visit the link (her page, the worklist) opens the form
+/// for, so a home visit on a phone starts with it chosen; anything else is ignored.
+#[derive(Deserialize)]
+pub struct VisitFormQuery {
+    kind: Option<String>,
+}
+
+pub async fn new_visit_form(
+    st: web::Data<AppState>,
+    PageCtx(ctx): PageCtx,
+    path: web::Path<String>,
+    q: web::Query<VisitFormQuery>,
+) -> PageResult {
     let id = path.into_inner();
     check_id(&st, &ctx, &id)?;
     if !ctx.actor.may(Action::RecordVisit) {
@@ -870,7 +882,16 @@ pub async fn new_visit_form(st: web::Data<AppState>, PageCtx(ctx): PageCtx, path
     let record = chart::pregnancy(&st.db, &ctx.actor, id)
         .await
         .map_err(|e| st.error(Some(&ctx), e))?;
-    visit_form_page(&st, &ctx, StatusCode::OK, &record, empty_visit_form(), Vec::new())
+    let mut form = empty_visit_form();
+    if let Some(kind) = q
+        .kind
+        .as_deref()
+        .and_then(VisitKind::parse)
+        .filter(|k| k.is_postpartum())
+    {
+        form["kind"] = json!(kind.as_str());
+    }
+    visit_form_page(&st, &ctx, StatusCode::OK, &record, form, Vec::new())
 }
 
 #[derive(Deserialize)]

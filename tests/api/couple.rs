@@ -200,7 +200,9 @@ async fn a_screened_couple_is_followed_up_and_her_booking_starts_from_the_screen
     let page = town.get(&format!("/pregnancies/{pregnancy}")).await;
     let log = &page.body[page.body.find("id=\"access-log\"").unwrap()..];
     assert!(
-        log.contains("<td>查看</td><td>成功</td>") && !log.contains("<td>success</td>"),
+        log.contains("<td>查看</td><td>孕产期档案</td><td>成功</td>")
+            && !log.contains("<td>success</td>")
+            && !log.contains("pregnancy page"),
         "{log}"
     );
 

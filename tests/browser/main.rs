@@ -663,3 +663,142 @@ async fn a_screened_woman_books_and_her_grading_form_starts_from_the_screening()
     );
     b.quit().await;
 }
+
+/// The English words a user reads on the page (issue 16: one language): runs of three or more
+/// Latin letters in the text of the page, leaving out what is not our wording — the signed-in
+/// user's and other users' names (`.who`, `.user-name`), `<code>` — and codes a clinician expects: abbreviations with two or more
+/// capitals (HBsAg, BMI, LMP, HIV), units and the Apgar score.
+const ENGLISH_WORDS_JS: &str = r#"
+const page = document.body.cloneNode(true);
+page.querySelectorAll('.who, .user-name, code, script, style').forEach(e => e.remove());
+const codes = new Set(['mmHg', 'mmol', 'Apgar', 'kg', 'cm']);
+const words = (page.innerText.match(/[A-Za-z]+(?:-[A-Za-z]+)*/g) || [])
+  .filter(w => w.length >= 3 && !/[A-Z].*[A-Z]/.test(w) && !codes.has(w));
+return [...new Set(words)];
+"#;
+
+/// The elements that push the page wider than the window (not those inside a box that scrolls
+/// or clips), named for the failure message.
+const WIDER_THAN_THE_SCREEN_JS: &str = r#"
+const clipped = e => {
+  for (let p = e.parentElement; p; p = p.parentElement) {
+    if (['auto', 'hidden', 'scroll'].includes(getComputedStyle(p).overflowX)) return true;
+  }
+  return false;
+};
+return [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1 && !clipped(e))
+  .slice(0, 8)
+  .map(e => `${e.tagName.toLowerCase()}#${e.id}.${e.className}: ${Math.round(e.getBoundingClientRect().right)} px`);
+"#;
+
+/// Issue 16: the pages a clinic day needs, at a desk (1366 px) and on a phone (390 px): nothing
+/// wider than the screen (a wide table scrolls inside itself), the worklist in the first screen,
+/// no English words outside codes. Screenshots go to `target/screenshots/` for review (CI keeps the folder).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clinic_day_pages_fit_a_desk_and_a_phone() {
+    if !webdriver::available() {
+        return;
+    }
+    let app = helpers::spawn_app().await;
+    let mut town = app.login("clinician", "TWN-A").await;
+    let pregnancy_id = booked(&mut town, "邱静", 40, 12).await;
+    let (s, v) = town
+        .post_json(
+            &format!("/api/pregnancies/{pregnancy_id}/visits"),
+            &json!({"visit_date": helpers::days_ago(7), "weight_kg": "58", "systolic_mmhg": "118", "diastolic_mmhg": "76", "hb_g_l": "112"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    // A mother home from hospital: her postpartum and her baby's newborn home visits.
+    let delivered = booked(&mut town, "柯雨", 42, 40).await;
+    let (s, birth) = town
+        .post_json(
+            &format!("/api/pregnancies/{delivered}/delivery"),
+            &json!({"delivery_date": helpers::days_ago(3), "discharge_date": helpers::days_ago(1), "facility_name": "示范县人民医院",
+                    "mode": "vaginal", "live_births": "1", "stillbirths": "0",
+                    "babies": [{"sex": "male", "birth_time": "09:20", "weight_g": "3300", "length_cm": "50", "apgar_1": "9", "apgar_5": "10"}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{birth}");
+    let child = birth["children"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{birth}"))
+        .to_string();
+    let (_, chart) = town.get_json(&format!("/api/children/{child}")).await;
+    let mother = chart["mother"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{chart}"))
+        .to_string();
+    let base = browser_base(&app);
+    let b = Browser::start().await;
+    log_in(&b, &base, "clinician.twn-a").await;
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let pages = [
+        ("home", "/".to_string()),
+        ("pregnancy", format!("/pregnancies/{pregnancy_id}")),
+        ("visit-form", format!("/pregnancies/{pregnancy_id}/visits/new")),
+        ("risk-board", "/risk/board".to_string()),
+        ("referral-board", "/referrals/board".to_string()),
+        ("couples", "/couples".to_string()),
+        ("find-her", "/persons?q=柯雨".to_string()),
+        ("person", format!("/persons/{mother}")),
+        (
+            "postpartum-form",
+            format!("/pregnancies/{delivered}/visits/new?kind=postpartum_home"),
+        ),
+        ("child", format!("/children/{child}")),
+        ("newborn-visit-form", format!("/children/{child}/visits/new")),
+    ];
+    for (width, height) in [(1366u32, 900u32), (390, 844)] {
+        b.set_window_size(width, height).await;
+        for (name, path) in &pages {
+            b.goto(&format!("{base}{path}")).await;
+            b.find("main").await;
+            let (page_width, viewport) = (
+                b.execute("return document.documentElement.scrollWidth;", json!([]))
+                    .await,
+                b.execute("return window.innerWidth;", json!([])).await,
+            );
+            let (page_width, viewport) = (page_width.as_i64().unwrap(), viewport.as_i64().unwrap());
+            assert!(viewport <= i64::from(width), "{name}: the window is {viewport} px");
+            if page_width > viewport {
+                let wide = b.execute(WIDER_THAN_THE_SCREEN_JS, json!([])).await;
+                panic!("{name} at {width} px scrolls sideways: {page_width} px of content in {viewport}: {wide}");
+            }
+            std::fs::write(shots.join(format!("{name}-{width}.png")), b.screenshot_png().await).unwrap();
+            let words = b.execute(ENGLISH_WORDS_JS, json!([])).await;
+            assert_eq!(words, json!([]), "{name}: English words a user reads");
+        }
+        b.goto(&format!("{base}/")).await;
+        let top = b
+            .execute(
+                "return document.querySelector('#worklist-card').getBoundingClientRect().top;",
+                json!([]),
+            )
+            .await;
+        assert!(
+            top.as_f64().unwrap() < f64::from(height),
+            "the worklist in the first screen at {width} px: {top}"
+        );
+    }
+    // Her page opens the home visit's form with its kind chosen.
+    b.goto(&format!("{base}/pregnancies/{delivered}")).await;
+    b.click_and_wait("#new-visit").await;
+    assert_eq!(
+        b.execute("return document.querySelector('#kind').value;", json!([]))
+            .await,
+        json!("postpartum_home")
+    );
+    // Touch targets on the phone: the visit form's save button is at least 44 px high.
+    b.goto(&format!("{base}/pregnancies/{pregnancy_id}/visits/new")).await;
+    let h = b
+        .execute(
+            "return document.querySelector('#visit-submit').getBoundingClientRect().height;",
+            json!([]),
+        )
+        .await;
+    assert!(h.as_f64().unwrap() >= 44.0, "{h}");
+    b.quit().await;
+}

@@ -244,6 +244,12 @@ impl Browser {
             .await
     }
 
+    /// Resize the browser window (CSS pixels), e.g. to a phone's 390 px.
+    pub async fn set_window_size(&self, width: u32, height: u32) {
+        self.post("/window/rect", json!({ "width": width, "height": height }))
+            .await;
+    }
+
     /// A screenshot of the viewport as PNG bytes.
     pub async fn screenshot_png(&self) -> Vec<u8> {
         base64_decode(self.get("/screenshot").await.as_str().unwrap_or_default())
