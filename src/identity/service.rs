@@ -413,8 +413,15 @@ pub async fn register(
     .await
 }
 
-/// Look a person up by ID number (exact, normalised) or by part of the name, within the actor's area.
-pub async fn search(db: &Db, actor: &Actor, query: String) -> Result<Vec<PersonSummary>, ServiceError> {
+/// At most this many persons answer one search (the page's results, the suggestions as typed).
+pub const SEARCH_LIMIT: i64 = 50;
+
+/// Look a person up within the actor's area: by ID number or 居民健康卡 number (either exact,
+/// normalised; never by part of a number, which would let a caller walk through numbers) or by
+/// part of the name; at most `limit` (≤ [`SEARCH_LIMIT`]) persons, each audited. A number that
+/// is neither a card's nor a valid ID number is refused with the ID number's reason when it has
+/// the shape of one (15 or more digits), so a mistyped ID number is named, not "not found".
+pub async fn search(db: &Db, actor: &Actor, query: String, limit: i64) -> Result<Vec<PersonSummary>, ServiceError> {
     let actor2 = actor.clone();
     let today = today_china();
     guarded(db, actor, "search", move |c| {
@@ -429,15 +436,27 @@ pub async fn search(db: &Db, actor: &Actor, query: String) -> Result<Vec<PersonS
         if q.is_empty() {
             return Ok(Vec::new());
         }
-        let found: Vec<Person> = if q.chars().next().is_some_and(|ch| ch.is_ascii_digit()) {
-            let id = IdNumber::parse(q, today).map_err(|e| ServiceError::invalid("q", e.code(), e.message_zh()))?;
-            repo::by_id_number(c, id.as_str())?
+        let limit = limit.clamp(1, SEARCH_LIMIT);
+        let is_number = q.chars().all(|ch| ch.is_ascii_alphanumeric()) && q.chars().any(|ch| ch.is_ascii_digit());
+        let found: Vec<Person> = if is_number {
+            let number = q.to_ascii_uppercase();
+            let holder = match IdNumber::parse(&number, today) {
+                Ok(id) => repo::by_id_number(c, id.as_str())?,
+                Err(e) => match repo::holder_of(c, HEALTH_CARD_SYSTEM, &number)? {
+                    Some(id) => repo::by_id(c, &id)?,
+                    None if number.len() >= 15 && number[..number.len() - 1].bytes().all(|b| b.is_ascii_digit()) => {
+                        return Err(ServiceError::invalid("q", e.code(), e.message_zh()));
+                    }
+                    None => None,
+                },
+            };
+            holder
                 .into_iter()
                 .filter(|p| actor.scope.covers(&p.jurisdiction, p.township_code.as_deref()))
                 .collect()
         } else {
             let (township, prefix) = actor.scope.filters();
-            repo::search_by_name(c, q, township, prefix, 50)?
+            repo::search_by_name(c, q, township, prefix, limit)?
         };
         record_many(
             c,

@@ -82,10 +82,14 @@ pub async fn card_read(
 #[derive(Deserialize)]
 pub struct Q {
     q: Option<String>,
+    /// At most this many (the suggestions as typed ask for a few); default and cap
+    /// `identity::SEARCH_LIMIT`.
+    limit: Option<i64>,
 }
 
 pub async fn search_persons(st: web::Data<AppState>, ApiCtx(ctx): ApiCtx, q: web::Query<Q>) -> ApiResult {
-    let found = identity::search(&st.db, &ctx.actor, q.q.clone().unwrap_or_default()).await?;
+    let limit = q.limit.unwrap_or(identity::SEARCH_LIMIT);
+    let found = identity::search(&st.db, &ctx.actor, q.q.clone().unwrap_or_default(), limit).await?;
     Ok(HttpResponse::Ok().json(json!({"persons": found})))
 }
 

@@ -385,7 +385,7 @@ fn empty_person_form() -> Value {
 
 pub async fn persons(st: web::Data<AppState>, PageCtx(ctx): PageCtx, q: web::Query<SearchQuery>) -> PageResult {
     let query = q.q.clone().unwrap_or_default();
-    let (results, errors) = match identity::search(&st.db, &ctx.actor, query.clone()).await {
+    let (results, errors) = match identity::search(&st.db, &ctx.actor, query.clone(), identity::SEARCH_LIMIT).await {
         Ok(r) => (r, Vec::new()),
         Err(e) => match field_errors(&e) {
             Some(f) => (Vec::new(), f),

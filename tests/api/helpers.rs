@@ -460,3 +460,13 @@ pub fn id_number(area: &str, birth: &str, seq: u32) -> String {
 pub fn days_ago(n: i64) -> String {
     (mch_chain::ids::today_china() - chrono::Duration::days(n)).to_string()
 }
+
+/// A query-string value, percent-encoded (names are Chinese).
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{id_number, spawn_app};
+use crate::helpers::{id_number, spawn_app, urlencode};
 
 fn card(id: &str, name: &str, birth: &str) -> serde_json::Value {
     json!({"card_number": id, "name": name, "sex_code": "2", "nation_code": "01", "birth_date": birth,
@@ -258,4 +258,63 @@ async fn lists_mask_id_numbers_and_search_stays_inside_my_township() {
     assert_eq!(page.status, 200);
     assert!(page.body.contains("********"));
     assert!(!page.body.contains(&id_a) && !page.body.contains(&id_b));
+}
+
+/// The search box (issue 16): her 居民健康卡 number finds her (in any case), her whole ID number
+/// finds her, a part of either finds no one (numbers are matched whole, so nobody can walk
+/// through them), a mistyped ID number is named; names by part, at most `limit`; another
+/// county's clinician finds her by none of them.
+#[tokio::test]
+async fn the_search_finds_her_by_card_number_whole_id_number_or_part_of_her_name_in_her_area_only() {
+    let app = spawn_app().await;
+    let mut c = app.login("clinician", "TWN-A").await;
+    let id = id_number("340524", "1995-03-08", 62);
+    let read = json!({"card_number": "h1234567x9", "name": "卫晓红", "sex_code": "2", "nation_code": "01",
+                      "birth_date": "1995-03-08", "id_number": id, "issuer_code": "340500"});
+    let (status, first) = c.post_json("/api/card-reads", &read).await;
+    assert_eq!(status, 201, "{first}");
+    let person = first["person_id"].as_str().unwrap();
+    for q in ["H1234567X9", "h1234567x9", id.as_str(), "卫晓"] {
+        let (s, found) = c.get_json(&format!("/api/persons?q={}", urlencode(q))).await;
+        assert_eq!(s, 200, "{q}: {found}");
+        let ids: Vec<_> = found["persons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].clone())
+            .collect();
+        assert_eq!(ids, vec![json!(person)], "{q}");
+    }
+    for q in ["H1234567", &id[..12], "1234567"] {
+        let (s, found) = c.get_json(&format!("/api/persons?q={q}")).await;
+        assert_eq!(
+            (s, found["persons"].clone()),
+            (200, json!([])),
+            "{q}: a part of a number"
+        );
+    }
+    let mut wrong = id.clone();
+    wrong.replace_range(17..18, if id.ends_with('1') { "2" } else { "1" });
+    let (s, refused) = c.get_json(&format!("/api/persons?q={wrong}")).await;
+    assert_eq!(s, 422, "{refused}");
+    for n in 0..3 {
+        let (s, r) = c
+            .post_json(
+                "/api/persons",
+                &json!({"name": format!("卫晓{n}"), "birth_date": "1990-01-01", "sex": "female", "confirm_not_duplicate": true}),
+            )
+            .await;
+        assert_eq!(s, 201, "{r}");
+    }
+    let (_, few) = c
+        .get_json(&format!("/api/persons?limit=2&q={}", urlencode("卫晓")))
+        .await;
+    assert_eq!(few["persons"].as_array().unwrap().len(), 2, "{few}");
+    let (_, all) = c.get_json(&format!("/api/persons?q={}", urlencode("卫晓"))).await;
+    assert_eq!(all["persons"].as_array().unwrap().len(), 4, "{all}");
+    let mut other = app.login("clinician", "NBR").await;
+    for q in ["H1234567X9", id.as_str(), "卫晓红"] {
+        let (s, found) = other.get_json(&format!("/api/persons?q={}", urlencode(q))).await;
+        assert_eq!((s, found["persons"].clone()), (200, json!([])), "another county: {q}");
+    }
 }

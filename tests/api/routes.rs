@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Client, TestApp, id_number, spawn_app};
+use crate::helpers::{Client, TestApp, id_number, spawn_app, urlencode};
 use crate::pregnancy::booked;
 
 /// Records of one woman of 东关镇 (township of TWN-A, county 340524) along the pathway: booked,
@@ -233,15 +233,6 @@ async fn the_whole_id_number_is_only_on_the_person_page_of_roles_that_may_see_it
         );
         assert_eq!(record["person"]["person"]["id_number"], json!(masked), "{role}");
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 /// One caller per role, as each really calls: staff with a session cookie and CSRF token,

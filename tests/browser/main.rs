@@ -666,11 +666,11 @@ async fn a_screened_woman_books_and_her_grading_form_starts_from_the_screening()
 
 /// The English words a user reads on the page (issue 16: one language): runs of three or more
 /// Latin letters in the text of the page, leaving out what is not our wording — the signed-in
-/// user's and other users' names (`.who`, `.user-name`), `<code>` — and codes a clinician expects: abbreviations with two or more
+/// user's and other users' names (`.who`, `.user-name`), `<code>` and keycaps (`<kbd>`) — and codes a clinician expects: abbreviations with two or more
 /// capitals (HBsAg, BMI, LMP, HIV), units and the Apgar score.
 const ENGLISH_WORDS_JS: &str = r#"
 const page = document.body.cloneNode(true);
-page.querySelectorAll('.who, .user-name, code, script, style').forEach(e => e.remove());
+page.querySelectorAll('.who, .user-name, code, kbd, script, style').forEach(e => e.remove());
 const codes = new Set(['mmHg', 'mmol', 'Apgar', 'kg', 'cm']);
 const words = (page.innerText.match(/[A-Za-z]+(?:-[A-Za-z]+)*/g) || [])
   .filter(w => w.length >= 3 && !/[A-Z].*[A-Z]/.test(w) && !codes.has(w));
@@ -733,6 +733,12 @@ async fn the_clinic_day_pages_fit_a_desk_and_a_phone() {
     let base = browser_base(&app);
     let b = Browser::start().await;
     log_in(&b, &base, "clinician.twn-a").await;
+    // A clinic's browser is Chinese: its date inputs read 年/月/日 (chromium-l10n in CI).
+    assert_eq!(
+        b.execute("return navigator.language;", json!([])).await,
+        json!("zh-CN"),
+        "the test browser runs in zh-CN (install chromium-l10n)"
+    );
     let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let pages = [
@@ -800,5 +806,82 @@ async fn the_clinic_day_pages_fit_a_desk_and_a_phone() {
         )
         .await;
     assert!(h.as_f64().unwrap() >= 44.0, "{h}");
+    b.quit().await;
+}
+
+/// Issue 16, keyboard: "/" from any page puts the cursor in the search box, which suggests her
+/// as her name is typed (arrow down and Enter open her page) and finds her by her whole ID
+/// number; the visit form is filled with Tab and saved with Ctrl+Enter, no mouse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_box_finds_her_as_typed_and_a_visit_is_saved_from_the_keyboard() {
+    use webdriver::{ARROW_DOWN, CONTROL, ENTER, TAB};
+    if !webdriver::available() {
+        return;
+    }
+    let app = helpers::spawn_app().await;
+    let mut town = app.login("clinician", "TWN-A").await;
+    let pregnancy_id = booked(&mut town, "欧阳晓岚", 44, 20).await;
+    booked(&mut town, "欧阳晓", 46, 10).await;
+    let base = browser_base(&app);
+    let b = Browser::start().await;
+    log_in(&b, &base, "clinician.twn-a").await;
+
+    b.goto(&format!("{base}/risk/board")).await;
+    b.find("main").await;
+    b.press(None, &["/"]).await;
+    assert_eq!(
+        b.execute("return document.activeElement.id;", json!([])).await,
+        json!("quick-find")
+    );
+    b.type_into("#quick-find", "欧阳晓").await;
+    let suggestions = "return [...document.querySelectorAll('#quick-find-results [role=option]')].map(o => o.textContent.split(' · ')[0]);";
+    wait_for(&b, suggestions, json!(["欧阳晓", "欧阳晓岚"]), "both women suggested").await;
+    b.type_into("#quick-find", "岚").await;
+    wait_for(&b, suggestions, json!(["欧阳晓岚"]), "one woman as more is typed").await;
+    b.press(None, &[ARROW_DOWN, ENTER]).await;
+    wait_for(
+        &b,
+        "return document.readyState === 'complete' && location.pathname.startsWith('/persons/') && !!document.querySelector('main h1');",
+        json!(true),
+        "her person page opened from the suggestion",
+    )
+    .await;
+    assert!(b.text("main h1").await.contains("欧阳晓岚"));
+
+    // Her whole ID number finds her; a part of it finds no one (numbers match whole only).
+    let id_number = helpers::id_number("340524", "1993-05-12", 44);
+    b.clear("#quick-find").await;
+    b.type_into("#quick-find", &id_number[..10]).await;
+    wait_for(
+        &b,
+        "return document.querySelector('#quick-find-results li.note')?.textContent ?? '';",
+        json!("请输入完整的身份证号或健康卡号"),
+        "a part of a number asks for the whole",
+    )
+    .await;
+    b.type_into("#quick-find", &id_number[10..]).await;
+    wait_for(&b, suggestions, json!(["欧阳晓岚"]), "her whole ID number").await;
+
+    // The visit form from the keyboard: the cursor starts in the weight, Tab moves on.
+    b.goto(&format!("{base}/pregnancies/{pregnancy_id}/visits/new")).await;
+    b.find("#visit-form").await;
+    assert_eq!(
+        b.execute("return document.activeElement.id;", json!([])).await,
+        json!("weight_kg")
+    );
+    b.press(None, &["61.5", TAB, "160", TAB, "124", TAB, "78"]).await;
+    b.execute("document.documentElement.dataset.wdOld = '1';", json!([]))
+        .await;
+    b.press(Some(CONTROL), &[ENTER]).await;
+    wait_for(
+        &b,
+        "return document.readyState === 'complete' && document.documentElement.dataset.wdOld !== '1' && !!document.querySelector('#notice');",
+        json!(true),
+        "the visit saved",
+    )
+    .await;
+    assert_eq!(b.text("#notice").await, "随访记录已保存");
+    let visits = b.text("#visits").await;
+    assert!(visits.contains("61.5") && visits.contains("124/78"), "{visits}");
     b.quit().await;
 }

@@ -14,13 +14,19 @@ pub const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// Whether the browser tests can run here. Without chromedriver they are skipped (so `cargo
 /// test` works on a bare machine) unless `MCH_REQUIRE_BROWSER=1`, which makes that a failure.
+/// WebDriver key codes (W3C WebDriver §17.4.2) for [`Browser::press`].
+pub const TAB: &str = "\u{E004}";
+pub const ENTER: &str = "\u{E007}";
+pub const CONTROL: &str = "\u{E009}";
+pub const ARROW_DOWN: &str = "\u{E015}";
+
 pub fn available() -> bool {
     let present = std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists();
     if !present {
         assert!(
             std::env::var("MCH_REQUIRE_BROWSER").as_deref() != Ok("1"),
             "MCH_REQUIRE_BROWSER=1 but {CHROMEDRIVER} or {CHROMIUM} is missing \
-             (apt-get install chromium chromium-driver fonts-wqy-microhei)"
+             (apt-get install chromium chromium-driver chromium-l10n fonts-wqy-microhei)"
         );
         eprintln!("skipping browser test: {CHROMEDRIVER} or {CHROMIUM} not installed");
     }
@@ -69,6 +75,9 @@ impl Browser {
             .port();
         let child = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            // Chromium on Linux takes its locale (date inputs' order among it) from these.
+            .env("LANGUAGE", "zh_CN:zh")
+            .env("LANG", "zh_CN.UTF-8")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -83,7 +92,9 @@ impl Browser {
             "binary": CHROMIUM,
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                      "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--window-size=1280,900", format!("--user-data-dir={}", driver._profile.path().display())]}}}});
+                     "--window-size=1280,900", "--lang=zh-CN", format!("--user-data-dir={}", driver._profile.path().display())],
+            // As on a clinic's computer: a Chinese browser, whose date inputs read 年/月/日.
+            "prefs": {"intl.accept_languages": "zh-CN,zh"}}}}});
         let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -242,6 +253,31 @@ impl Browser {
     pub async fn execute(&self, script: &str, args: Value) -> Value {
         self.post("/execute/sync", json!({ "script": script, "args": args }))
             .await
+    }
+
+    /// Press keys where the focus is (WebDriver key actions), as a user at the keyboard would:
+    /// each of `keys` is a character or a WebDriver key code such as [`TAB`], [`ENTER`],
+    /// [`ARROW_DOWN`]; `with` (e.g. [`CONTROL`]) is held down around them.
+    pub async fn press(&self, with: Option<&str>, keys: &[&str]) {
+        let mut actions = Vec::new();
+        if let Some(m) = with {
+            actions.push(json!({"type": "keyDown", "value": m}));
+        }
+        for k in keys {
+            for ch in k.chars() {
+                actions.push(json!({"type": "keyDown", "value": ch.to_string()}));
+                actions.push(json!({"type": "keyUp", "value": ch.to_string()}));
+            }
+        }
+        if let Some(m) = with {
+            actions.push(json!({"type": "keyUp", "value": m}));
+        }
+        self.post(
+            "/actions",
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]}),
+        )
+        .await;
+        let _ = self.cmd(reqwest::Method::DELETE, "/actions", None).await;
     }
 
     /// Resize the browser window (CSS pixels), e.g. to a phone's 390 px.
