@@ -178,7 +178,28 @@ where
     F: FnOnce(&mut AnyConnection) -> Result<T, ServiceError> + Send + 'static,
     T: Send + 'static,
 {
-    match db.write(f).await {
+    audit_refusal(db, actor, action, db.write(f).await).await
+}
+
+/// [`guarded`] for read-only work: it runs on a pooled connection ([`read_audited`]), so a long
+/// list (the home page's worklists) neither waits behind writes nor holds them up, and lists read
+/// side by side; what it read is audited durably before the answer, a refusal as after a write.
+pub async fn guarded_read<T, F>(db: &Db, actor: &Actor, action: &'static str, f: F) -> Result<T, ServiceError>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, ServiceError> + Send + 'static,
+    T: Send + 'static,
+{
+    audit_refusal(db, actor, action, read_audited(db, f).await).await
+}
+
+/// Audit the refusal of a unit of work, if it was refused (see [`guarded`]).
+async fn audit_refusal<T>(
+    db: &Db,
+    actor: &Actor,
+    action: &'static str,
+    result: Result<T, ServiceError>,
+) -> Result<T, ServiceError> {
+    match result {
         Err(ServiceError::Forbidden { reason, target }) => {
             record_denied(db, actor, action, target.clone()).await;
             Err(ServiceError::Forbidden { reason, target })

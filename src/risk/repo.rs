@@ -108,28 +108,39 @@ pub fn mark_screenings_graded(conn: &mut AnyConnection, pregnancy_id: &str, at: 
 }
 
 /// Positive screenings still waiting for a grading result, in an area: (screening, pregnancy id).
+/// Positive screenings still waiting for their grading result, the `limit` whose follow-up is due
+/// soonest, and how many there are in all.
 pub fn ungraded_positive_screenings(
     conn: &mut AnyConnection,
     township: Option<&str>,
     prefix: Option<&str>,
-) -> QueryResult<Vec<ScreeningRecord>> {
-    let mut q = risk_screenings::table
-        .filter(risk_screenings::positive.eq(true))
-        .filter(risk_screenings::graded_at.is_null())
-        .into_boxed();
-    if let Some(t) = township {
-        q = q.filter(risk_screenings::township_code.eq(t.to_string()));
+    limit: i64,
+) -> QueryResult<(Vec<ScreeningRecord>, i64)> {
+    macro_rules! scoped {
+        () => {{
+            let mut q = risk_screenings::table
+                .filter(risk_screenings::positive.eq(true))
+                .filter(risk_screenings::graded_at.is_null())
+                .into_boxed();
+            if let Some(t) = township {
+                q = q.filter(risk_screenings::township_code.eq(t.to_string()));
+            }
+            if let Some(p) = prefix {
+                q = q.filter(risk_screenings::jurisdiction.like(format!("{p}%")));
+            }
+            q
+        }};
     }
-    if let Some(p) = prefix {
-        q = q.filter(risk_screenings::jurisdiction.like(format!("{p}%")));
-    }
-    Ok(q.order(risk_screenings::follow_up_due.asc())
-        .limit(200)
+    let total: i64 = scoped!().count().get_result(conn)?;
+    let rows = scoped!()
+        .order((risk_screenings::follow_up_due.asc(), risk_screenings::id.asc()))
+        .limit(limit)
         .select(ScreeningRow::as_select())
         .load(conn)?
         .into_iter()
         .map(ScreeningRecord::from)
-        .collect())
+        .collect();
+    Ok((rows, total))
 }
 
 // ---------------------------------------------------------------- assessments

@@ -109,17 +109,38 @@ pub fn for_pregnancy(conn: &mut AnyConnection, pregnancy_id: &str) -> QueryResul
         .collect())
 }
 
-/// Visits of many pregnancies at once (for the worklist), as (pregnancy id, kind, date).
-pub fn dates_for(conn: &mut AnyConnection, pregnancy_ids: &[String]) -> QueryResult<Vec<(String, String, NaiveDate)>> {
-    let mut out = Vec::new();
-    for chunk in pregnancy_ids.chunks(500) {
-        out.extend(
-            visits::table
-                .filter(visits::pregnancy_id.eq_any(chunk))
-                .select((visits::pregnancy_id, visits::kind, visits::visit_date))
-                .load::<(String, String, NaiveDate)>(conn)?,
-        );
+/// The visits of the worklist's pregnancies, as (pregnancy id, kind, date): those of the active
+/// pregnancies in the area and of the ones delivered since `delivered_since` — the same sets as
+/// `pregnancy::repo::active_in_area` and `delivered_since`, read by a join on the covering index
+/// `visits (pregnancy_id, visit_date, kind)` instead of one lookup per pregnancy.
+pub fn worklist_dates(
+    conn: &mut AnyConnection,
+    township: Option<&str>,
+    prefix: Option<&str>,
+    delivered_since: NaiveDate,
+) -> QueryResult<Vec<(String, String, NaiveDate)>> {
+    use crate::storage::schema::{deliveries, pregnancies};
+    let mut active = visits::table
+        .inner_join(pregnancies::table)
+        .filter(pregnancies::status.eq("active"))
+        .into_boxed();
+    let mut delivered = visits::table
+        .inner_join(pregnancies::table)
+        .inner_join(deliveries::table.on(deliveries::pregnancy_id.eq(visits::pregnancy_id)))
+        .filter(pregnancies::status.eq("delivered"))
+        .filter(deliveries::delivery_date.ge(delivered_since))
+        .into_boxed();
+    if let Some(t) = township {
+        active = active.filter(pregnancies::township_code.eq(t.to_string()));
+        delivered = delivered.filter(pregnancies::township_code.eq(t.to_string()));
     }
+    if let Some(p) = prefix {
+        active = active.filter(pregnancies::jurisdiction.like(format!("{p}%")));
+        delivered = delivered.filter(pregnancies::jurisdiction.like(format!("{p}%")));
+    }
+    let columns = (visits::pregnancy_id, visits::kind, visits::visit_date);
+    let mut out: Vec<(String, String, NaiveDate)> = active.select(columns).load(conn)?;
+    out.extend(delivered.select(columns).load::<(String, String, NaiveDate)>(conn)?);
     Ok(out)
 }
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::model::{Visit, VisitInput, VisitKind};
 use super::repo;
 use super::schedule::{self, ContactStatus};
-use crate::audit::service::{guarded, record, record_many};
+use crate::audit::service::{guarded, guarded_read, record, record_many};
 use crate::auth::model::{Action, Actor};
 use crate::error::{AuditTarget, ServiceError};
 use crate::identity::service::{PersonSummary, person_target};
@@ -130,7 +130,7 @@ pub struct Worklist {
 
 pub async fn worklist(db: &Db, actor: &Actor, limit: usize) -> Result<Worklist, ServiceError> {
     let actor2 = actor.clone();
-    guarded(db, actor, "search", move |c| {
+    guarded_read(db, actor, "search", move |c| {
         let actor = &actor2;
         if !actor.may(Action::ReadRecord) {
             return Err(ServiceError::forbidden(AuditTarget {
@@ -142,14 +142,10 @@ pub async fn worklist(db: &Db, actor: &Actor, limit: usize) -> Result<Worklist, 
         let (township, prefix) = actor.scope.filters();
         let pregnancies = crate::pregnancy::repo::active_in_area(c, township, prefix)?;
         // Postpartum care runs to the 42-day check; an unfinished one stays listed for six months.
-        let delivered = crate::pregnancy::repo::delivered_since(c, township, prefix, today - chrono::Days::new(180))?;
-        let ids: Vec<String> = pregnancies
-            .iter()
-            .map(|p| p.id.clone())
-            .chain(delivered.iter().map(|(p, _)| p.id.clone()))
-            .collect();
+        let since = today - chrono::Days::new(180);
+        let delivered = crate::pregnancy::repo::delivered_since(c, township, prefix, since)?;
         let mut seen: HashMap<String, Vec<(String, NaiveDate)>> = HashMap::new();
-        for (pid, kind, d) in repo::dates_for(c, &ids)? {
+        for (pid, kind, d) in repo::worklist_dates(c, township, prefix, since)? {
             seen.entry(pid).or_default().push((kind, d));
         }
         let mut items: Vec<(i64, NaiveDate, crate::pregnancy::model::Pregnancy, ContactStatus)> = Vec::new();

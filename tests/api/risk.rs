@@ -350,6 +350,35 @@ async fn a_positive_screen_is_followed_up_by_the_township_until_graded() {
 }
 
 #[tokio::test]
+async fn the_home_page_names_the_first_ten_screenings_counts_all_and_audits_only_whom_it_shows() {
+    let app = spawn_app().await;
+    let mut town = app.login("clinician", "TWN-A").await;
+    for i in 0..12u32 {
+        let (_, preg) = booked(&mut town, &format!("阳性{i}"), 100 + 2 * i, 10).await;
+        let (s, r) = town
+            .post_json(
+                &format!("/api/pregnancies/{preg}/risk/screen"),
+                &json!({"items": ["S2.3"]}),
+            )
+            .await;
+        assert!(s == 200 || s == 201, "{r}");
+    }
+    let before = count_audit(&app, "person", "risk tasks").await;
+    let home = town.get("/").await;
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains("筛查阳性待随访 12"), "all counted: {}", home.body);
+    let section = &home.body[home.body.find("id=\"risk-screenings\"").expect("the section")..];
+    let section = &section[..section.find("</section>").unwrap()];
+    assert_eq!(section.matches("<li>").count(), 10, "ten named: {section}");
+    assert!(section.contains("显示前 10 项"));
+    assert_eq!(
+        count_audit(&app, "person", "risk tasks").await - before,
+        10,
+        "only the women shown are read, so only they are in the access log"
+    );
+}
+
+#[tokio::test]
 async fn overdue_case_follow_ups_escalate_once_and_the_board_orders_by_risk_and_lateness() {
     let app = spawn_app().await;
     let mut town = app.login("clinician", "TWN-A").await;

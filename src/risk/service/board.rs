@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::audit::service::{guarded, record, record_many};
+use crate::audit::service::{guarded_read, record, record_many};
 use crate::auth::model::{Action, Actor, Scope};
 use crate::error::{AuditTarget, ServiceError};
 use crate::identity::service::PersonSummary;
@@ -69,7 +69,7 @@ fn colour_weight(c: RiskColour, purple: bool) -> i64 {
 /// The district high-risk board: open cases in my area, ordered by risk × lateness.
 pub async fn board(db: &Db, actor: &Actor, filter: BoardFilter) -> Result<Board, ServiceError> {
     let actor2 = actor.clone();
-    guarded(db, actor, "search", move |c| {
+    guarded_read(db, actor, "search", move |c| {
         let actor = &actor2;
         if !actor.may(Action::ReadRecord) {
             return Err(ServiceError::forbidden(AuditTarget {
@@ -178,10 +178,16 @@ pub struct RiskTasks {
     pub proposals: Vec<TaskLine>,
     /// How many proposals wait in all.
     pub proposals_total: i64,
-    /// Positive screenings waiting for a grading result (the township follows up).
+    /// Positive screenings waiting for a grading result (the township follows up), the first
+    /// `shown` by due date.
     pub screenings: Vec<TaskLine>,
-    /// Cases overdue or escalated to me (as case manager, supervisor or district).
+    /// How many such screenings there are in all.
+    pub screenings_total: i64,
+    /// Cases overdue or escalated to me (as case manager, supervisor or district), the `shown`
+    /// most overdue.
     pub cases: Vec<TaskLine>,
+    /// How many such cases there are in all.
+    pub cases_total: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -199,10 +205,11 @@ pub struct TaskLine {
 /// Proposals shown per page of the home page's table.
 pub const PROPOSALS_PER_PAGE: i64 = 20;
 
-/// The risk work on the home page; `proposals_page` (from 0) pages the proposals table.
-pub async fn tasks(db: &Db, actor: &Actor, proposals_page: i64) -> Result<RiskTasks, ServiceError> {
+/// The risk work on the home page; `proposals_page` (from 0) pages the proposals table, `shown`
+/// bounds the screening and case lists (their totals are counted in full).
+pub async fn tasks(db: &Db, actor: &Actor, proposals_page: i64, shown: usize) -> Result<RiskTasks, ServiceError> {
     let actor2 = actor.clone();
-    guarded(db, actor, "search", move |c| {
+    guarded_read(db, actor, "search", move |c| {
         let actor = &actor2;
         if !actor.may(Action::ReadRecord) {
             return Ok(RiskTasks::default());
@@ -256,7 +263,9 @@ pub async fn tasks(db: &Db, actor: &Actor, proposals_page: i64) -> Result<RiskTa
                 });
             }
         }
-        for s in repo::ungraded_positive_screenings(c, township, prefix)? {
+        let (screenings, total) = repo::ungraded_positive_screenings(c, township, prefix, shown as i64)?;
+        out.screenings_total = total;
+        for s in screenings {
             let Some(p) = crate::pregnancy::repo::by_id(c, &s.pregnancy_id)? else {
                 continue;
             };
@@ -273,6 +282,10 @@ pub async fn tasks(db: &Db, actor: &Actor, proposals_page: i64) -> Result<RiskTa
                 since: s.follow_up_due,
             });
         }
+        // The cases that concern me, most overdue first; only the shown ones are named (and so
+        // audited as read), the rest counted. A manager's facility is looked up once.
+        let mut facility_of_manager: HashMap<String, Option<String>> = HashMap::new();
+        let mut concerning = Vec::new();
         for case in repo::open_cases(c, township, prefix)? {
             let days = cases::days_overdue(case.status, case.next_follow_up, today);
             let esc = cases::escalation(
@@ -283,7 +296,13 @@ pub async fn tasks(db: &Db, actor: &Actor, proposals_page: i64) -> Result<RiskTa
             );
             let mine = case.case_manager_id.as_deref() == actor.id.as_deref();
             let my_facility_is_managers = match &case.case_manager_id {
-                Some(mid) => crate::auth::repo::user_by_id(c, mid)?.is_some_and(|u| u.facility_id == actor.facility.id),
+                Some(mid) => {
+                    if !facility_of_manager.contains_key(mid) {
+                        let f = crate::auth::repo::user_by_id(c, mid)?.map(|u| u.facility_id);
+                        facility_of_manager.insert(mid.clone(), f);
+                    }
+                    facility_of_manager[mid].as_deref() == Some(actor.facility.id.as_str())
+                }
                 None => true,
             };
             let district = actor.may(Action::AcknowledgeReport);
@@ -292,21 +311,26 @@ pub async fn tasks(db: &Db, actor: &Actor, proposals_page: i64) -> Result<RiskTa
                 || (district && esc >= Escalation::District)
                 || (mine && case.status == CaseStatus::MovedOut);
             if concerns_me {
-                let name = name_of(c, &case.person_id)?;
-                out.cases.push(TaskLine {
-                    link: format!("/risk/cases/{}", case.id),
-                    name,
-                    what: format!(
-                        "{}专案 {}，随访逾期 {days} 天 {}",
-                        case.colour_label,
-                        case.status_label,
-                        esc.label_zh()
-                    ),
-                    late: true,
-                    colour: Some(case.colour.as_str().to_string()),
-                    since: Some(case.next_follow_up),
-                });
+                concerning.push((days, esc, case));
             }
+        }
+        concerning.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.2.id.cmp(&b.2.id)));
+        out.cases_total = concerning.len() as i64;
+        for (days, esc, case) in concerning.into_iter().take(shown) {
+            let name = name_of(c, &case.person_id)?;
+            out.cases.push(TaskLine {
+                link: format!("/risk/cases/{}", case.id),
+                name,
+                what: format!(
+                    "{}专案 {}，随访逾期 {days} 天 {}",
+                    case.colour_label,
+                    case.status_label,
+                    esc.label_zh()
+                ),
+                late: true,
+                colour: Some(case.colour.as_str().to_string()),
+                since: Some(case.next_follow_up),
+            });
         }
         Ok(out)
     })
