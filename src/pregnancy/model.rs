@@ -184,6 +184,24 @@ pub struct Pregnancy {
     pub version: i32,
 }
 
+/// What a worklist reads of an open pregnancy: whose it is and its dating (the schedule derives
+/// from the EDD), and, once delivered, the delivery facts the postpartum schedule runs from.
+#[derive(Debug, Clone)]
+pub struct OnWorklist {
+    pub id: String,
+    pub person_id: String,
+    pub dating: Dating,
+    pub delivery: Option<DeliveredOn>,
+}
+
+/// The delivery facts of a postpartum schedule.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveredOn {
+    pub delivery_date: NaiveDate,
+    pub discharge_date: Option<NaiveDate>,
+    pub maternal_death: bool,
+}
+
 /// What a clinician typed at booking (form strings; empty = not given).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct BookingInput {

@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use diesel::prelude::*;
 
-use super::model::{Dating, DatingMethod, GestationalAge, Pregnancy, PregnancyStatus};
+use super::model::{Dating, DatingMethod, DeliveredOn, GestationalAge, OnWorklist, Pregnancy, PregnancyStatus};
 use crate::ids::now_utc;
 use crate::storage::AnyConnection;
 use crate::storage::schema::pregnancies;
@@ -109,12 +109,13 @@ pub fn active_for_person(conn: &mut AnyConnection, person_id: &str) -> QueryResu
         .map(Pregnancy::from))
 }
 
-/// Active pregnancies in an area (a township code, or a GB/T 2260 prefix).
+/// Active pregnancies in an area (a township code, or a GB/T 2260 prefix), as a worklist reads
+/// them (only the columns its schedules need: at 10,000 women the width of the rows is the cost).
 pub fn active_in_area(
     conn: &mut AnyConnection,
     township: Option<&str>,
     prefix: Option<&str>,
-) -> QueryResult<Vec<Pregnancy>> {
+) -> QueryResult<Vec<OnWorklist>> {
     let mut q = pregnancies::table.filter(pregnancies::status.eq("active")).into_boxed();
     if let Some(t) = township {
         q = q.filter(pregnancies::township_code.eq(t.to_string()));
@@ -122,11 +123,24 @@ pub fn active_in_area(
     if let Some(p) = prefix {
         q = q.filter(pregnancies::jurisdiction.like(format!("{p}%")));
     }
-    Ok(q.select(PregnancyRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(Pregnancy::from)
-        .collect())
+    Ok(q.select((
+        pregnancies::id,
+        pregnancies::person_id,
+        pregnancies::dating_method,
+        pregnancies::edd,
+    ))
+    .load::<(String, String, String, NaiveDate)>(conn)?
+    .into_iter()
+    .map(|(id, person_id, method, edd)| OnWorklist {
+        id,
+        person_id,
+        dating: Dating {
+            method: DatingMethod::parse(&method).unwrap_or(DatingMethod::Lmp),
+            edd,
+        },
+        delivery: None,
+    })
+    .collect())
 }
 
 #[derive(Queryable, Selectable)]
@@ -219,7 +233,7 @@ pub fn delivered_since(
     township: Option<&str>,
     prefix: Option<&str>,
     since: NaiveDate,
-) -> QueryResult<Vec<(Pregnancy, super::model::Delivery)>> {
+) -> QueryResult<Vec<OnWorklist>> {
     use crate::storage::schema::deliveries as t;
     let mut q = pregnancies::table
         .inner_join(t::table.on(t::pregnancy_id.eq(pregnancies::id)))
@@ -232,11 +246,33 @@ pub fn delivered_since(
     if let Some(p) = prefix {
         q = q.filter(pregnancies::jurisdiction.like(format!("{p}%")));
     }
-    Ok(q.select((PregnancyRow::as_select(), DeliveryRow::as_select()))
-        .load::<(PregnancyRow, DeliveryRow)>(conn)?
-        .into_iter()
-        .map(|(p, d)| (Pregnancy::from(p), super::model::Delivery::from(d)))
-        .collect())
+    Ok(q.select((
+        pregnancies::id,
+        pregnancies::person_id,
+        pregnancies::dating_method,
+        pregnancies::edd,
+        t::delivery_date,
+        t::discharge_date,
+        t::maternal_death,
+    ))
+    .load::<(String, String, String, NaiveDate, NaiveDate, Option<NaiveDate>, bool)>(conn)?
+    .into_iter()
+    .map(
+        |(id, person_id, method, edd, delivery_date, discharge_date, maternal_death)| OnWorklist {
+            id,
+            person_id,
+            dating: Dating {
+                method: DatingMethod::parse(&method).unwrap_or(DatingMethod::Lmp),
+                edd,
+            },
+            delivery: Some(DeliveredOn {
+                delivery_date,
+                discharge_date,
+                maternal_death,
+            }),
+        },
+    )
+    .collect())
 }
 
 /// When a pregnancy record last changed (its FHIR `meta.lastUpdated`).

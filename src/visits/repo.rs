@@ -109,16 +109,16 @@ pub fn for_pregnancy(conn: &mut AnyConnection, pregnancy_id: &str) -> QueryResul
         .collect())
 }
 
-/// The visits of the worklist's pregnancies, as (pregnancy id, kind, date): those of the active
-/// pregnancies in the area and of the ones delivered since `delivered_since` — the same sets as
-/// `pregnancy::repo::active_in_area` and `delivered_since`, read by a join on the covering index
-/// `visits (pregnancy_id, visit_date, kind)` instead of one lookup per pregnancy.
+/// The visits of the worklist's pregnancies: those of the active pregnancies in the area and of
+/// the ones delivered since `delivered_since` — the same sets as `pregnancy::repo::active_in_area`
+/// and `delivered_since`, read by a join on the covering index `visits (pregnancy_id, visit_date,
+/// kind)` instead of one lookup per pregnancy.
 pub fn worklist_dates(
     conn: &mut AnyConnection,
     township: Option<&str>,
     prefix: Option<&str>,
     delivered_since: NaiveDate,
-) -> QueryResult<Vec<(String, String, NaiveDate)>> {
+) -> QueryResult<WorklistDates> {
     use crate::storage::schema::{deliveries, pregnancies};
     let mut active = visits::table
         .inner_join(pregnancies::table)
@@ -138,10 +138,20 @@ pub fn worklist_dates(
         active = active.filter(pregnancies::jurisdiction.like(format!("{p}%")));
         delivered = delivered.filter(pregnancies::jurisdiction.like(format!("{p}%")));
     }
-    let columns = (visits::pregnancy_id, visits::kind, visits::visit_date);
-    let mut out: Vec<(String, String, NaiveDate)> = active.select(columns).load(conn)?;
-    out.extend(delivered.select(columns).load::<(String, String, NaiveDate)>(conn)?);
-    Ok(out)
+    Ok(WorklistDates {
+        // An antenatal schedule matches contacts by date alone.
+        active: active.select((visits::pregnancy_id, visits::visit_date)).load(conn)?,
+        delivered: delivered
+            .select((visits::pregnancy_id, visits::kind, visits::visit_date))
+            .load(conn)?,
+    })
+}
+
+/// The visit dates a worklist needs: of active pregnancies (pregnancy, date) and of recently
+/// delivered ones (pregnancy, kind, date).
+pub struct WorklistDates {
+    pub active: Vec<(String, NaiveDate)>,
+    pub delivered: Vec<(String, String, NaiveDate)>,
 }
 
 pub fn count_for_pregnancy(conn: &mut AnyConnection, pregnancy_id: &str) -> QueryResult<i64> {

@@ -13,7 +13,7 @@ use crate::auth::model::{Action, Actor};
 use crate::error::{AuditTarget, ServiceError};
 use crate::identity::service::{PersonSummary, person_target};
 use crate::ids::{new_id, today_china};
-use crate::pregnancy::model::PregnancyStatus;
+use crate::pregnancy::model::{OnWorklist, PregnancyStatus};
 use crate::pregnancy::service::pregnancy_for;
 use crate::storage::{AnyConnection, Db};
 
@@ -144,33 +144,36 @@ pub async fn worklist(db: &Db, actor: &Actor, limit: usize) -> Result<Worklist, 
         // Postpartum care runs to the 42-day check; an unfinished one stays listed for six months.
         let since = today - chrono::Days::new(180);
         let delivered = crate::pregnancy::repo::delivered_since(c, township, prefix, since)?;
-        let mut seen: HashMap<String, Vec<(String, NaiveDate)>> = HashMap::new();
-        for (pid, kind, d) in repo::worklist_dates(c, township, prefix, since)? {
-            seen.entry(pid).or_default().push((kind, d));
+        let dates = repo::worklist_dates(c, township, prefix, since)?;
+        let mut antenatal: HashMap<String, Vec<NaiveDate>> = HashMap::with_capacity(pregnancies.len());
+        for (pid, d) in dates.active {
+            antenatal.entry(pid).or_default().push(d);
         }
-        let mut items: Vec<(i64, NaiveDate, crate::pregnancy::model::Pregnancy, ContactStatus)> = Vec::new();
-        for p in pregnancies {
-            let dates: Vec<NaiveDate> = seen
-                .get(&p.id)
-                .map(|v| v.iter().map(|(_, d)| *d).collect())
-                .unwrap_or_default();
-            let st = schedule::statuses(schedule::national(), &p.dating, &dates, today);
+        let mut postpartum: HashMap<String, Vec<(String, NaiveDate)>> = HashMap::new();
+        for (pid, kind, d) in dates.delivered {
+            postpartum.entry(pid).or_default().push((kind, d));
+        }
+        let mut items: Vec<(i64, NaiveDate, OnWorklist, ContactStatus)> = Vec::new();
+        for p in pregnancies.into_iter().chain(delivered) {
+            let st = match &p.delivery {
+                None => {
+                    let dates = antenatal.remove(&p.id).unwrap_or_default();
+                    schedule::statuses(schedule::national(), &p.dating, &dates, today)
+                }
+                // No postpartum contacts are due for a mother who died.
+                Some(d) if d.maternal_death => continue,
+                Some(d) => {
+                    let visits = postpartum.remove(&p.id).unwrap_or_default();
+                    schedule::postpartum_statuses(
+                        schedule::postpartum(),
+                        d.delivery_date,
+                        d.discharge_date,
+                        &visits,
+                        today,
+                    )
+                }
+            };
             if let Some(next) = schedule::next_action(&st) {
-                items.push((next.days_overdue, next.window_end, p, next.clone()));
-            }
-        }
-        for (p, d) in delivered {
-            let visits = seen.get(&p.id).cloned().unwrap_or_default();
-            let st = schedule::postpartum_statuses(
-                schedule::postpartum(),
-                d.delivery_date,
-                d.discharge_date,
-                &visits,
-                today,
-            );
-            if !d.maternal_death
-                && let Some(next) = schedule::next_action(&st)
-            {
                 items.push((next.days_overdue, next.window_end, p, next.clone()));
             }
         }
@@ -179,15 +182,20 @@ pub async fn worklist(db: &Db, actor: &Actor, limit: usize) -> Result<Worklist, 
         let overdue_total = items.iter().filter(|i| i.3.status == schedule::Status::Overdue).count();
         let due_total = items.len() - overdue_total;
         items.truncate(limit);
+        let ids: Vec<String> = items.iter().map(|i| i.2.person_id.clone()).collect();
+        let mut persons: HashMap<String, crate::identity::model::Person> = crate::identity::repo::by_ids(c, &ids)?
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
         let mut out = Vec::with_capacity(items.len());
         for (_, _, p, contact) in items {
-            let Some(person) = crate::identity::repo::by_id(c, &p.person_id)? else {
+            let Some(person) = persons.remove(&p.person_id) else {
                 continue;
             };
             out.push(WorklistItem {
                 person: PersonSummary::of(&person, today),
-                pregnancy_id: p.id.clone(),
-                stage: if p.status == PregnancyStatus::Delivered {
+                pregnancy_id: p.id,
+                stage: if p.delivery.is_some() {
                     "产后".to_string()
                 } else {
                     format!("孕 {} 周", p.dating.gestational_age_on(today))
