@@ -295,6 +295,9 @@ fn response_entry(a: &Answer) -> Value {
     if let Some(t) = a.last_modified {
         resp["lastModified"] = json!(instant(t));
     }
+    if !a.warnings.is_empty() {
+        resp["outcome"] = a.outcome();
+    }
     json!({"resource": a.body, "response": resp})
 }
 

@@ -70,7 +70,7 @@ pub fn statement(base: &str) -> Value {
         "format": ["application/fhir+json", "json"],
         "rest": [{
             "mode": "server",
-            "documentation": "JSON only. Bearer tokens from `mch-chain token issue`, bound to a facility and its jurisdiction. Unknown search parameters are refused (400) unless the request says Prefer: handling=lenient. Records are corrected, never deleted: DELETE and PATCH are not offered.",
+            "documentation": "JSON only. Bearer tokens from `mch-chain token issue`, bound to a facility and its jurisdiction. Unknown search parameters are refused (400) unless the request says Prefer: handling=lenient. A valid resource whose content we do not map is accepted and that content kept; a write answered to Prefer: return=OperationOutcome (or a Bundle entry's response.outcome) names it in warnings. Records are corrected, never deleted: DELETE and PATCH are not offered.",
             "security": {
                 "cors": false,
                 "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "OAuth", "display": "Bearer token"}]}],

@@ -8,7 +8,7 @@ use super::clinical::{
 };
 use super::json::{At, check_resource, received};
 use super::search::{ParamDef, Query, reference, token};
-use super::{FhirError, Kind, Page, Res};
+use super::{FhirError, Kind, Page, Res, Written};
 use crate::auth::model::Actor;
 use crate::conditions::model::{CLINICAL_STATUSES, Condition, ConditionInput, VERIFICATION_STATUSES};
 use crate::conditions::service::{self as conditions, ConditionQuery};
@@ -306,7 +306,7 @@ impl Kind for ConditionKind {
         })
     }
 
-    fn create(c: &mut AnyConnection, actor: &Actor, body: &Value) -> Result<Res, FhirError> {
+    fn create(c: &mut AnyConnection, actor: &Actor, body: &Value) -> Result<Written, FhirError> {
         let (person_id, input) = incoming(body)?;
         let x = conditions::record_in(c, actor, &person_id, &input).map_err(|e| match e {
             ServiceError::NotFound(_) => FhirError::invalid(
@@ -315,7 +315,7 @@ impl Kind for ConditionKind {
             ),
             e => FhirError::from_service(e, &path_of),
         })?;
-        Ok(render(&x))
+        Ok(render(&x).into())
     }
 
     fn for_patient(

@@ -116,7 +116,9 @@ async fn actor(st: &AppState, req: &HttpRequest) -> Result<Actor, FhirError> {
     Ok(actor)
 }
 
-fn respond(a: Answer) -> HttpResponse {
+/// The answer as HTTP. A write answered to `Prefer: return=OperationOutcome` carries its
+/// OperationOutcome (the warnings of what was kept but not used) instead of the resource.
+fn respond(a: Answer, want_outcome: bool) -> HttpResponse {
     let mut b =
         HttpResponse::build(actix_web::http::StatusCode::from_u16(a.status).unwrap_or(actix_web::http::StatusCode::OK));
     b.content_type(FHIR_JSON);
@@ -135,6 +137,9 @@ fn respond(a: Answer) -> HttpResponse {
             t.and_utc().format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
         ));
     }
+    if want_outcome && a.location.is_some() {
+        return b.body(a.outcome().to_string());
+    }
     b.body(a.body.to_string())
 }
 
@@ -144,7 +149,9 @@ fn respond(a: Answer) -> HttpResponse {
 /// ([`FhirError::audited_refusal`]), is audited in a commit of its own. A conditional create that
 /// lost a race with another instance (the unique key refused it) is run once more and finds the
 /// winner.
-async fn run(st: &AppState, actor: Actor, base: String, op: Op) -> Result<HttpResponse, FhirError> {
+async fn run(st: &AppState, req: &HttpRequest, actor: Actor, op: Op) -> Result<HttpResponse, FhirError> {
+    let base = base(req);
+    let want_outcome = prefers(req, "return=OperationOutcome");
     let action = op.audit_action();
     let conditional = matches!(
         &op,
@@ -168,16 +175,21 @@ async fn run(st: &AppState, actor: Actor, base: String, op: Op) -> Result<HttpRe
         r
     };
     match attempt(op.clone(), actor.clone(), base.clone()).await {
-        Err(e) if conditional && e.status == 409 => attempt(op, actor, base).await.map(respond),
-        r => r.map(respond),
+        Err(e) if conditional && e.status == 409 => attempt(op, actor, base).await.map(|a| respond(a, want_outcome)),
+        r => r.map(|a| respond(a, want_outcome)),
     }
 }
 
 fn lenient(req: &HttpRequest) -> bool {
+    prefers(req, "handling=lenient")
+}
+
+/// Whether a `Prefer` header asks for this preference.
+fn prefers(req: &HttpRequest, preference: &str) -> bool {
     req.headers()
         .get_all("prefer")
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|p| p.trim() == "handling=lenient"))
+        .any(|v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case(preference)))
 }
 
 /// A header's text; one that is present but not UTF-8 is refused, never taken as absent (an
@@ -207,7 +219,7 @@ async fn search(st: web::Data<AppState>, req: HttpRequest, path: web::Path<Strin
         pairs,
         lenient: lenient(&req),
     };
-    run(&st, actor, base(&req), op).await
+    run(&st, &req, actor, op).await
 }
 
 /// `POST [type]/_search` with form-encoded parameters.
@@ -235,7 +247,7 @@ async fn search_post(
         pairs,
         lenient: lenient(&req),
     };
-    run(&st, actor, base(&req), op).await
+    run(&st, &req, actor, op).await
 }
 
 async fn read(
@@ -246,7 +258,7 @@ async fn read(
     check_accept(&req)?;
     let actor = actor(&st, &req).await?;
     let (ty, id) = path.into_inner();
-    run(&st, actor, base(&req), Op::Read { ty, id }).await
+    run(&st, &req, actor, Op::Read { ty, id }).await
 }
 
 async fn vread(
@@ -257,7 +269,7 @@ async fn vread(
     check_accept(&req)?;
     let actor = actor(&st, &req).await?;
     let (ty, id, version) = path.into_inner();
-    run(&st, actor, base(&req), Op::VRead { ty, id, version }).await
+    run(&st, &req, actor, Op::VRead { ty, id, version }).await
 }
 
 async fn history(
@@ -268,7 +280,7 @@ async fn history(
     check_accept(&req)?;
     let actor = actor(&st, &req).await?;
     let (ty, id) = path.into_inner();
-    run(&st, actor, base(&req), Op::History { ty, id }).await
+    run(&st, &req, actor, Op::History { ty, id }).await
 }
 
 async fn everything(
@@ -284,7 +296,7 @@ async fn everything(
             "$everything takes no parameters here (start, end, _since, _type are not supported)",
         ));
     }
-    run(&st, actor, base(&req), Op::Everything { ty, id }).await
+    run(&st, &req, actor, Op::Everything { ty, id }).await
 }
 
 async fn create(
@@ -301,7 +313,7 @@ async fn create(
         body,
         if_none_exist: header_text(&req, "if-none-exist")?,
     };
-    run(&st, actor, base(&req), op).await
+    run(&st, &req, actor, op).await
 }
 
 async fn update(
@@ -320,7 +332,7 @@ async fn update(
         body,
         if_match: header_text(&req, "if-match")?,
     };
-    run(&st, actor, base(&req), op).await
+    run(&st, &req, actor, op).await
 }
 
 async fn post_bundle(st: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, FhirError> {

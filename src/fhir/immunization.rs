@@ -8,7 +8,7 @@ use super::clinical::{
 };
 use super::json::{At, check_resource, received};
 use super::search::{ParamDef, Query, reference, time_range, token};
-use super::{FhirError, Kind, Page, Res};
+use super::{FhirError, Kind, Page, Res, Written};
 use crate::auth::model::Actor;
 use crate::error::ServiceError;
 use crate::immunizations::model::{Immunization, ImmunizationInput, STATUSES};
@@ -266,7 +266,7 @@ impl Kind for ImmunizationKind {
         })
     }
 
-    fn create(c: &mut AnyConnection, actor: &Actor, body: &Value) -> Result<Res, FhirError> {
+    fn create(c: &mut AnyConnection, actor: &Actor, body: &Value) -> Result<Written, FhirError> {
         let (person_id, input) = incoming(body)?;
         let x = immunizations::record_in(c, actor, &person_id, &input).map_err(|e| match e {
             ServiceError::NotFound(_) => FhirError::invalid(
@@ -275,7 +275,7 @@ impl Kind for ImmunizationKind {
             ),
             e => FhirError::from_service(e, &path_of),
         })?;
-        Ok(render(&x))
+        Ok(render(&x).into())
     }
 
     fn for_patient(

@@ -82,6 +82,23 @@ impl Res {
     }
 }
 
+/// A resource just written, with what of the document was kept but not used: the warnings of
+/// the OperationOutcome a client gets with `Prefer: return=OperationOutcome`, or in its Bundle
+/// entry's `response.outcome` (README.md "Accepting what is valid").
+pub struct Written {
+    pub res: Res,
+    pub warnings: Vec<outcome::Issue>,
+}
+
+impl From<Res> for Written {
+    fn from(res: Res) -> Written {
+        Written {
+            res,
+            warnings: Vec::new(),
+        }
+    }
+}
+
 /// A page of search matches and how many match in all.
 pub struct Page {
     pub matches: Vec<Res>,
@@ -110,7 +127,7 @@ pub trait Kind {
 
     fn search(c: &mut AnyConnection, actor: &Actor, q: &Query) -> Result<Page, FhirError>;
 
-    fn create(_c: &mut AnyConnection, _actor: &Actor, _body: &Value) -> Result<Res, FhirError> {
+    fn create(_c: &mut AnyConnection, _actor: &Actor, _body: &Value) -> Result<Written, FhirError> {
         Err(FhirError::not_supported(
             405,
             format!("{} cannot be created through this interface", Self::TYPE),
@@ -123,7 +140,7 @@ pub trait Kind {
         _id: &str,
         _body: &Value,
         _version: i32,
-    ) -> Result<Res, FhirError> {
+    ) -> Result<Written, FhirError> {
         Err(FhirError::not_supported(
             405,
             format!("{} cannot be updated through this interface", Self::TYPE),
@@ -308,6 +325,8 @@ pub struct Answer {
     pub location: Option<String>,
     pub etag: Option<String>,
     pub last_modified: Option<NaiveDateTime>,
+    /// What a write kept but did not use (see [`Written`]).
+    pub warnings: Vec<outcome::Issue>,
 }
 
 impl Answer {
@@ -318,7 +337,34 @@ impl Answer {
             location: location.then(|| format!("{ty}/{}/_history/{}", r.id, r.version)),
             etag: Some(r.etag()),
             last_modified: Some(r.last_updated),
+            warnings: Vec::new(),
         }
+    }
+
+    fn written(status: u16, ty: &str, w: Written) -> Answer {
+        Answer {
+            warnings: w.warnings,
+            ..Answer::resource(status, ty, &w.res, true)
+        }
+    }
+
+    /// The OperationOutcome of a write: its warnings, or that it was done.
+    pub fn outcome(&self) -> Value {
+        let done = [outcome::Issue {
+            severity: "information",
+            code: "informational",
+            diagnostics: format!(
+                "{} {}",
+                self.location.as_deref().unwrap_or_default(),
+                if self.status == 201 { "created" } else { "updated" }
+            ),
+            expression: None,
+        }];
+        outcome::outcome_json(if self.warnings.is_empty() {
+            &done
+        } else {
+            &self.warnings
+        })
     }
 }
 
@@ -387,6 +433,7 @@ pub fn execute(c: &mut AnyConnection, actor: &Actor, base: &str, op: &Op) -> Res
                     location: None,
                     etag: None,
                     last_modified: None,
+                    warnings: Vec::new(),
                 })
             })
         }
@@ -400,6 +447,7 @@ pub fn execute(c: &mut AnyConnection, actor: &Actor, base: &str, op: &Op) -> Res
                 location: None,
                 etag: None,
                 last_modified: None,
+                warnings: Vec::new(),
             })
         }),
         Op::Create {
@@ -431,8 +479,7 @@ pub fn execute(c: &mut AnyConnection, actor: &Actor, base: &str, op: &Op) -> Res
                     }
                 }
             }
-            let r = K::create(c, actor, body)?;
-            Ok(Answer::resource(201, K::TYPE, &r, true))
+            Ok(Answer::written(201, K::TYPE, K::create(c, actor, body)?))
         }),
         Op::Update { ty, id, body, if_match } => {
             check_id(id)?;
@@ -449,8 +496,7 @@ pub fn execute(c: &mut AnyConnection, actor: &Actor, base: &str, op: &Op) -> Res
                     ));
                 };
                 let version = parse_if_match(h)?;
-                let r = K::update(c, actor, id, body, version)?;
-                Ok(Answer::resource(200, K::TYPE, &r, true))
+                Ok(Answer::written(200, K::TYPE, K::update(c, actor, id, body, version)?))
             })
         }
         Op::Everything { ty, id } => {
@@ -462,6 +508,7 @@ pub fn execute(c: &mut AnyConnection, actor: &Actor, base: &str, op: &Op) -> Res
                 location: None,
                 etag: None,
                 last_modified: None,
+                warnings: Vec::new(),
             })
         }
     }

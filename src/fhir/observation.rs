@@ -13,7 +13,7 @@ use super::clinical::{
 };
 use super::json::{At, check_resource, received};
 use super::search::{ParamDef, Query, reference, time_range, token};
-use super::{FhirError, Kind, Page, Res};
+use super::{FhirError, Kind, Page, Res, Written};
 use crate::auth::model::Actor;
 use crate::child::model::Measure;
 use crate::child::service::{self as child, GrowthQuery};
@@ -693,7 +693,7 @@ impl Kind for ObservationKind {
         Ok(Page { matches, total })
     }
 
-    fn create(c: &mut AnyConnection, actor: &Actor, body: &Value) -> Result<Res, FhirError> {
+    fn create(c: &mut AnyConnection, actor: &Actor, body: &Value) -> Result<Written, FhirError> {
         let inc = incoming(body)?;
         let (value_path, unit_path, effective_path) = (
             inc.value_path.clone(),
@@ -734,7 +734,7 @@ impl Kind for ObservationKind {
             ),
             e => FhirError::from_service(e, &|f| f.to_string()),
         })?;
-        Ok(render(&o))
+        Ok(render(&o).into())
     }
 
     fn for_patient(

@@ -3,10 +3,11 @@
 use serde_json::{Map, Value, json};
 
 use super::json::{At, check_resource, parse_date, received};
+use super::outcome::Issue;
 use super::search::{ParamDef, Query, date_range, token};
-use super::{FhirError, Kind, Page, Res};
+use super::{FhirError, Kind, Page, Res, Written};
 use crate::auth::model::{Action, Actor};
-use crate::identity::model::{HEALTH_CARD_SYSTEM, PersonInput, PersonVersion, Sex, mask_id_number};
+use crate::identity::model::{HEALTH_CARD_SYSTEM, PersonInput, PersonVersion, Sex, mask_id_number, phone_format_ok};
 use crate::identity::repo::NameMatch;
 use crate::identity::service::{self as identity, ID_NUMBER_SYSTEM, PersonQuery};
 use crate::ids::today_china;
@@ -132,21 +133,64 @@ fn address_of(a: &At<'_>) -> Result<Option<String>, FhirError> {
     Ok((!parts.is_empty()).then(|| parts.join(", ")))
 }
 
-fn phone_of(p: &At<'_>) -> Result<Option<(usize, String)>, FhirError> {
-    for (i, t) in p.list("telecom")?.iter().enumerate() {
-        if t.str("system")? == Some("phone") {
-            return Ok(t.str("value")?.map(|v| (i, v.to_string())));
+/// The first `telecom` with `system=phone` and a value: its path and value.
+fn phone_of(p: &At<'_>) -> Result<Option<(String, String)>, FhirError> {
+    for t in p.list("telecom")? {
+        if t.str("system")? == Some("phone")
+            && let Some(v) = t.str("value")?
+        {
+            return Ok(Some((t.path().to_string(), v.trim().to_string())));
         }
     }
     Ok(None)
+}
+
+/// The phone we keep of a Patient: her first phone, when it is in the register's format (a
+/// foreign format stays in the document only).
+fn kept_phone(p: &At<'_>) -> Result<Option<String>, FhirError> {
+    Ok(phone_of(p)?.map(|(_, v)| v).filter(|v| phone_format_ok(v)))
+}
+
+/// The name a Patient without one is registered under: the ward's word for a person whose name
+/// is not known (an unnamed newborn, an anonymous imaging patient), until her name is given.
+pub const NAME_NOT_GIVEN: &str = "无名氏";
+
+/// The elements of a Patient we map to the record; any other is kept in the document only.
+const MAPPED: &[&str] = &[
+    "resourceType",
+    "id",
+    "meta",
+    "text",
+    "identifier",
+    "name",
+    "telecom",
+    "gender",
+    "birthDate",
+    "address",
+];
+
+/// Whether an identifier of a document is one we use: it has a system and a value.
+fn used_identifier(i: &Value) -> bool {
+    let has = |k: &str| i.get(k).and_then(Value::as_str).is_some_and(|v| !v.trim().is_empty());
+    has("system") && has("value")
+}
+
+fn kept_only(expression: String, diagnostics: String) -> Issue {
+    Issue {
+        severity: "warning",
+        code: "informational",
+        diagnostics,
+        expression: Some(expression),
+    }
 }
 
 /// What a Patient resource asks us to record: identity fields, other identifiers, the document.
 struct Incoming {
     input: PersonInput,
     identifiers: Vec<(String, String)>,
-    /// The identifier paths, to name a refused one.
     received: Option<String>,
+    /// What the document says that we keep but do not use.
+    warnings: Vec<Issue>,
 }
 
 /// Read a Patient for registration or update. `current`: the record being updated, so masked
@@ -154,10 +198,41 @@ struct Incoming {
 fn incoming(actor: &Actor, body: &Value, current: Option<&PersonVersion>) -> Result<Incoming, FhirError> {
     check_resource(body, "Patient", ELEMENTS)?;
     let p = At::root(body, "Patient");
+    let mut warnings = Vec::new();
+    if let Some(obj) = body.as_object() {
+        for key in obj.keys() {
+            let base = key.strip_prefix('_').unwrap_or(key);
+            if !MAPPED.contains(&base) {
+                warnings.push(kept_only(
+                    format!("Patient.{key}"),
+                    format!("Patient.{key} is kept as received but not used by this service"),
+                ));
+            }
+        }
+    }
     let names = p.list("name")?;
     let name = match names.first() {
         Some(n) => name_of(n)?,
         None => None,
+    };
+    // Without a name she is registered under NAME_NOT_GIVEN; an update without one keeps the
+    // name we hold (it is not taken as erasing it).
+    let name = match (name, current) {
+        (Some(n), _) => n,
+        (None, Some(c)) => {
+            warnings.push(kept_only(
+                "Patient.name".into(),
+                format!("Patient.name is missing: her recorded name ({}) is kept", c.person.name),
+            ));
+            c.person.name.clone()
+        }
+        (None, None) => {
+            warnings.push(kept_only(
+                "Patient.name".into(),
+                format!("Patient.name is missing: registered as {NAME_NOT_GIVEN} until her name is given"),
+            ));
+            NAME_NOT_GIVEN.to_string()
+        }
     };
     let gender = match p.str("gender")? {
         Some(g) => Some(gender_of(g).ok_or_else(|| {
@@ -179,23 +254,35 @@ fn incoming(actor: &Actor, body: &Value, current: Option<&PersonVersion>) -> Res
         }
         None => None,
     };
-    if p.bool("deceasedBoolean")? == Some(true) || p.child("deceasedDateTime").is_some() {
-        return Err(FhirError::unsupported(
-            "Patient.deceased[x]",
-            "a death is recorded on the pathway (delivery outcome, case closure), not by a Patient update",
-        ));
+    // A death the document states is kept in it (and read back) but not recorded: say so.
+    let dead = p.bool("deceasedBoolean")? == Some(true) || p.child("deceasedDateTime").is_some();
+    if dead
+        && let Some(w) = warnings.iter_mut().find(|w| {
+            w.expression
+                .as_deref()
+                .is_some_and(|e| e.starts_with("Patient.deceased"))
+        })
+    {
+        w.diagnostics = format!(
+            "{} is kept as received but her death is not recorded by it: a death is recorded on the pathway (delivery outcome, case closure)",
+            w.expression.as_deref().unwrap_or_default()
+        );
     }
     let mut id_number = None;
     let mut identifiers: Vec<(String, String)> = Vec::new();
     let full = actor.may(Action::SeeFullIdNumber);
     for ident in p.list("identifier")? {
-        let Some(system) = ident.str("system")? else {
-            return Err(FhirError::invalid(
-                &format!("{}.system", ident.path()),
-                "every identifier needs a system (身份证号 urn:oid:2.16.156.10011.1.3, 健康卡号 urn:oid:2.16.156.10011.1.19, or your MRN system)",
+        let (Some(system), Some(value)) = (ident.str("system")?, ident.str("value")?) else {
+            warnings.push(kept_only(
+                ident.path().to_string(),
+                format!(
+                    "{} has no system or no value: kept as received, not used to find her (身份证号 is urn:oid:2.16.156.10011.1.3, 健康卡号 urn:oid:2.16.156.10011.1.19)",
+                    ident.path()
+                ),
             ));
+            continue;
         };
-        let value = ident.required_str("value")?.trim().to_string();
+        let value = value.trim().to_string();
         let ours = our_system(system);
         // A value we sent masked comes back unchanged: keep what we hold.
         let held: Option<String> = current.and_then(|c| {
@@ -250,14 +337,22 @@ fn incoming(actor: &Actor, body: &Value, current: Option<&PersonVersion>) -> Res
         }
         identifiers.push((ours, value));
     }
-    let phone = phone_of(&p)?.map(|(_, v)| v);
+    let phone = kept_phone(&p)?;
+    if let Some((path, v)) = phone_of(&p)?
+        && phone.is_none()
+    {
+        warnings.push(kept_only(
+            path,
+            format!("the phone number {v} is not in the register's format (digits, +, - and spaces, at most 20): kept as received, not recorded"),
+        ));
+    }
     let address = match p.list("address")?.first() {
         Some(a) => address_of(a)?,
         None => None,
     };
     Ok(Incoming {
         input: PersonInput {
-            name: name.unwrap_or_default(),
+            name,
             id_number,
             sex: gender.map(|g| g.as_str().to_string()),
             birth_date: birth,
@@ -267,6 +362,7 @@ fn incoming(actor: &Actor, body: &Value, current: Option<&PersonVersion>) -> Res
         },
         identifiers,
         received: received(body),
+        warnings,
     })
 }
 
@@ -305,9 +401,12 @@ pub fn render(v: &PersonVersion, actor: &Actor) -> Res {
         .and_then(|s| serde_json::from_str::<Value>(s).ok());
     // The document's identifiers (their order, use, type, assigner) while they are exactly the
     // ones we show — never when we mask a value the document holds whole.
-    if let Some(theirs) = doc.as_ref().and_then(|d| d.get("identifier")).and_then(Value::as_array)
-        && let Some(ours) = body.get("identifier").and_then(Value::as_array)
-    {
+    if let Some(theirs) = doc.as_ref().and_then(|d| d.get("identifier")).and_then(Value::as_array) {
+        let ours = body
+            .get("identifier")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let key = |i: &Value| {
             (
                 i.get("system").and_then(Value::as_str).unwrap_or_default().to_string(),
@@ -318,15 +417,34 @@ pub fn render(v: &PersonVersion, actor: &Actor) -> Res {
                     .to_string(),
             )
         };
-        let mut a: Vec<(String, String)> = theirs.iter().map(key).collect();
+        let mut a: Vec<(String, String)> = theirs.iter().filter(|i| used_identifier(i)).map(key).collect();
         let mut b: Vec<(String, String)> = ours.iter().map(key).collect();
         a.sort();
         b.sort();
-        if a == b {
-            body.insert("identifier".into(), Value::Array(theirs.clone()));
+        let all = if a == b {
+            theirs.clone()
+        } else {
+            // Ours (masked as the caller must see them), then the document's identifiers we do
+            // not use (no system or no value), as sent.
+            let mut all = ours;
+            all.extend(theirs.iter().filter(|i| !used_identifier(i)).cloned());
+            all
+        };
+        if !all.is_empty() {
+            body.insert("identifier".into(), Value::Array(all));
         }
     }
-    body.insert("name".into(), json!([{"text": p.name}]));
+    // A name we registered her under for want of one is not sent back as if it were hers.
+    let doc_names = doc.as_ref().is_some_and(|d| {
+        At::root(d, "Patient")
+            .list("name")
+            .ok()
+            .and_then(|n| n.first().and_then(|n| name_of(n).ok().flatten()))
+            .is_some()
+    });
+    if !(p.name == NAME_NOT_GIVEN && doc.is_some() && !doc_names) {
+        body.insert("name".into(), json!([{"text": p.name}]));
+    }
     body.insert("gender".into(), json!(p.sex.as_str()));
     body.insert("birthDate".into(), json!(p.birth_date.to_string()));
     if let Some(ph) = &p.phone {
@@ -351,7 +469,7 @@ pub fn render(v: &PersonVersion, actor: &Actor) -> Res {
                 }
                 "gender" => val.as_str().and_then(gender_of) == Some(p.sex),
                 "birthDate" => val.as_str().and_then(parse_date).map(|(d, _)| d) == Some(p.birth_date),
-                "telecom" => phone_of(&root).ok().flatten().map(|(_, v)| v) == p.phone,
+                "telecom" => kept_phone(&root).ok().flatten() == p.phone,
                 "address" => {
                     root.list("address")
                         .ok()
@@ -512,7 +630,7 @@ impl Kind for PatientKind {
         })
     }
 
-    fn create(c: &mut AnyConnection, actor: &Actor, body: &Value) -> Result<Res, FhirError> {
+    fn create(c: &mut AnyConnection, actor: &Actor, body: &Value) -> Result<Written, FhirError> {
         let inc = incoming(actor, body, None)?;
         let new = inc
             .input
@@ -520,10 +638,19 @@ impl Kind for PatientKind {
             .map_err(|e| FhirError::from_service(e, &path_of))?;
         let v = identity::register_in(c, actor, new, &inc.identifiers, inc.received.as_deref())
             .map_err(|e| FhirError::from_service(e, &path_of))?;
-        render_person(c, actor, &v)
+        Ok(Written {
+            res: render_person(c, actor, &v)?,
+            warnings: inc.warnings,
+        })
     }
 
-    fn update(c: &mut AnyConnection, actor: &Actor, id: &str, body: &Value, version: i32) -> Result<Res, FhirError> {
+    fn update(
+        c: &mut AnyConnection,
+        actor: &Actor,
+        id: &str,
+        body: &Value,
+        version: i32,
+    ) -> Result<Written, FhirError> {
         let current = identity::current_in(c, actor, id).map_err(|e| not_found_as(e, id))?;
         let inc = incoming(actor, body, Some(&current))?;
         let new = inc
@@ -532,7 +659,10 @@ impl Kind for PatientKind {
             .map_err(|e| FhirError::from_service(e, &path_of))?;
         let v = identity::update_in(c, actor, id, version, new, &inc.identifiers, inc.received.as_deref())
             .map_err(|e| FhirError::from_service(e, &path_of))?;
-        render_person(c, actor, &v)
+        Ok(Written {
+            res: render_person(c, actor, &v)?,
+            warnings: inc.warnings,
+        })
     }
 }
 

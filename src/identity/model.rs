@@ -314,6 +314,14 @@ pub fn check_name(name: &str) -> Result<String, FieldError> {
     Ok(n.to_string())
 }
 
+/// A phone number as the register keeps it: at most 20 characters of digits, `+`, `-` and
+/// spaces.
+pub fn phone_format_ok(p: &str) -> bool {
+    p.len() <= 20
+        && p.chars()
+            .all(|c| c.is_ascii_digit() || c == '-' || c == '+' || c == ' ')
+}
+
 impl PersonInput {
     /// Validate and cross-check: an ID number gives birth date and sex; if those were also typed,
     /// they must agree with it.
@@ -405,9 +413,7 @@ impl PersonInput {
         }
         let phone = clean(&self.phone);
         if let Some(p) = &phone
-            && !(p.len() <= 20
-                && p.chars()
-                    .all(|c| c.is_ascii_digit() || c == '-' || c == '+' || c == ' '))
+            && !phone_format_ok(p)
         {
             errors.push(FieldError::new("phone", "phone", "电话号码格式不正确"));
         }

@@ -15,6 +15,7 @@ mod fetal_sex;
 mod fhir;
 mod fhir_bundle;
 mod fhir_clinical;
+mod fhir_examples;
 mod fhir_pathway;
 mod frail;
 mod hl7;
