@@ -341,6 +341,18 @@ impl Answer {
         }
     }
 
+    /// A Bundle answered with 200 (search, history, `$everything`).
+    fn bundle(body: Value) -> Answer {
+        Answer {
+            status: 200,
+            body,
+            location: None,
+            etag: None,
+            last_modified: None,
+            warnings: Vec::new(),
+        }
+    }
+
     fn written(status: u16, ty: &str, w: Written) -> Answer {
         Answer {
             warnings: w.warnings,
@@ -356,7 +368,8 @@ impl Answer {
             diagnostics: format!(
                 "{} {}",
                 self.location.as_deref().unwrap_or_default(),
-                if self.status == 201 { "created" } else { "updated" }
+                // 200: an update, or a conditional create that found her already registered.
+                if self.status == 201 { "created" } else { "accepted" }
             ),
             expression: None,
         }];
@@ -427,28 +440,14 @@ pub fn execute(c: &mut AnyConnection, actor: &Actor, base: &str, op: &Op) -> Res
             check_id(id)?;
             with_kind!(ty.as_str(), K => {
                 let versions = K::history(c, actor, id)?;
-                Ok(Answer {
-                    status: 200,
-                    body: bundle::history(base, K::TYPE, id, &versions),
-                    location: None,
-                    etag: None,
-                    last_modified: None,
-                    warnings: Vec::new(),
-                })
+                Ok(Answer::bundle(bundle::history(base, K::TYPE, id, &versions)))
             })
         }
         Op::Search { ty, pairs, lenient } => with_kind!(ty.as_str(), K => {
             let q = search::parse(pairs, K::PARAMS, K::INCLUDES, *lenient)?;
             let page = K::search(c, actor, &q)?;
             let includes = if q.includes.is_empty() { Vec::new() } else { included_patients(c, actor, &page.matches)? };
-            Ok(Answer {
-                status: 200,
-                body: bundle::searchset(base, K::TYPE, &q, &page, &includes),
-                location: None,
-                etag: None,
-                last_modified: None,
-                warnings: Vec::new(),
-            })
+            Ok(Answer::bundle(bundle::searchset(base, K::TYPE, &q, &page, &includes)))
         }),
         Op::Create {
             ty,
@@ -502,14 +501,7 @@ pub fn execute(c: &mut AnyConnection, actor: &Actor, base: &str, op: &Op) -> Res
         Op::Everything { ty, id } => {
             check_id(id)?;
             let entries = pathway::everything(c, actor, ty, id)?;
-            Ok(Answer {
-                status: 200,
-                body: bundle::everything(base, &entries),
-                location: None,
-                etag: None,
-                last_modified: None,
-                warnings: Vec::new(),
-            })
+            Ok(Answer::bundle(bundle::everything(base, &entries)))
         }
     }
 }

@@ -131,15 +131,7 @@ pub fn active_in_area(
     ))
     .load::<(String, String, String, NaiveDate)>(conn)?
     .into_iter()
-    .map(|(id, person_id, method, edd)| OnWorklist {
-        id,
-        person_id,
-        dating: Dating {
-            method: DatingMethod::parse(&method).unwrap_or(DatingMethod::Lmp),
-            edd,
-        },
-        delivery: None,
-    })
+    .map(|(id, person_id, method, edd)| on_worklist(id, person_id, &method, edd, None))
     .collect())
 }
 
@@ -258,21 +250,35 @@ pub fn delivered_since(
     .load::<(String, String, String, NaiveDate, NaiveDate, Option<NaiveDate>, bool)>(conn)?
     .into_iter()
     .map(
-        |(id, person_id, method, edd, delivery_date, discharge_date, maternal_death)| OnWorklist {
-            id,
-            person_id,
-            dating: Dating {
-                method: DatingMethod::parse(&method).unwrap_or(DatingMethod::Lmp),
-                edd,
-            },
-            delivery: Some(DeliveredOn {
+        |(id, person_id, method, edd, delivery_date, discharge_date, maternal_death)| {
+            let delivery = DeliveredOn {
                 delivery_date,
                 discharge_date,
                 maternal_death,
-            }),
+            };
+            on_worklist(id, person_id, &method, edd, Some(delivery))
         },
     )
     .collect())
+}
+
+/// A worklist's pregnancy from its columns (the dating method as `PregnancyRow` reads it).
+fn on_worklist(
+    id: String,
+    person_id: String,
+    method: &str,
+    edd: NaiveDate,
+    delivery: Option<DeliveredOn>,
+) -> OnWorklist {
+    OnWorklist {
+        id,
+        person_id,
+        dating: Dating {
+            method: DatingMethod::parse(method).unwrap_or(DatingMethod::Lmp),
+            edd,
+        },
+        delivery,
+    }
 }
 
 /// When a pregnancy record last changed (its FHIR `meta.lastUpdated`).

@@ -107,7 +107,6 @@ pub fn mark_screenings_graded(conn: &mut AnyConnection, pregnancy_id: &str, at: 
     .map(|_| ())
 }
 
-/// Positive screenings still waiting for a grading result, in an area: (screening, pregnancy id).
 /// Positive screenings still waiting for their grading result, the `limit` whose follow-up is due
 /// soonest, and how many there are in all.
 pub fn ungraded_positive_screenings(
